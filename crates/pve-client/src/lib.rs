@@ -1,0 +1,1 @@
+//! Proxmox VE API client. Being written in the client issue.
