@@ -1,0 +1,41 @@
+# kubepve developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PYTHON ?= python3.11
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+# Pinned Python test tools (fakepve is the Proxmox side of the tests).
+PY_REQUIREMENTS := tools/requirements.txt
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: $(PY_REQUIREMENTS)
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) to create $(VENV)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the project-local Python venv with pinned test tools (fakepve)
+
+.PHONY: generate
+generate: ## Regenerate crds/ from the Rust types
+	$(CARGO) run --quiet --bin kubepve -- crd --out-dir crds
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with -D warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: test
+test: venv ## Run every test layer (pure, mocked, fakepve; real API server when configured)
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --locked --doc
