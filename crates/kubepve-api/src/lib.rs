@@ -1,0 +1,37 @@
+//! The kubepve custom resources, group `kubepve.io`, version `v1alpha1`.
+//!
+//! `ProxmoxConnection` says how to reach a Proxmox VE cluster; `ProxmoxVM` and `ProxmoxContainer`
+//! declare QEMU guests and LXC containers on it. The `///` docs on every field become the CRD
+//! descriptions, and the validation that the API server can do (patterns, ranges, CEL rules for
+//! immutability and one-of) lives next to the fields so that bad input never reaches Proxmox.
+//! [`crds`] renders the CustomResourceDefinitions that `kubepve crd` prints and `crds/` holds.
+
+pub mod common;
+pub mod connection;
+pub mod container;
+pub mod crds;
+pub mod quantity;
+pub mod vm;
+
+pub use common::*;
+pub use connection::{
+    ConnectionLimits, ConnectionTls, CredentialsSecretRef, NodeInfo, ProxmoxConnection,
+    ProxmoxConnectionSpec, ProxmoxConnectionStatus,
+};
+pub use container::{
+    ContainerFeatures, ContainerNetwork, MountPoint, ProxmoxContainer, ProxmoxContainerSpec, RootFs,
+};
+pub use quantity::{Quantity, QuantityError};
+pub use vm::{
+    BlankSource, CloneMode, CloneSource, CloudInit, CpuSpec, Disk, IpConfig, Network, NicModel,
+    ProxmoxVM, ProxmoxVMSpec, VmSource,
+};
+
+/// The API group of every kubepve kind.
+pub const GROUP: &str = "kubepve.io";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// The finalizer that guards deletion of guests the operator manages.
+pub const FINALIZER: &str = "kubepve.io/finalizer";
+/// Annotation whose new value asks for one reboot (like `kubectl rollout restart`).
+pub const RESTARTED_AT_ANNOTATION: &str = "kubepve.io/restartedAt";
