@@ -11,7 +11,7 @@ PY_REQUIREMENTS := tools/requirements.txt
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: $(PY_REQUIREMENTS)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) to create $(VENV)"; exit 1; }
@@ -36,6 +36,10 @@ lint: ## cargo fmt --check and clippy with -D warnings
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
-test: venv ## Run every test layer (pure, mocked, fakepve; real API server when configured)
+test: venv ## Run every test layer (pure, offline CRD, fakepve; real API server when configured)
 	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked --no-fail-fast
 	$(CARGO) test --workspace --locked --doc
+
+.PHONY: e2e
+e2e: venv ## Run only the real-API-server suites; fail without KUBEBUILDER_ASSETS or KUBEPVE_TEST_KUBECONFIG
+	KUBEPVE_REQUIRE_APISERVER=1 KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked -E 'test(/real_apiserver/)'

@@ -1,0 +1,297 @@
+//! A real Kubernetes API server for the end-to-end suites.
+//!
+//! `KUBEPVE_TEST_KUBECONFIG` points at an existing cluster (kind, k3d, ...). Otherwise
+//! `KUBEBUILDER_ASSETS` names a folder with `etcd` and `kube-apiserver` (the envtest
+//! convention): this module starts both on free loopback ports, with a CA, a serving certificate
+//! and an admin client certificate (group `system:masters`) it generates, and stops them on drop.
+//! With neither, [`TestEnv::start`] returns `None` so the suite can print one SKIPPED line, unless
+//! `KUBEPVE_REQUIRE_APISERVER=1` asks for a failure instead.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// How long the API server may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running (or borrowed) API server and an admin client for it.
+pub struct TestEnv {
+    /// Admin client.
+    pub client: Client,
+    /// What the environment is, for messages.
+    pub description: String,
+    processes: Vec<Child>,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// The line the suites print when no API server is configured.
+pub fn skipped_line(suite: &str) -> String {
+    format!(
+        "SKIPPED: {suite}: no real API server (set KUBEBUILDER_ASSETS to a folder with etcd and \
+         kube-apiserver, or KUBEPVE_TEST_KUBECONFIG to a cluster's kubeconfig)"
+    )
+}
+
+impl TestEnv {
+    /// Starts or connects to the configured API server; `None` when none is configured (and
+    /// `KUBEPVE_REQUIRE_APISERVER` is not set).
+    pub async fn start(suite: &str) -> Option<TestEnv> {
+        if let Some(path) = std::env::var_os("KUBEPVE_TEST_KUBECONFIG") {
+            return Some(Self::from_kubeconfig(Path::new(&path)).await);
+        }
+        if let Some(assets) = std::env::var_os("KUBEBUILDER_ASSETS") {
+            return Some(Self::from_assets(Path::new(&assets)).await);
+        }
+        let line = skipped_line(suite);
+        if std::env::var("KUBEPVE_REQUIRE_APISERVER").is_ok_and(|v| v == "1") {
+            panic!("KUBEPVE_REQUIRE_APISERVER=1 but {line}");
+        }
+        eprintln!("{line}");
+        println!("{line}");
+        None
+    }
+
+    async fn from_kubeconfig(path: &Path) -> TestEnv {
+        let kubeconfig = Kubeconfig::read_from(path)
+            .unwrap_or_else(|e| panic!("reading KUBEPVE_TEST_KUBECONFIG {}: {e}", path.display()));
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("loading KUBEPVE_TEST_KUBECONFIG {}: {e}", path.display()));
+        TestEnv {
+            client: Client::try_from(config).expect("client from kubeconfig"),
+            description: format!("cluster from {}", path.display()),
+            processes: Vec::new(),
+            dir: None,
+        }
+    }
+
+    async fn from_assets(assets: &Path) -> TestEnv {
+        let etcd_bin = assets.join("etcd");
+        let apiserver_bin = assets.join("kube-apiserver");
+        for bin in [&etcd_bin, &apiserver_bin] {
+            assert!(bin.is_file(), "KUBEBUILDER_ASSETS has no {}", bin.display());
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = Pki::generate(dir.path());
+        let [etcd_port, peer_port, api_port] = free_ports();
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let etcd = spawn(
+            Command::new(&etcd_bin)
+                .arg("--name=kubepve-test")
+                .arg(format!("--data-dir={}", dir.path().join("etcd").display()))
+                .arg(format!("--listen-client-urls={etcd_url}"))
+                .arg(format!("--advertise-client-urls={etcd_url}"))
+                .arg(format!("--listen-peer-urls={peer_url}"))
+                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+                .arg(format!("--initial-cluster=kubepve-test={peer_url}")),
+            &dir.path().join("etcd.log"),
+        );
+        let apiserver = spawn(
+            Command::new(&apiserver_bin)
+                .arg(format!("--etcd-servers={etcd_url}"))
+                .arg(format!("--cert-dir={}", dir.path().display()))
+                .arg("--bind-address=127.0.0.1")
+                .arg("--advertise-address=127.0.0.1")
+                .arg(format!("--secure-port={api_port}"))
+                .arg(format!("--tls-cert-file={}", pki.serving_cert.display()))
+                .arg(format!(
+                    "--tls-private-key-file={}",
+                    pki.serving_key.display()
+                ))
+                .arg(format!("--client-ca-file={}", pki.ca_cert.display()))
+                .arg("--service-cluster-ip-range=10.0.0.0/24")
+                .arg(format!(
+                    "--service-account-issuer=https://127.0.0.1:{api_port}"
+                ))
+                .arg(format!(
+                    "--service-account-key-file={}",
+                    pki.sa_pub.display()
+                ))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    pki.sa_key.display()
+                ))
+                .arg("--authorization-mode=RBAC")
+                .arg("--disable-admission-plugins=ServiceAccount")
+                .arg("--allow-privileged=true"),
+            &dir.path().join("kube-apiserver.log"),
+        );
+        let mut config = Config::new(format!("https://127.0.0.1:{api_port}").parse().unwrap());
+        config.root_cert = Some(vec![pki.ca_der.clone()]);
+        config.auth_info = AuthInfo {
+            client_certificate: Some(pki.admin_cert.display().to_string()),
+            client_key: Some(pki.admin_key.display().to_string()),
+            ..AuthInfo::default()
+        };
+        let client = Client::try_from(config).expect("client for the test API server");
+        let mut env = TestEnv {
+            client,
+            description: format!(
+                "kube-apiserver from {} on port {api_port}",
+                assets.display()
+            ),
+            processes: vec![apiserver, etcd],
+            dir: Some(dir),
+        };
+        env.wait_ready().await;
+        env
+    }
+
+    async fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            let request = http::Request::get("/readyz").body(Vec::new()).unwrap();
+            match self.client.request_text(request).await {
+                Ok(body) if body.trim() == "ok" => return,
+                outcome => {
+                    for child in &mut self.processes {
+                        if let Ok(Some(status)) = child.try_wait() {
+                            panic!(
+                                "a test control-plane process exited with {status}\n{}",
+                                self.logs()
+                            );
+                        }
+                    }
+                    if started.elapsed() > READY_TIMEOUT {
+                        panic!(
+                            "API server not ready after {READY_TIMEOUT:?}: {outcome:?}\n{}",
+                            self.logs()
+                        );
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The tails of the control-plane logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let Some(dir) = &self.dir else {
+            return String::new();
+        };
+        ["etcd.log", "kube-apiserver.log"]
+            .iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {name} (last lines)\n{}", tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(command: &mut Command, log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log file");
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log file"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()))
+}
+
+/// Three distinct free loopback ports.
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind loopback"))
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    [ports[0], ports[1], ports[2]]
+}
+
+/// Certificates and keys for one test control plane.
+struct Pki {
+    ca_cert: PathBuf,
+    ca_der: Vec<u8>,
+    serving_cert: PathBuf,
+    serving_key: PathBuf,
+    admin_cert: PathBuf,
+    admin_key: PathBuf,
+    sa_key: PathBuf,
+    sa_pub: PathBuf,
+}
+
+impl Pki {
+    fn generate(dir: &Path) -> Pki {
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "kubepve-test-ca");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, &ca_key);
+
+        let serving_key = KeyPair::generate().unwrap();
+        let mut serving = CertificateParams::new(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "10.0.0.1".to_string(),
+        ])
+        .unwrap();
+        serving
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
+        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let serving_cert = serving.signed_by(&serving_key, &issuer).unwrap();
+
+        let admin_key = KeyPair::generate().unwrap();
+        let mut admin = CertificateParams::new(Vec::<String>::new()).unwrap();
+        admin
+            .distinguished_name
+            .push(DnType::CommonName, "kubepve-test-admin");
+        admin
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let admin_cert = admin.signed_by(&admin_key, &issuer).unwrap();
+
+        let sa_key = KeyPair::generate().unwrap();
+        Pki {
+            ca_cert: write("ca.crt", &ca.pem()),
+            ca_der: ca.der().to_vec(),
+            serving_cert: write("apiserver.crt", &serving_cert.pem()),
+            serving_key: write("apiserver.key", &serving_key.serialize_pem()),
+            admin_cert: write("admin.crt", &admin_cert.pem()),
+            admin_key: write("admin.key", &admin_key.serialize_pem()),
+            // The API server reads PKCS#8 private keys for signing, but only public keys (or
+            // SEC1/PKCS#1 private keys) for verification, so both files are written.
+            sa_key: write("sa.key", &sa_key.serialize_pem()),
+            sa_pub: write("sa.pub", &sa_key.public_key_pem()),
+        }
+    }
+}
