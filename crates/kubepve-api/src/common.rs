@@ -283,6 +283,9 @@ pub struct GuestStatus {
     /// IP addresses reported by the guest agent (VM) or the container's interfaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
+    /// The `kubepve.io/restartedAt` annotation value the operator last acted on with a reboot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
     /// SHA-1 digest of the guest's Proxmox config when it was last read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_digest: Option<String>,

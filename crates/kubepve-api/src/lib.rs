@@ -35,3 +35,15 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "kubepve.io/finalizer";
 /// Annotation whose new value asks for one reboot (like `kubectl rollout restart`).
 pub const RESTARTED_AT_ANNOTATION: &str = "kubepve.io/restartedAt";
+/// Proxmox tag on every guest the operator manages.
+pub const MANAGED_TAG: &str = "kubepve";
+/// Prefix of the Proxmox tag that names the owning object's UID: `kubepve-owner-<uid>`.
+pub const OWNER_TAG_PREFIX: &str = "kubepve-owner-";
+/// Line put into the description of a clone at clone time, before tags can be set, so that a
+/// clone is recognisably ours from its first moment: `kubepve.io/owner: <uid>`.
+pub const OWNER_DESCRIPTION_PREFIX: &str = "kubepve.io/owner: ";
+
+/// The Proxmox tag that marks a guest as owned by the object with this UID.
+pub fn owner_tag(uid: &str) -> String {
+    format!("{OWNER_TAG_PREFIX}{}", uid.to_ascii_lowercase())
+}
