@@ -1,0 +1,182 @@
+//! TLS trust for the PVE endpoint: system roots (default), a PEM CA bundle, a pin on the server
+//! certificate's SHA-256 fingerprint, or an explicit insecure mode. PVE clusters use their own
+//! CA, and PVE itself pins node certificates by fingerprint, so both are first-class here.
+//! rustls with the ring provider; no process-wide provider is installed.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::Error;
+
+/// How the server's certificate is trusted.
+#[derive(Clone, Default)]
+pub enum Tls {
+    /// The operating system's roots (the default).
+    #[default]
+    SystemRoots,
+    /// Only these CAs (PEM, one or more certificates): a PVE cluster CA.
+    CaBundle(String),
+    /// Accept exactly the server certificate with this SHA-256 fingerprint (`AA:BB:...`, case
+    /// and separators ignored), whatever its chain or names.
+    Fingerprint(String),
+    /// Accept any certificate. Only for labs: anyone on the path can read the credentials.
+    Insecure,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tls::SystemRoots => f.write_str("SystemRoots"),
+            Tls::CaBundle(_) => f.write_str("CaBundle(..)"),
+            Tls::Fingerprint(fp) => write!(f, "Fingerprint({fp})"),
+            Tls::Insecure => f.write_str("Insecure"),
+        }
+    }
+}
+
+/// Normalise a fingerprint to 32 bytes; accepts `AA:BB:..`, lower case, or bare hex.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], Error> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    let bad = || Error::Config(format!("invalid SHA-256 fingerprint {text:?}"));
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Print a SHA-256 digest of `der` in PVE's form.
+pub fn fingerprint_of(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub(crate) fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let config = match tls {
+        Tls::SystemRoots => {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(Error::Config("no usable system root certificates".into()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Tls::CaBundle(pem) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| Error::Config(format!("CA bundle: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::Config(format!("CA bundle: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(Error::Config("CA bundle holds no certificate".into()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Tls::Fingerprint(fp) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                expected: parse_fingerprint(fp)?,
+                provider,
+            }))
+            .with_no_client_auth(),
+        Tls::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                expected: [0; 32],
+                provider,
+            }))
+            .with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+/// Trusts a leaf by its SHA-256 (an all-zero pin means insecure: trust anything) and still
+/// checks the handshake signatures, so the peer must hold the pinned certificate's key.
+#[derive(Debug)]
+struct Pinned {
+    expected: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.expected == [0; 32] {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if digest.as_ref() == self.expected {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            tracing::warn!(
+                got = %fingerprint_of(end_entity.as_ref()),
+                "server certificate does not match the pinned fingerprint"
+            );
+            Err(rustls::Error::General(
+                "server certificate fingerprint does not match the pin".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,280 @@
+//! Typed answers of the calls the operator and the CLI make. Fields PVE marks optional are
+//! `Option`s; numbers are read leniently because PVE sends some as strings (`"memory":"2048"`,
+//! nextid `"100"`), and booleans as `0`/`1`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// `GET /version`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Version {
+    /// `9.1.1`.
+    pub version: String,
+    /// `9.1`.
+    pub release: String,
+    /// Short git hash.
+    #[serde(default)]
+    pub repoid: Option<String>,
+}
+
+/// An item of `GET /nodes`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    /// Node name.
+    pub node: String,
+    /// `online`, `offline` or `unknown`.
+    pub status: String,
+    /// The node certificate's SHA-256 fingerprint.
+    #[serde(default)]
+    pub ssl_fingerprint: Option<String>,
+    /// CPU usage fraction.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub cpu: Option<f64>,
+    /// CPUs.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub maxcpu: Option<u64>,
+    /// Used memory, bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub mem: Option<u64>,
+    /// Memory, bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub maxmem: Option<u64>,
+    /// Seconds up.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub uptime: Option<u64>,
+}
+
+/// `GET /nodes/{node}/status` (the fields kubepve reads, plus the rest as raw JSON).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeStatus {
+    /// Seconds up.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub uptime: Option<u64>,
+    /// `pve-manager/9.1.1/...`.
+    #[serde(default)]
+    pub pveversion: Option<String>,
+    /// The other fields (cpuinfo, memory, rootfs, ...).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An item of `GET /nodes/{node}/storage`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageInfo {
+    /// Storage id.
+    pub storage: String,
+    /// Storage type (`dir`, `lvmthin`, `rbd`, ...).
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Allowed content, comma-separated (`images,rootdir`).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Active on this node.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub active: Option<bool>,
+    /// Enabled.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub enabled: Option<bool>,
+    /// Shared between nodes.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub shared: Option<bool>,
+    /// Bytes in total.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub total: Option<u64>,
+    /// Bytes used.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub used: Option<u64>,
+    /// Bytes free.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub avail: Option<u64>,
+}
+
+/// An item of `GET /nodes/{node}/storage/{storage}/content`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageContent {
+    /// `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+    pub volid: String,
+    /// `iso`, `vztmpl`, `images`, `rootdir`, `backup`.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// `raw`, `qcow2`, `iso`, `tzst`, ...
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub size: Option<u64>,
+    /// Owner VMID for images.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub vmid: Option<u64>,
+}
+
+/// An item of `GET /cluster/resources`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterResource {
+    /// `qemu/100`, `lxc/101`, `node/pve`, `storage/pve/local`.
+    pub id: String,
+    /// `qemu`, `lxc`, `node`, `storage`, `pool`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// VMID for guests.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub vmid: Option<u64>,
+    /// Guest name (may lag behind the config by ~10 s on PVE).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `running`, `stopped`, `unknown`, `online`, ...
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Template flag.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub template: Option<bool>,
+    /// Config lock.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// Tags, `;`-separated.
+    #[serde(default)]
+    pub tags: Option<String>,
+    /// Pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// HA state.
+    #[serde(default)]
+    pub hastate: Option<String>,
+    /// Memory, bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub maxmem: Option<u64>,
+    /// Disk, bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub maxdisk: Option<u64>,
+    /// CPUs.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub maxcpu: Option<f64>,
+}
+
+impl ClusterResource {
+    /// True for QEMU VMs and LXC containers.
+    pub fn is_guest(&self) -> bool {
+        self.kind == "qemu" || self.kind == "lxc"
+    }
+}
+
+/// An item of `GET /pools`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pool {
+    /// Pool id.
+    pub poolid: String,
+    /// Comment.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `GET .../status/current`, and the items of the guest lists.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GuestStatus {
+    /// VMID.
+    #[serde(deserialize_with = "lenient_u64_req")]
+    pub vmid: u64,
+    /// `running` or `stopped`.
+    pub status: String,
+    /// QMP run state (`running`, `paused`, ...); QEMU only.
+    #[serde(default)]
+    pub qmpstatus: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Config lock.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// Seconds up.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub uptime: Option<u64>,
+    /// Memory, bytes.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub maxmem: Option<u64>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Option<String>,
+    /// Template flag.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub template: Option<bool>,
+}
+
+impl GuestStatus {
+    /// Running and not paused.
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+/// A guest config as `GET .../config` returns it: raw keys, property-string values.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct GuestConfig(pub BTreeMap<String, Value>);
+
+impl GuestConfig {
+    /// The value of `key` as text (numbers printed, as PVE would write them).
+    pub fn get(&self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+    /// The config digest, for optimistic concurrency on updates.
+    pub fn digest(&self) -> Option<String> {
+        self.get("digest")
+    }
+}
+
+/// An item of `GET .../pending`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PendingItem {
+    /// Config key.
+    pub key: String,
+    /// Current value.
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// Value after the next start.
+    #[serde(default)]
+    pub pending: Option<Value>,
+    /// 1 (or 2 for force) when the key will be deleted.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub delete: Option<u64>,
+}
+
+pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+pub(crate) fn lenient_u64_req<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    lenient_u64(d)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Bool(b)) => Some(b),
+        Some(Value::Number(n)) => n.as_i64().map(|i| i != 0),
+        Some(Value::String(s)) => Some(s == "1" || s == "true"),
+        _ => None,
+    })
+}
+
+pub(crate) use lenient_u64 as de_u64;
+pub(crate) use lenient_u64_req as de_u64_req;
