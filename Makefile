@@ -33,13 +33,13 @@ fmt: ## Format the code
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with -D warnings
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: test
 test: venv ## Run every test layer (pure, offline CRD, fakepve; real API server when configured)
-	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked --no-fail-fast
-	$(CARGO) test --workspace --locked --doc
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
 
 .PHONY: e2e
 e2e: venv ## Run only the real-API-server suites; fail without KUBEBUILDER_ASSETS or KUBEPVE_TEST_KUBECONFIG
-	KUBEPVE_REQUIRE_APISERVER=1 KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked -E 'test(/real_apiserver/)'
+	KUBEPVE_REQUIRE_APISERVER=1 KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace -E 'test(/real_apiserver/)'

@@ -1,0 +1,223 @@
+//! The `ProxmoxConnection` controller: builds (and rebuilds when the spec or the Secret changes)
+//! one Proxmox client per connection, checks that Proxmox answers and accepts the credentials,
+//! and reports version, nodes and errors in status. Guests read the result from the registry.
+
+pub mod credentials;
+pub mod registry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kubepve_api::{NodeInfo, ProxmoxConnection, ProxmoxConnectionStatus};
+use serde_json::json;
+
+use crate::conditions::{Health, now};
+use crate::context::{Context, MANAGER};
+use registry::{Connection, ConnectionKey, Unavailable};
+
+/// What can go wrong talking to the Kubernetes API while reconciling a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// Reading the Secret or writing status failed.
+    #[error("kubernetes api: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Reconciles one `ProxmoxConnection`.
+#[tracing::instrument(skip_all, fields(connection = %conn.name_any(), namespace = conn.namespace().unwrap_or_default()))]
+pub async fn reconcile(
+    conn: Arc<ProxmoxConnection>,
+    ctx: Arc<Context>,
+) -> Result<Action, ConnectionError> {
+    let started = std::time::Instant::now();
+    let ns = conn.namespace().unwrap_or_default();
+    let key: ConnectionKey = (ns.clone(), conn.name_any());
+    let poll = Duration::from_secs(
+        u64::try_from(conn.spec.limits.poll_interval_seconds.max(5)).unwrap_or(30),
+    );
+
+    let (status, health) = match connect(&conn, &ctx, &key, poll).await? {
+        Ok((connection, status)) => {
+            ctx.connections.set(key, Ok(connection));
+            let version = status.version.clone().unwrap_or_default();
+            (
+                status,
+                Health::Ready {
+                    reason: "Connected".into(),
+                    message: format!("Proxmox VE {version} answers"),
+                },
+            )
+        }
+        Err(problem) => {
+            ctx.connections.set(key, Err(problem.clone()));
+            let status = ProxmoxConnectionStatus {
+                reachable: Some(false),
+                last_error: Some(problem.message.clone()),
+                ..ProxmoxConnectionStatus::default()
+            };
+            let stalled = matches!(
+                problem.reason.as_str(),
+                "SecretNotFound"
+                    | "InvalidCredentials"
+                    | "AuthenticationFailed"
+                    | "PermissionDenied"
+                    | "InvalidSettings"
+            );
+            let health = if stalled {
+                Health::Stalled {
+                    reason: problem.reason,
+                    message: problem.message,
+                }
+            } else {
+                Health::Progressing {
+                    reason: problem.reason,
+                    message: problem.message,
+                }
+            };
+            (status, health)
+        }
+    };
+    write_status(&conn, &ctx, status, &health).await?;
+    ctx.metrics
+        .reconciled("ProxmoxConnection", started.elapsed());
+    Ok(match health {
+        Health::Ready { .. } => Action::requeue(poll),
+        _ => Action::requeue(ctx.settings.connection_retry),
+    })
+}
+
+/// Builds or reuses the client and checks it; the inner error is what users see.
+async fn connect(
+    conn: &ProxmoxConnection,
+    ctx: &Context,
+    key: &ConnectionKey,
+    poll: Duration,
+) -> Result<Result<(Arc<Connection>, ProxmoxConnectionStatus), Unavailable>, ConnectionError> {
+    let secret_name = &conn.spec.credentials_secret_ref.name;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);
+    let Some(secret) = secrets.get_opt(secret_name).await? else {
+        return Ok(Err(Unavailable {
+            reason: "SecretNotFound".into(),
+            message: format!("secret {secret_name} not found in namespace {}", key.0),
+        }));
+    };
+    let fingerprint = format!(
+        "{}/{}",
+        conn.metadata.generation.unwrap_or_default(),
+        secret.resource_version().unwrap_or_default()
+    );
+    let connection = match ctx.connections.get(key) {
+        Some(Ok(existing)) if existing.fingerprint == fingerprint => existing,
+        _ => match build(conn, &secret, ctx, poll, fingerprint) {
+            Ok(connection) => Arc::new(connection),
+            Err(problem) => return Ok(Err(problem)),
+        },
+    };
+    let version = match connection.pve.version().await {
+        Ok(version) => version,
+        Err(error) => return Ok(Err(unavailable(&error))),
+    };
+    let nodes = match connection.resources_fresh_enough().await {
+        Ok(snapshot) => snapshot
+            .nodes()
+            .map(|n| NodeInfo {
+                name: n.node.clone().unwrap_or_default(),
+                status: n.status.clone().unwrap_or_else(|| "unknown".into()),
+            })
+            .collect(),
+        Err(error) => return Ok(Err(unavailable(&error))),
+    };
+    let status = ProxmoxConnectionStatus {
+        reachable: Some(true),
+        version: Some(version.version.clone()),
+        nodes,
+        ..ProxmoxConnectionStatus::default()
+    };
+    Ok(Ok((connection, status)))
+}
+
+fn build(
+    conn: &ProxmoxConnection,
+    secret: &Secret,
+    ctx: &Context,
+    poll: Duration,
+    fingerprint: String,
+) -> Result<Connection, Unavailable> {
+    let auth = credentials::auth_from_secret(secret).map_err(|e| Unavailable {
+        reason: "InvalidCredentials".into(),
+        message: e.to_string(),
+    })?;
+    let pve = pve_client::Client::builder(conn.spec.endpoint.trim_end_matches('/'), auth)
+        .tls(credentials::tls_from_spec(&conn.spec))
+        .timeout(credentials::request_timeout(&conn.spec))
+        .max_in_flight(usize::try_from(conn.spec.limits.max_in_flight.max(1)).unwrap_or(8))
+        .user_agent(concat!("kubepve/", env!("CARGO_PKG_VERSION")))
+        .metrics(Arc::new(ctx.metrics.clone()))
+        .build()
+        .map_err(|e| Unavailable {
+            reason: "InvalidSettings".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Connection::new(pve, poll, fingerprint))
+}
+
+/// Maps a client error to a condition reason and a message (client errors never carry secrets).
+pub fn unavailable(error: &pve_client::Error) -> Unavailable {
+    let reason = match error.kind() {
+        "auth" => "AuthenticationFailed",
+        "permission" => "PermissionDenied",
+        "config" => "InvalidSettings",
+        _ => "Unreachable",
+    };
+    Unavailable {
+        reason: reason.into(),
+        message: error_chain(error),
+    }
+}
+
+/// An error and its sources on one line (TLS failures hide their cause in the chain).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn write_status(
+    conn: &ProxmoxConnection,
+    ctx: &Context,
+    mut status: ProxmoxConnectionStatus,
+    health: &Health,
+) -> Result<(), ConnectionError> {
+    let existing = conn
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let now = now();
+    status.observed_generation = conn.metadata.generation;
+    status.conditions = health.apply(existing, conn.metadata.generation, &now);
+    status.last_checked_time = Some(now);
+    let api: Api<ProxmoxConnection> =
+        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "kubepve.io/v1alpha1",
+        "kind": "ProxmoxConnection",
+        "status": status,
+    });
+    api.patch_status(
+        &conn.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}

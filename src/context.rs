@@ -1,0 +1,91 @@
+//! What every reconcile shares: the Kubernetes client, the Proxmox connections, metrics, the
+//! event recorder and the operator's settings.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use crate::connection::registry::Registry;
+use crate::metrics::Metrics;
+
+/// The field manager (and event reporter) name the operator writes with.
+pub const MANAGER: &str = "kubepve";
+
+/// Tunable timings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Requeue while a Proxmox task runs.
+    pub task_poll: Duration,
+    /// Requeue when converged, if the connection does not say otherwise.
+    pub drift_interval: Duration,
+    /// Requeue when a connection is not usable yet.
+    pub connection_retry: Duration,
+    /// First and longest delay of the per-object error backoff.
+    pub backoff: (Duration, Duration),
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            task_poll: Duration::from_secs(2),
+            drift_interval: Duration::from_secs(30),
+            connection_retry: Duration::from_secs(15),
+            backoff: (Duration::from_secs(5), Duration::from_secs(300)),
+        }
+    }
+}
+
+/// Shared state of the controllers.
+#[derive(Clone)]
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Proxmox connections by namespace and name.
+    pub connections: Registry,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Timings.
+    pub settings: Settings,
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client, metrics: Metrics, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            connections: Registry::default(),
+            metrics,
+            settings,
+        }
+    }
+
+    /// Publishes an event about `object`; failures to publish are logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(%error, reason, "could not publish event");
+        }
+    }
+}

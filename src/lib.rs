@@ -1,0 +1,11 @@
+//! The kubepve operator: controllers that make Proxmox VE match `ProxmoxVM`,
+//! `ProxmoxContainer` and `ProxmoxConnection` objects.
+//!
+//! One reconcile runs observe -> plan -> act -> status: only the ends do I/O, and the planning in
+//! between is the pure `kubepve-plan` crate shared with `pvectl`.
+
+pub mod conditions;
+pub mod connection;
+pub mod context;
+pub mod metrics;
+pub mod server;
