@@ -1,3 +1,4 @@
 //! Helpers shared by the integration and end-to-end suites.
 
 pub mod apiserver;
+pub mod mockkube;
