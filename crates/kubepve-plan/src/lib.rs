@@ -1,5 +1,56 @@
-//! The pure planner shared by the operator and `pvectl apply`: given a desired guest spec and the
-//! observed Proxmox guest, it returns the ordered steps that make Proxmox match the spec.
+//! The pure planner shared by the operator and `pvectl apply`/`diff`: given a desired guest and
+//! the observed Proxmox guest, it returns the ordered steps that make Proxmox match the spec.
+//! No I/O, no clock, no randomness: the same inputs always give the same [`Plan`].
 //!
-//! Nothing is implemented yet: the planner arrives with the operator issue. This crate exists so
-//! the workspace has its final shape and nothing else needs to move when it lands.
+//! # Use
+//!
+//! ```text
+//! let desired = Desired::vm(&spec, &identity, &secrets, resolved_template)?;   // or ::container
+//! let plan = plan(&desired, &observed, &intent);
+//! match plan.next_step() { ... }   // execute ONE step, record its UPID, re-observe, plan again
+//! ```
+//!
+//! 1. [`Desired`] validates what the CRD schema cannot (whole MiB memory, extraConfig keys,
+//!    a resolved template) and turns the spec into Proxmox config keys. [`PlanError`] says which
+//!    field to fix.
+//! 2. [`Observed`] is what the caller read: `GET .../config` (pending values applied, as
+//!    Proxmox returns it by default; [`config_from_json`] converts the JSON), the keys of
+//!    `GET .../pending` that have a change or deletion waiting, the power state, the lock.
+//! 3. [`Intent`] carries the object's deletionTimestamp and restartedAt request.
+//! 4. [`plan`] returns [`Plan`]: `steps` (only the first is meant to run before planning again;
+//!    the rest is a forecast), `changes` for humans, `restart_required` (keys waiting for a cold
+//!    start), `warnings`, and a [`Blocker`] when nothing may be done (foreign guest, protection).
+//!
+//! Because the operator runs one step per reconcile, every plan is computed from the state as
+//! it is, never from a remembered previous plan: after a clone the next plan is the config
+//! step; after a config step that left reboot-needing keys pending, the next plan reports them
+//! in `restart_required` and reboots only under `restartPolicy: Automatic` or a restart request.
+//!
+//! # Semantics
+//!
+//! - Unset optional spec fields are not managed; disks and NICs the spec does not list are left
+//!   alone; disks only grow; values are compared the way Proxmox normalises them
+//!   (see the `compare` module), so applying twice plans nothing.
+//! - Ownership: a guest is this object's when its tags hold `owner_tag(uid)`, or its description
+//!   holds the owner line (the window between a clone and its config step). A guest that is not
+//!   owned gets no mutating step, ever.
+//! - Secrets (cloud-init and root passwords, SSH keys) print as `(secret)` in every `Debug`,
+//!   `Display` and `Serialize` form of a plan; [`Params::expose`] gives the real values to the
+//!   code that sends the request.
+
+mod compare;
+mod desired;
+mod error;
+mod format;
+mod hotplug;
+mod observed;
+mod params;
+mod plan;
+mod step;
+
+pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
+pub use error::PlanError;
+pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
+pub use params::{Params, REDACTED};
+pub use plan::{is_owned, plan};
+pub use step::{Blocker, Change, Plan, Step};
