@@ -1,6 +1,8 @@
 //! What every reconcile shares: the Kubernetes client, the Proxmox connections, metrics, the
 //! event recorder and the operator's settings.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
@@ -50,6 +52,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// Timings.
     pub settings: Settings,
+    /// Error backoff of guest objects.
+    pub guest_backoff: Backoff,
+    /// The last Proxmox observation of each guest object, by object UID.
+    pub observations: crate::guest::Observations,
 }
 
 impl Context {
@@ -65,6 +71,8 @@ impl Context {
             connections: Registry::default(),
             metrics,
             settings,
+            guest_backoff: Backoff::default(),
+            observations: Default::default(),
         }
     }
 
@@ -87,5 +95,30 @@ impl Context {
         if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(%error, reason, "could not publish event");
         }
+    }
+}
+
+/// Consecutive failures per object, for exponential backoff.
+#[derive(Default, Clone)]
+pub struct Backoff {
+    failures: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Backoff {
+    /// The delay after one more failure of `key`.
+    pub fn next(&self, key: &str, (base, max): (Duration, Duration)) -> Duration {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        let factor = 2u32.saturating_pow((*n - 1).min(16));
+        base.saturating_mul(factor).min(max)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }

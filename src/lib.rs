@@ -7,5 +7,7 @@
 pub mod conditions;
 pub mod connection;
 pub mod context;
+pub mod guest;
 pub mod metrics;
+pub mod run;
 pub mod server;

@@ -1,7 +1,9 @@
-//! `kubepve`, the operator binary. `kubepve crd` prints (or writes) the CustomResourceDefinitions;
-//! `kubepve run`, the controllers, arrives with the operator issue.
+//! `kubepve`, the operator binary: `kubepve run` runs the controllers, `kubepve crd` prints (or
+//! writes) the CustomResourceDefinitions.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -16,6 +18,30 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the controllers (in the cluster, or against the current kubeconfig context).
+    Run {
+        /// Watch only this namespace; all namespaces when unset.
+        #[arg(long, env = "KUBEPVE_NAMESPACE")]
+        namespace: Option<String>,
+        /// Address for /metrics, /healthz and /readyz.
+        #[arg(long, env = "KUBEPVE_PROBE_ADDR", default_value = "0.0.0.0:8080")]
+        probe_addr: SocketAddr,
+        /// Take a Lease before reconciling, so that several replicas are safe.
+        #[arg(long, env = "KUBEPVE_LEADER_ELECT")]
+        leader_elect: bool,
+        /// Namespace of the leader Lease (the pod's namespace in a cluster).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "kubepve-system")]
+        lease_namespace: String,
+        /// Name of the leader Lease.
+        #[arg(long, default_value = "kubepve-leader")]
+        lease_name: String,
+        /// Seconds between polls of a running Proxmox task.
+        #[arg(long, default_value_t = 2)]
+        task_poll_seconds: u64,
+        /// Log as JSON lines instead of text.
+        #[arg(long, env = "KUBEPVE_LOG_JSON")]
+        log_json: bool,
+    },
     /// Print every CRD as multi-document YAML, or write one file per CRD with --out-dir.
     Crd {
         /// Write `<plural>.kubepve.io.yaml` files into this folder instead of printing.
@@ -26,6 +52,33 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Run {
+            namespace,
+            probe_addr,
+            leader_elect,
+            lease_namespace,
+            lease_name,
+            task_poll_seconds,
+            log_json,
+        } => {
+            init_logging(log_json);
+            let settings = kubepve::context::Settings {
+                task_poll: Duration::from_secs(task_poll_seconds.max(1)),
+                ..Default::default()
+            };
+            let options = kubepve::run::Options {
+                namespace,
+                probe_addr,
+                leader_election: leader_elect,
+                lease_namespace,
+                lease_name,
+                settings,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(kubepve::run::run(options))?;
+        }
         Command::Crd { out_dir: None } => {
             print!("{}", kubepve_api::crds::all_to_yaml()?);
         }
@@ -39,4 +92,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -5,7 +5,7 @@
 //! poll interval, the cluster is read once per connection per interval. A refresh is
 //! single-flight: guests that ask while one is running wait for its answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ pub struct Connection {
     /// rebuild it.
     pub fingerprint: String,
     resources: Mutex<Option<Snapshot>>,
+    /// VMIDs this operator allocated that Proxmox does not show yet, so that two objects
+    /// allocating at once do not get the same id from `/cluster/nextid`.
+    pub reserved: Mutex<HashSet<u64>>,
 }
 
 /// One `/cluster/resources` read.
@@ -59,6 +62,7 @@ impl Connection {
             poll_interval,
             fingerprint,
             resources: Mutex::new(None),
+            reserved: Mutex::default(),
         }
     }
 

@@ -1,0 +1,155 @@
+//! Observing a guest with as few Proxmox calls as possible.
+//!
+//! Existence, node, power, lock and tags come from the connection's shared `/cluster/resources`
+//! read. The config and pending changes are read only when the spec changed, when that entry
+//! moved since the last read (its status, lock, tags, name, memory, disk size or CPU count), or
+//! right after the operator itself changed the guest; otherwise the last observation is reused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kubepve_plan::{GuestKind, Observed, PendingKey, Power, config_from_json};
+use pve_client::types::ClusterResource;
+
+use crate::connection::registry::Connection;
+
+/// The last observation of each guest object, by object UID.
+pub type Observations = Arc<Mutex<HashMap<String, Cached>>>;
+
+/// One remembered observation.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    /// The resources entry it was read against.
+    fingerprint: String,
+    /// The object generation it was read for.
+    generation: i64,
+    /// What was seen.
+    observed: Observed,
+}
+
+/// Why a guest must be looked at directly rather than through the shared read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// The shared read is good enough.
+    Shared,
+    /// The operator just changed the guest: read it now.
+    Direct,
+}
+
+fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
+    match kind {
+        GuestKind::Qemu => pve_client::GuestKind::Qemu,
+        GuestKind::Lxc => pve_client::GuestKind::Lxc,
+    }
+}
+
+/// What `/cluster/resources` says about a guest that matters for re-reading its config.
+fn fingerprint(entry: &ClusterResource) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        entry.node,
+        entry.status,
+        entry.lock,
+        entry.tags,
+        entry.name,
+        entry.maxmem,
+        entry.maxdisk,
+        entry.maxcpu,
+        entry.template,
+        entry.pool
+    )
+}
+
+/// Observes the guest `vmid` for the object `uid` at `generation`.
+pub async fn observe(
+    conn: &Connection,
+    cache: &Observations,
+    uid: &str,
+    generation: i64,
+    kind: GuestKind,
+    vmid: u64,
+    freshness: Freshness,
+) -> Result<Observed, pve_client::Error> {
+    if freshness == Freshness::Direct {
+        conn.invalidate().await;
+    }
+    let snapshot = conn.resources_fresh_enough().await?;
+    let Some(entry) = snapshot.guest(vmid).cloned() else {
+        forget(cache, uid);
+        return Ok(Observed::absent());
+    };
+    let print = fingerprint(&entry);
+    let remembered = cache.lock().ok().and_then(|c| c.get(uid).cloned());
+    if let Some(cached) = remembered
+        && freshness == Freshness::Shared
+        && cached.fingerprint == print
+        && cached.generation == generation
+    {
+        return Ok(cached.observed);
+    }
+    let node = entry.node.clone().unwrap_or_default();
+    let vmid32 = u32::try_from(vmid).unwrap_or(u32::MAX);
+    let guest = conn.pve.guest(pve_kind(kind), &node, vmid32);
+    let config = match guest.config().await {
+        Ok(config) => config,
+        // Gone between the two reads: absent.
+        Err(e) if e.is_not_found() => {
+            forget(cache, uid);
+            return Ok(Observed::absent());
+        }
+        Err(e) => return Err(e),
+    };
+    let pending = match guest.pending().await {
+        Ok(items) => items
+            .into_iter()
+            .filter(|i| i.pending.is_some() || i.delete.unwrap_or(0) > 0)
+            .map(|i| PendingKey {
+                delete: i.delete.unwrap_or(0) > 0,
+                key: i.key,
+            })
+            .collect(),
+        Err(e) => return Err(e),
+    };
+    let map: serde_json::Map<String, serde_json::Value> = config
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let config = config_from_json(&map);
+    let status = entry.status.clone().unwrap_or_default();
+    let power = if status == "unknown" || status.is_empty() {
+        // Proxmox reports a brand-new guest as unknown until its stats arrive: ask directly.
+        let current = guest.status().await?;
+        Power::from_status(&current.status, current.qmpstatus.as_deref())
+    } else {
+        Power::from_status(&status, None)
+    };
+    let observed = Observed {
+        exists: true,
+        lock: config.get("lock").cloned().or(entry.lock.clone()),
+        template: config.get("template").is_some_and(|t| t == "1") || entry.template == Some(true),
+        config,
+        pending,
+        power,
+        node,
+        pool: entry.pool.clone(),
+    };
+    if let Ok(mut c) = cache.lock() {
+        c.insert(
+            uid.to_string(),
+            Cached {
+                fingerprint: print,
+                generation,
+                observed: observed.clone(),
+            },
+        );
+    }
+    Ok(observed)
+}
+
+/// Forgets what was seen of the object's guest, so the next observation reads it again.
+pub fn forget(cache: &Observations, uid: &str) {
+    if let Ok(mut c) = cache.lock() {
+        c.remove(uid);
+    }
+}

@@ -1,0 +1,124 @@
+//! Inputs of the desired state that live outside the object: Secret values, the template a
+//! clone names, and a VMID when the spec has none.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kubepve_api::SecretKeySelector;
+use kubepve_plan::{Secrets, TemplateRef};
+
+use super::GuestError;
+use crate::connection::registry::Connection;
+use crate::context::Context;
+use crate::guest::GuestObject;
+
+/// The Secret values the object refers to, or (reason, message) when one is missing. Messages
+/// name the Secret and key, never the value.
+pub async fn secrets<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+) -> Result<Result<Secrets, (&'static str, String)>, GuestError> {
+    let api: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let (password, ssh_keys) = object.secret_refs();
+    let mut out = Secrets::default();
+    for (selector, slot) in [(password, &mut out.password), (ssh_keys, &mut out.ssh_keys)] {
+        let Some(selector) = selector else { continue };
+        match read(&api, selector).await? {
+            Ok(value) => *slot = Some(value),
+            Err(problem) => return Ok(Err(problem)),
+        }
+    }
+    Ok(Ok(out))
+}
+
+async fn read(
+    api: &Api<Secret>,
+    selector: &SecretKeySelector,
+) -> Result<Result<String, (&'static str, String)>, GuestError> {
+    let Some(secret) = api.get_opt(&selector.name).await? else {
+        return Ok(Err((
+            "SecretNotFound",
+            format!("secret {} not found", selector.name),
+        )));
+    };
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&selector.key))
+        .map(|b| String::from_utf8(b.0.clone()));
+    let from_string = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(&selector.key))
+        .cloned();
+    match (from_data, from_string) {
+        (Some(Ok(text)), _) | (None, Some(text)) => Ok(Ok(text)),
+        (Some(Err(_)), _) => Ok(Err((
+            "SecretKeyInvalid",
+            format!(
+                "key {} of secret {} is not UTF-8",
+                selector.key, selector.name
+            ),
+        ))),
+        (None, None) => Ok(Err((
+            "SecretKeyNotFound",
+            format!("secret {} has no key {}", selector.name, selector.key),
+        ))),
+    }
+}
+
+/// The one template named `name`, or a message saying why there is none.
+pub async fn template(
+    conn: &Connection,
+    name: &str,
+) -> Result<Result<TemplateRef, String>, pve_client::Error> {
+    let snapshot = conn.resources_fresh_enough().await?;
+    let found: Vec<_> = snapshot
+        .items
+        .iter()
+        .filter(|r| r.is_guest() && r.template == Some(true) && r.name.as_deref() == Some(name))
+        .collect();
+    Ok(match found.as_slice() {
+        [one] => Ok(TemplateRef {
+            vmid: one
+                .vmid
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or_default(),
+            node: one.node.clone(),
+        }),
+        [] => Err(format!("no template named {name} in the cluster")),
+        many => Err(format!(
+            "{} templates are named {name} (VMIDs {}); use templateVmid",
+            many.len(),
+            many.iter()
+                .filter_map(|r| r.vmid)
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    })
+}
+
+/// A free VMID: the lowest one Proxmox reports free that this operator has not handed out yet.
+pub async fn allocate_vmid(conn: &Connection) -> Result<u64, pve_client::Error> {
+    let mut reserved = conn.reserved.lock().await;
+    let mut candidate = u64::from(conn.pve.next_id(None).await?);
+    // Bounded: each pass moves past one id this operator already handed out.
+    for _ in 0..1024 {
+        if !reserved.contains(&candidate) {
+            match conn.pve.next_id(u32::try_from(candidate).ok()).await {
+                Ok(_) => {
+                    reserved.insert(candidate);
+                    return Ok(candidate);
+                }
+                Err(pve_client::Error::InvalidParams { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        candidate += 1;
+    }
+    Err(pve_client::Error::Config(
+        "no free VMID found after 1024 tries".into(),
+    ))
+}
