@@ -22,6 +22,9 @@ const QEMU_NIC_MODELS: [&str; 10] = [
 pub(crate) enum Cmp {
     /// Exact text.
     Text,
+    /// Text compared without trailing whitespace on each line (Proxmox stores a description as
+    /// comment lines, and YAML block scalars end with a newline).
+    Trimmed,
     /// An integer; absent means `default`.
     Int { default: Option<i64> },
     /// `0`/`1`; absent means `default`.
@@ -89,6 +92,7 @@ pub(crate) fn equal(setting: &Setting, observed: Option<&str>) -> bool {
     let want = setting.value.as_str();
     match &setting.cmp {
         Cmp::Text => observed == Some(want),
+        Cmp::Trimmed => observed.is_some_and(|o| trimmed(o) == trimmed(want)),
         Cmp::Int { default } => {
             let obs = observed.map_or(*default, |o| o.trim().parse().ok());
             obs.is_some() && obs == want.parse().ok()
@@ -151,6 +155,10 @@ pub(crate) fn render(setting: &Setting, observed: Option<&str>) -> String {
         (Cmp::SshKeys, _) => percent_encode(want),
         _ => want.to_string(),
     }
+}
+
+fn trimmed(text: &str) -> Vec<&str> {
+    text.trim_end().lines().map(str::trim_end).collect()
 }
 
 fn parse_bool(text: &str) -> Option<bool> {

@@ -345,6 +345,7 @@ fixtures! {
     vm_running_memory_hotplug => "vm-running-memory-hotplug.yaml",
     vm_secrets_redacted => "vm-secrets-redacted.yaml",
     vm_shrink_and_storage_warning => "vm-shrink-and-storage-warning.yaml",
+    vm_stopped_pending => "vm-stopped-pending.yaml",
     vm_template_never_started => "vm-template-never-started.yaml",
 }
 

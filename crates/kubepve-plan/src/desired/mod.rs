@@ -203,7 +203,7 @@ impl Desired {
         tags.insert(owner_tag(&id.uid));
         d.set("tags", join_tags(&tags), Cmp::Tags);
         if let Some(text) = &g.description {
-            d.set("description", text.clone(), Cmp::Text);
+            d.set("description", text.clone(), Cmp::Trimmed);
         }
         if let Some(p) = g.protection {
             d.set("protection", bool01(p), Cmp::Bool { default: false });

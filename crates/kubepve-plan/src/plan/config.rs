@@ -57,6 +57,13 @@ pub(super) fn plan_config(d: &Desired, o: &Observed, p: &mut Plan) -> Vec<String
         disk_changes(d, o, disk, p, &mut c, &mut resizes);
     }
     cloudinit_drive(d, o, p, &mut c);
+    if let (Some(want), Some(have)) = (&d.pool, &o.pool)
+        && want != have
+    {
+        p.warnings.push(format!(
+            "pool: the guest is in pool {have:?}, not {want:?}; the pool is only set at creation"
+        ));
+    }
 
     let mut needs_reboot = Vec::new();
     if !c.keys.is_empty() {

@@ -16,7 +16,7 @@ mod power;
 use kubepve_api::OWNER_DESCRIPTION_PREFIX;
 
 use crate::desired::Desired;
-use crate::observed::{Intent, Observed};
+use crate::observed::{Intent, Observed, Power};
 use crate::step::{Blocker, Plan, Step};
 
 /// Plan the steps that take the observed guest to the desired one. Pure and deterministic.
@@ -94,8 +94,12 @@ fn strip_owner_lines(description: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Pending keys, sorted and unique.
+/// Pending keys, sorted and unique. A stopped guest needs no restart: Proxmox applies what is
+/// pending when it next starts.
 fn pending_keys(observed: &Observed) -> Vec<String> {
+    if observed.power == Power::Stopped {
+        return Vec::new();
+    }
     let mut keys: Vec<String> = observed.pending.iter().map(|k| k.key.clone()).collect();
     keys.sort();
     keys.dedup();
