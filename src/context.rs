@@ -56,6 +56,8 @@ pub struct Context {
     pub guest_backoff: Backoff,
     /// The last Proxmox observation of each guest object, by object UID.
     pub observations: crate::guest::Observations,
+    /// Steps repeated without effect, by object UID.
+    pub repeats: Repeats,
 }
 
 impl Context {
@@ -73,6 +75,7 @@ impl Context {
             settings,
             guest_backoff: Backoff::default(),
             observations: Default::default(),
+            repeats: Repeats::default(),
         }
     }
 
@@ -117,6 +120,36 @@ impl Backoff {
     /// Forgets the failures of `key` after a success.
     pub fn reset(&self, key: &str) {
         self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// The step each object last executed and how often in a row, to notice a change that Proxmox
+/// accepts but that does not stick (which would otherwise repeat forever).
+#[derive(Default, Clone)]
+pub struct Repeats {
+    last: Arc<Mutex<HashMap<String, (i64, String, u32)>>>,
+}
+
+impl Repeats {
+    /// Counts one more execution of `step` for `key` at `generation`; returns the count in a row.
+    pub fn count(&self, key: &str, generation: i64, step: &str) -> u32 {
+        let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map
+            .entry(key.to_string())
+            .or_insert((generation, String::new(), 0));
+        if entry.0 != generation || entry.1 != step {
+            *entry = (generation, step.to_string(), 0);
+        }
+        entry.2 += 1;
+        entry.2
+    }
+
+    /// Forgets `key` once its guest converged.
+    pub fn clear(&self, key: &str) {
+        self.last
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);

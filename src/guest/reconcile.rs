@@ -24,6 +24,9 @@ use crate::context::Context;
 
 mod inputs;
 
+/// How often the same step may run in a row before the reconcile stops repeating it.
+const MAX_REPEATS: u32 = 3;
+
 /// What can fail in a guest reconcile and is retried with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
@@ -250,8 +253,22 @@ async fn pipeline<K: GuestObject>(
             // Nothing to reboot (a stopped guest): the request is satisfied.
             st.restarted_at = restart_annotation;
         }
+        ctx.repeats.clear(&uid);
         return Ok(Some(converged(&observed, &plan, conn.poll_interval)));
     };
+    if step.is_mutating() && ctx.repeats.count(&uid, generation, &step.to_string()) > MAX_REPEATS {
+        let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "Proxmox accepted \"{step}\" {MAX_REPEATS} times but the guest still differs ({}); \
+             not repeating it until the spec changes",
+            changes.join("; ")
+        );
+        return Ok(Some(Outcome::stalled(
+            "NotConverging",
+            message,
+            settings.drift_interval,
+        )));
+    }
     act(
         object,
         ctx,

@@ -1,4 +1,5 @@
 //! Helpers shared by the integration and end-to-end suites.
 
 pub mod apiserver;
+pub mod fakekube;
 pub mod mockkube;
