@@ -130,8 +130,11 @@ impl Backoff {
 /// accepts but that does not stick (which would otherwise repeat forever).
 #[derive(Default, Clone)]
 pub struct Repeats {
-    last: Arc<Mutex<HashMap<String, (i64, String, u32)>>>,
+    last: Arc<Mutex<HashMap<String, Repeated>>>,
 }
+
+/// The generation, the step's text and how often it ran in a row.
+type Repeated = (i64, String, u32);
 
 impl Repeats {
     /// Counts one more execution of `step` for `key` at `generation`; returns the count in a row.
