@@ -13,7 +13,7 @@ use kubepve::connection::registry::Connection;
 use kubepve::context::{Context, Settings};
 use kubepve::guest::{GuestObject, reconcile};
 use kubepve::metrics::Metrics;
-use kubepve_api::{ProxmoxContainer, ProxmoxVM};
+use kubepve_api::ProxmoxVM;
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::{FakePve, VmSeed};
 use serde_json::{Value, json};
