@@ -4,11 +4,31 @@
 //!
 //! # Use
 //!
-//! ```text
-//! let desired = Desired::vm(&spec, &identity, &secrets, resolved_template)?;   // or ::container
-//! let plan = plan(&desired, &observed, &intent);
-//! match plan.next_step() { ... }   // execute ONE step, record its UPID, re-observe, plan again
 //! ```
+//! use kubepve_plan::{Desired, Identity, Intent, Observed, Secrets, Step, plan};
+//!
+//! let spec: kubepve_api::ProxmoxContainerSpec = serde_json::from_value(serde_json::json!({
+//!     "connectionRef": {"name": "pve"}, "node": "pve1",
+//!     "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+//!     "rootfs": {"storage": "local-lvm", "size": "8Gi"}, "memory": "1Gi",
+//! })).unwrap();
+//! let identity = Identity { name: "cache".into(), uid: "0a1b2c3d".into(), vmid: 200 };
+//! let desired = Desired::container(&spec, &identity, &Secrets::default()).unwrap();
+//!
+//! // Nothing there yet: create it (the Start after it is a forecast).
+//! let p = plan(&desired, &Observed::absent(), &Intent::default());
+//! assert!(matches!(p.next_step(), Some(Step::Create { .. })));
+//!
+//! // The operator executes ONE step, records the task, observes again and plans again.
+//! ```
+//!
+//! Executing a step (the operator's `act`): `Create` -> `POST /nodes/{node}/{qemu|lxc}`,
+//! `Clone` -> `POST /nodes/{source_node}/qemu/{source_vmid}/clone`, `SetConfig` and
+//! `RemoveOwnership` -> `PUT .../config` with `delete=a,b` and `digest`, `ResizeDisk` ->
+//! `PUT .../resize`, power steps -> `POST .../status/{start|shutdown|stop|reboot}`
+//! (shutdown with `timeout` and `forceStop`), `Delete` -> `DELETE` with `purge` and
+//! `destroy-unreferenced-disks`, `WaitForLock` -> nothing, requeue. Send [`Params::expose`],
+//! never the printed form.
 //!
 //! 1. [`Desired`] validates what the CRD schema cannot (whole MiB memory, extraConfig keys,
 //!    a resolved template) and turns the spec into Proxmox config keys. [`PlanError`] says which

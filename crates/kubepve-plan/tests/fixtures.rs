@@ -301,6 +301,7 @@ macro_rules! fixtures {
 
 fixtures! {
     ct_create => "ct-create.yaml",
+    ct_delete_running => "ct-delete-running.yaml",
     ct_noop_normalised => "ct-noop-normalised.yaml",
     ct_password_too_short => "ct-password-too-short.yaml",
     ct_running_changes => "ct-running-changes.yaml",
@@ -340,6 +341,7 @@ fixtures! {
     vm_power_unknown => "vm-power-unknown.yaml",
     vm_resize_up => "vm-resize-up.yaml",
     vm_restart_requested_manual_strategy => "vm-restart-requested-manual-strategy.yaml",
+    vm_restart_requested_stopped => "vm-restart-requested-stopped.yaml",
     vm_restart_requested => "vm-restart-requested.yaml",
     vm_running_hotplug_split => "vm-running-hotplug-split.yaml",
     vm_running_memory_hotplug => "vm-running-memory-hotplug.yaml",
