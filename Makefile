@@ -22,6 +22,10 @@ $(VENV)/.installed: $(PY_REQUIREMENTS)
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the project-local Python venv with pinned test tools (fakepve)
 
+.PHONY: demo
+demo: venv ## Reconcile the sample VM and container against a local fake Proxmox, then delete them
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) run --quiet --example demo
+
 .PHONY: generate
 generate: ## Regenerate crds/ from the Rust types
 	$(CARGO) run --quiet --bin kubepve -- crd --out-dir crds

@@ -137,17 +137,19 @@ pub struct Repeats {
 type Repeated = (i64, String, u32);
 
 impl Repeats {
-    /// Counts one more execution of `step` for `key` at `generation`; returns the count in a row.
-    pub fn count(&self, key: &str, generation: i64, step: &str) -> u32 {
+    /// How often `step` ran in a row for `key` at `generation`, without the guest converging.
+    pub fn seen(&self, key: &str, generation: i64, step: &str) -> u32 {
+        let map = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(g, s, _)| *g == generation && s == step)
+            .map_or(0, |(_, _, n)| *n)
+    }
+
+    /// Records that `step` ran (successfully) for `key` at `generation`.
+    pub fn record(&self, key: &str, generation: i64, step: &str) {
+        let n = self.seen(key, generation, step);
         let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map
-            .entry(key.to_string())
-            .or_insert((generation, String::new(), 0));
-        if entry.0 != generation || entry.1 != step {
-            *entry = (generation, step.to_string(), 0);
-        }
-        entry.2 += 1;
-        entry.2
+        map.insert(key.to_string(), (generation, step.to_string(), n + 1));
     }
 
     /// Forgets `key` once its guest converged.

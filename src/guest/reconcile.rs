@@ -256,7 +256,7 @@ async fn pipeline<K: GuestObject>(
         ctx.repeats.clear(&uid);
         return Ok(Some(converged(&observed, &plan, conn.poll_interval)));
     };
-    if step.is_mutating() && ctx.repeats.count(&uid, generation, &step.to_string()) > MAX_REPEATS {
+    if step.is_mutating() && ctx.repeats.seen(&uid, generation, &step.to_string()) >= MAX_REPEATS {
         let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
         let message = format!(
             "Proxmox accepted \"{step}\" {MAX_REPEATS} times but the guest still differs ({}); \

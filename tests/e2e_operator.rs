@@ -1,0 +1,296 @@
+//! End to end on a real API server (see `support/apiserver.rs`) and fakepve: the operator's
+//! controllers run in this process against the API server; the samples' connection points at
+//! fakepve. The VM and container samples become Ready with UPIDs in status, `kubectl get`
+//! columns show VMID, node, phase and task, and deleting the objects removes the guests.
+//!
+//! One test, so that one API server serves every scenario and a run without one prints a single
+//! SKIPPED line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, ResourceExt};
+use kubepve::context::{Context, Settings};
+use kubepve::metrics::Metrics;
+use kubepve_api::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
+use pve_testkit::{FakePve, VmSeed};
+use serde_json::{Value, json};
+use support::apiserver::TestEnv;
+
+const MANAGER: &str = "kubepve-e2e";
+
+#[tokio::test]
+async fn real_apiserver_operator_end_to_end() {
+    let Some(env) = TestEnv::start("real-apiserver operator e2e").await else {
+        return;
+    };
+    let client = env.client.clone();
+    install_crds(&client).await;
+    let ns = format!("kubepve-e2e-{}", std::process::id());
+    apply(
+        &client,
+        &Api::<Namespace>::all(client.clone()),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .await;
+
+    let pve = FakePve::builder().time_scale(0.01).start().await;
+    pve.add_vm(
+        VmSeed::new(9000, "debian-12-cloudinit")
+            .template()
+            .config("memory", 2048)
+            .config("scsi0", "local-lvm:base-9000-disk-0,size=32G")
+            .config("ide2", "local-lvm:vm-9000-cloudinit,media=cdrom")
+            .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+    )
+    .await;
+    pve.store_file(
+        "local",
+        "debian-12-standard_12.7-1_amd64.tar.zst",
+        120 << 20,
+        "vztmpl",
+    )
+    .await;
+    let token = pve.create_token("root@pam", "kubepve").await;
+
+    // The samples, pointed at fakepve.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    apply(
+        &client,
+        &secrets,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pve-lab-credentials"},
+            "stringData": {"tokenId": token.id, "tokenSecret": token.secret},
+        }),
+    )
+    .await;
+    apply(
+        &client,
+        &secrets,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-01-cloudinit"},
+            "stringData": {"password": "change-me-please"},
+        }),
+    )
+    .await;
+    let conns: Api<ProxmoxConnection> = Api::namespaced(client.clone(), &ns);
+    let mut conn = sample("connection.yaml", "ProxmoxConnection");
+    conn["spec"]["endpoint"] = json!(pve.url());
+    conn["spec"]["tls"] = json!({"caBundle": pve.ca_pem()});
+    apply(&client, &conns, conn).await;
+    let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), &ns);
+    let mut vm = sample("vm-from-template.yaml", "ProxmoxVM");
+    vm["spec"]["node"] = json!("pve1");
+    // fakepve accepts but does not model disk growth; keep the template's disk sizes.
+    vm["spec"]["disks"] = json!([{"slot": "scsi0", "storage": "local-lvm", "size": "32Gi"}]);
+    apply(&client, &vms, vm).await;
+    let cts: Api<ProxmoxContainer> = Api::namespaced(client.clone(), &ns);
+    let mut ct = sample("container.yaml", "ProxmoxContainer");
+    ct["spec"]["node"] = json!("pve1");
+    apply(&client, &cts, ct).await;
+
+    // Run the operator until the end of the test.
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Metrics::new(),
+        Settings {
+            task_poll: Duration::from_millis(200),
+            ..Settings::default()
+        },
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(kubepve::run::controllers(ctx, Some(ns.clone()), async {
+        let _ = stopped.await;
+    }));
+
+    let vm = wait_until(&vms, "web-01", Duration::from_secs(120), |o| {
+        is_ready(o.status.as_ref().map(|s| &s.conditions))
+    })
+    .await;
+    let status = vm.status.clone().unwrap();
+    assert_eq!(status.vmid, Some(150));
+    assert_eq!(status.node.as_deref(), Some("pve1"));
+    assert!(
+        status
+            .last_task
+            .as_ref()
+            .is_some_and(|t| t.upid.starts_with("UPID:pve1:")),
+        "{status:?}"
+    );
+    assert!(pve.guest(150).await.is_some(), "VM 150 exists in Proxmox");
+    let ct = wait_until(&cts, "dns-01", Duration::from_secs(120), |o| {
+        is_ready(o.status.as_ref().map(|s| &s.conditions))
+    })
+    .await;
+    assert_eq!(ct.status.as_ref().and_then(|s| s.vmid), Some(200));
+
+    // What `kubectl get pvm` shows.
+    let table = columns(&client, &ns, "proxmoxvms").await;
+    assert_eq!(
+        table[0],
+        [
+            "Name", "VMID", "Node", "Phase", "Ready", "Task", "Age", "Message"
+        ]
+    );
+    assert_eq!(
+        &table[1][..5],
+        ["web-01", "150", "pve1", "Running", "True"],
+        "{table:?}"
+    );
+
+    // Deleting removes the guests and then the objects.
+    vms.delete("web-01", &DeleteParams::default())
+        .await
+        .unwrap();
+    cts.delete("dns-01", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&vms, "web-01").await;
+    wait_gone(&cts, "dns-01").await;
+    assert!(pve.guest(150).await.is_none(), "VM 150 was destroyed");
+    assert!(pve.guest(200).await.is_none(), "CT 200 was destroyed");
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), operator).await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await;
+}
+
+fn sample(file: &str, kind: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/samples")
+        .join(file);
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut doc = docs.into_iter().find(|d| d["kind"] == kind).unwrap();
+    doc["metadata"].as_object_mut().unwrap().remove("namespace");
+    doc
+}
+
+async fn apply<K>(_client: &Client, api: &Api<K>, doc: Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+    for attempt in 0.. {
+        match api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&doc),
+            )
+            .await
+        {
+            Ok(_) => return,
+            // A CRD established a moment ago may not be served yet.
+            Err(kube::Error::Api(s)) if s.code == 404 && attempt < 40 => {
+                tokio::time::sleep(Duration::from_millis(250)).await
+            }
+            Err(e) => panic!("applying {name}: {e}"),
+        }
+    }
+}
+
+async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in kubepve_api::crds::all().unwrap() {
+        let name = crd.name_any();
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+}
+
+fn is_ready(
+    conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+) -> bool {
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+async fn wait_until<K>(api: &Api<K>, name: &str, limit: Duration, done: impl Fn(&K) -> bool) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(object)) = api.get_opt(name).await
+            && done(&object)
+        {
+            return object;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{name} not ready after {limit:?}: {:#?}",
+            api.get_opt(name).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let started = Instant::now();
+    while api.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{name} still there: {:#?}",
+            api.get_opt(name).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The table `kubectl get` prints: header row, then one row per object.
+async fn columns(client: &Client, ns: &str, plural: &str) -> Vec<Vec<String>> {
+    let request = http::Request::get(format!(
+        "/apis/kubepve.io/v1alpha1/namespaces/{ns}/{plural}"
+    ))
+    .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+    .body(Vec::new())
+    .unwrap();
+    let table: Value = serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
+    let mut rows = vec![
+        table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect(),
+    ];
+    for row in table["rows"].as_array().unwrap() {
+        rows.push(
+            row["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| match c {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect(),
+        );
+    }
+    rows
+}
