@@ -2,7 +2,7 @@
 //! the reconcile records it in status and comes back later instead of waiting for it.
 
 use kubepve_plan::{GuestKind, Step};
-use pve_client::{Client, DeleteOptions, Params, ShutdownOptions, Upid};
+use pve_client::{Client, Method, Params, Upid};
 
 /// What executing a step did.
 #[derive(Debug)]
@@ -15,19 +15,8 @@ pub enum Acted {
     Nothing,
 }
 
-/// The planner's parameters as the client sends them (secrets included, only here).
-fn params(p: &kubepve_plan::Params) -> Params {
-    p.expose().fold(Params::new(), |acc, (k, v)| acc.set(k, v))
-}
-
-fn kind_path(kind: GuestKind) -> &'static str {
-    match kind {
-        GuestKind::Qemu => "qemu",
-        GuestKind::Lxc => "lxc",
-    }
-}
-
-/// Executes `step` for the guest `vmid` of `kind`, on `node` (where it is, or where to create it).
+/// Executes `step` for the guest `vmid` of `kind`, on `node` (where it is, or where to create it),
+/// with the request the planner defines for it.
 pub async fn execute(
     pve: &Client,
     kind: GuestKind,
@@ -35,79 +24,26 @@ pub async fn execute(
     vmid: u64,
     step: &Step,
 ) -> Result<Acted, pve_client::Error> {
-    let vmid32 = u32::try_from(vmid).unwrap_or(u32::MAX);
-    let pve_kind = match kind {
-        GuestKind::Qemu => pve_client::GuestKind::Qemu,
-        GuestKind::Lxc => pve_client::GuestKind::Lxc,
+    let Some(request) = step.request(kind, node, i64::try_from(vmid).unwrap_or_default()) else {
+        return Ok(Acted::Nothing);
     };
-    let guest = pve.guest(pve_kind, node, vmid32);
-    let acted = match step {
-        Step::Create { params: p } => {
-            let path = format!("nodes/{node}/{}", kind_path(kind));
-            Acted::Task(pve.post::<Upid>(&path, params(p)).await?)
-        }
-        Step::Clone {
-            source_vmid,
-            source_node,
-            params: p,
-        } => {
-            let path = format!(
-                "nodes/{source_node}/{}/{source_vmid}/clone",
-                kind_path(kind)
-            );
-            Acted::Task(pve.post::<Upid>(&path, params(p)).await?)
-        }
-        Step::SetConfig {
-            params: p,
-            delete,
-            digest,
-            ..
-        } => {
-            let mut sent = params(p);
-            if !delete.is_empty() {
-                sent = sent.set("delete", delete.join(","));
-            }
-            sent = sent.opt("digest", digest.as_deref());
-            guest.update_config(sent).await?;
-            Acted::Done
-        }
-        Step::RemoveOwnership { params: p, delete } => {
-            let mut sent = params(p);
-            if !delete.is_empty() {
-                sent = sent.set("delete", delete.join(","));
-            }
-            guest.update_config(sent).await?;
-            Acted::Done
-        }
-        Step::ResizeDisk { disk, size } => Acted::Task(guest.resize(disk, size).await?),
-        Step::Start => Acted::Task(guest.start().await?),
-        Step::Shutdown {
-            timeout_seconds,
-            force,
-        } => Acted::Task(
-            guest
-                .shutdown(ShutdownOptions {
-                    timeout: Some(*timeout_seconds),
-                    force_stop: *force,
-                })
-                .await?,
-        ),
-        Step::Stop => Acted::Task(guest.stop().await?),
-        Step::Reboot => Acted::Task(guest.reboot().await?),
-        Step::Delete {
-            purge,
-            destroy_unreferenced_disks,
-        } => Acted::Task(
-            guest
-                .delete(DeleteOptions {
-                    purge: *purge,
-                    destroy_unreferenced_disks: *destroy_unreferenced_disks,
-                })
-                .await?,
-        ),
-        Step::WaitForLock { .. } => Acted::Nothing,
+    let method = match request.method {
+        kubepve_plan::Method::Post => Method::POST,
+        kubepve_plan::Method::Put => Method::PUT,
+        kubepve_plan::Method::Delete => Method::DELETE,
     };
-    Ok(acted)
+    // Secrets leave the planner's redacting type only here, on their way to Proxmox.
+    let params = request
+        .params
+        .expose()
+        .fold(Params::new(), |acc, (k, v)| acc.set(k, v));
+    let answer: serde_json::Value = pve
+        .request(request.op, method, &request.path, params)
+        .await?;
+    Ok(match answer {
+        serde_json::Value::String(upid) => Acted::Task(upid.parse()?),
+        _ => Acted::Done,
+    })
 }
 
 /// The phase a running step puts the guest in.

@@ -22,13 +22,9 @@
 //! // The operator executes ONE step, records the task, observes again and plans again.
 //! ```
 //!
-//! Executing a step (the operator's `act`): `Create` -> `POST /nodes/{node}/{qemu|lxc}`,
-//! `Clone` -> `POST /nodes/{source_node}/qemu/{source_vmid}/clone`, `SetConfig` and
-//! `RemoveOwnership` -> `PUT .../config` with `delete=a,b` and `digest`, `ResizeDisk` ->
-//! `PUT .../resize`, power steps -> `POST .../status/{start|shutdown|stop|reboot}`
-//! (shutdown with `timeout` and `forceStop`), `Delete` -> `DELETE` with `purge` and
-//! `destroy-unreferenced-disks`, `WaitForLock` -> nothing, requeue. Send [`Params::expose`],
-//! never the printed form.
+//! Executing a step: [`Step::request`] gives the Proxmox request (method, path, parameters)
+//! that the operator and `pvectl apply` both send. Send [`Params::expose`], never the printed
+//! form.
 //!
 //! 1. [`Desired`] validates what the CRD schema cannot (whole MiB memory, extraConfig keys,
 //!    a resolved template) and turns the spec into Proxmox config keys. [`PlanError`] says which
@@ -66,6 +62,7 @@ mod hotplug;
 mod observed;
 mod params;
 mod plan;
+mod request;
 mod step;
 
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
@@ -73,4 +70,5 @@ pub use error::PlanError;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
 pub use plan::{is_owned, plan};
+pub use request::{Method, Request};
 pub use step::{Blocker, Change, Plan, Step};

@@ -197,6 +197,18 @@ impl Client {
             .await
     }
 
+    /// Raw call of any method with an operation name for metrics (`guest_start`, ...); reads are
+    /// retried, writes only when never sent.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        params: Params,
+    ) -> Result<T, Error> {
+        self.call(op, method, &split(path), params).await
+    }
+
     /// One API call with retries. `op` names the operation for metrics and logs.
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,

@@ -53,6 +53,7 @@ pub use error::{Error, classify};
 pub use metrics::{CallCounters, CallRecord, Metrics};
 pub use params::Params;
 pub use propstring::{PropertyError, PropertyString, format_size, parse_size};
+pub use reqwest::Method;
 pub use retry::RetryPolicy;
 pub use task::{
     TaskFilter, TaskListItem, TaskLogLine, TaskOutcome, TaskProgress, TaskStatus, WaitOptions,
