@@ -99,22 +99,31 @@ pub async fn observe(
         }
         Err(e) => return Err(e),
     };
-    let pending = match guest.pending().await {
-        Ok(items) => items
-            .into_iter()
-            .filter(|i| i.pending.is_some() || i.delete.unwrap_or(0) > 0)
-            .map(|i| PendingKey {
-                delete: i.delete.unwrap_or(0) > 0,
-                key: i.key,
-            })
-            .collect(),
-        Err(e) => return Err(e),
-    };
-    let map: serde_json::Map<String, serde_json::Value> = config
+    let items = guest.pending().await?;
+    let mut map: serde_json::Map<String, serde_json::Value> = config
         .0
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The config the guest gets at its next start: Proxmox's default config read already shows
+    // it, but apply the pending values explicitly so the comparison never depends on that
+    // default (a server that answers with the current values would otherwise see a change it
+    // already accepted as still missing, and repeat it).
+    let mut pending = Vec::new();
+    for item in items {
+        let delete = item.delete.unwrap_or(0) > 0;
+        if delete {
+            map.remove(&item.key);
+        } else if let Some(value) = &item.pending {
+            map.insert(item.key.clone(), value.clone());
+        } else {
+            continue;
+        }
+        pending.push(PendingKey {
+            delete,
+            key: item.key,
+        });
+    }
     let config = config_from_json(&map);
     let status = entry.status.clone().unwrap_or_default();
     let power = if status == "unknown" || status.is_empty() {

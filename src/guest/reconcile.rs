@@ -552,7 +552,14 @@ async fn act<K: GuestObject>(
     } else {
         object.common().node.clone()
     };
-    match execute(&conn.pve, K::PVE_KIND, &node, vmid, step).await {
+    let executed = execute(&conn.pve, K::PVE_KIND, &node, vmid, step).await;
+    if matches!(executed, Ok(Acted::Task(_) | Acted::Done)) {
+        // Proxmox accepted it: count it, so that a change that does not stick is not repeated
+        // forever (see MAX_REPEATS).
+        let generation = object.meta().generation.unwrap_or_default();
+        ctx.repeats.record(&uid, generation, &step.to_string());
+    }
+    match executed {
         Ok(Acted::Task(upid)) => {
             st.current_task = Some(TaskRef {
                 upid: upid.to_string(),

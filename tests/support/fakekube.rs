@@ -21,6 +21,7 @@ struct State {
     secrets: BTreeMap<String, Value>,
     events: Vec<Value>,
     version: u64,
+    fail_status_writes: bool,
 }
 
 /// The fake API and the mock client that talks to it.
@@ -129,6 +130,12 @@ impl FakeKube {
         self.state.lock().unwrap().events.clone()
     }
 
+    /// Makes every status write fail with 500 (an API server outage, or an operator killed
+    /// before its write arrived) until called again with `false`.
+    pub fn fail_status_writes(&self, fail: bool) {
+        self.state.lock().unwrap().fail_status_writes = fail;
+    }
+
     /// The URL plural this fake serves.
     pub fn plural(&self) -> &str {
         &self.plural
@@ -155,6 +162,9 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
     };
     let name = segments.get(i + 1).copied().unwrap_or_default().to_string();
     let subresource = segments.get(i + 2).copied();
+    if subresource == Some("status") && s.fail_status_writes {
+        return status_error(500, "InternalError", "status writes are failing");
+    }
     s.version += 1;
     let version = s.version.to_string();
     let Some(object) = s.objects.get_mut(&name) else {

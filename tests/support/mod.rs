@@ -2,4 +2,5 @@
 
 pub mod apiserver;
 pub mod fakekube;
+pub mod guest;
 pub mod mockkube;

@@ -1,0 +1,337 @@
+//! The harness of the guest reconcile scenarios (`tests/guest_*.rs`): a fakepve, a stateful fake
+//! Kubernetes API, and an operator context connected to both. Reconciles run pass after pass,
+//! as the controller would run them, always bounded.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kubepve::connection::registry::Connection;
+use kubepve::context::{Context, Settings};
+use kubepve::guest::{GuestError, GuestObject, reconcile};
+use kubepve::metrics::Metrics;
+use pve_client::{Auth, Client, Tls, Upid, WaitOptions};
+use pve_testkit::{FakePve, RecordedRequest, VmSeed};
+use serde_json::{Value, json};
+
+use super::fakekube::FakeKube;
+
+/// How many passes a scenario may take to reach a state before it fails.
+pub const MAX_PASSES: usize = 300;
+
+/// The name of the cloud-init template the VM scenarios clone.
+pub const TEMPLATE: &str = "debian-12-cloudinit";
+
+/// A fake Proxmox, a fake Kubernetes API and an operator context connected to them.
+pub struct Env {
+    /// The fake Proxmox.
+    pub pve: FakePve,
+    /// The fake Kubernetes API.
+    pub kube: FakeKube,
+    token: pve_testkit::Token,
+    ctx: Mutex<Arc<Context>>,
+}
+
+impl Env {
+    /// An environment serving objects of `plural` (`proxmoxvms`, `proxmoxcontainers`), with the
+    /// cloud-init template VM 9000 seeded.
+    pub async fn new(plural: &str) -> Self {
+        let pve = FakePve::builder().time_scale(0.001).start().await;
+        pve.add_vm(
+            VmSeed::new(9000, TEMPLATE)
+                .template()
+                .config("memory", 2048)
+                .config("scsi0", "local-lvm:base-9000-disk-0,size=8G")
+                .config("ide2", "local-lvm:vm-9000-cloudinit,media=cdrom")
+                .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+        )
+        .await;
+        let token = pve.create_token("root@pam", "kubepve").await;
+        let kube = FakeKube::new(plural);
+        let ctx = Mutex::new(new_context(&pve, &kube, &token));
+        Env {
+            pve,
+            kube,
+            token,
+            ctx,
+        }
+    }
+
+    /// The operator's context.
+    pub fn ctx(&self) -> Arc<Context> {
+        self.ctx.lock().unwrap().clone()
+    }
+
+    /// "Kill and restart the operator": a brand-new context (no remembered observations,
+    /// repeats, backoff or reserved VMIDs) with a new client for the same Proxmox.
+    pub fn restart_operator(&self) {
+        *self.ctx.lock().unwrap() = new_context(&self.pve, &self.kube, &self.token);
+    }
+
+    /// A Proxmox client of its own, to change things behind the operator's back.
+    pub fn pve_client(&self) -> Client {
+        client(&self.pve, &self.token)
+    }
+
+    /// One reconcile of `name`, as the controller would run it.
+    pub async fn pass<K: GuestObject>(&self, name: &str) -> Result<(), GuestError> {
+        let object = self
+            .kube
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is gone"));
+        let typed: K = serde_json::from_value(object).unwrap();
+        reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
+    }
+
+    /// Runs reconciles of `name` until `done` holds for the stored object (bounded).
+    pub async fn drive<K: GuestObject>(
+        &self,
+        name: &str,
+        done: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        self.drive_watching::<K>(name, done, |_| {}).await
+    }
+
+    /// Like [`Env::drive`], calling `watch` with the stored object before every pass.
+    pub async fn drive_watching<K: GuestObject>(
+        &self,
+        name: &str,
+        done: impl Fn(Option<&Value>) -> bool,
+        mut watch: impl FnMut(&Value),
+    ) -> Option<Value> {
+        for _ in 0..MAX_PASSES {
+            let object = self.kube.get(name);
+            if done(object.as_ref()) {
+                return object;
+            }
+            let Some(object) = object else {
+                panic!("{name} is gone")
+            };
+            watch(&object);
+            // Errors are retried by the controller; here the next pass retries.
+            if let Err(e) = self.pass::<K>(name).await {
+                eprintln!("pass of {name} failed: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for r in self.pve.requests().await.iter().rev().take(30) {
+            eprintln!("{} {} {}", r.method, r.path, r.body);
+        }
+        panic!(
+            "{name} did not reach the expected state: {:#}",
+            self.kube.get(name).unwrap_or_default()
+        )
+    }
+
+    /// Runs exactly `n` reconciles of `name` (the object must stay).
+    pub async fn passes<K: GuestObject>(&self, name: &str, n: usize) {
+        for _ in 0..n {
+            let _ = self.pass::<K>(name).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Requests that change something (anything but GET) whose path names `vmid`, or whose
+    /// body creates it (`vmid=` or `newid=`).
+    pub async fn writes_for(&self, vmid: u32) -> Vec<RecordedRequest> {
+        self.pve
+            .requests()
+            .await
+            .into_iter()
+            .filter(|r| r.method != "GET" && names_vmid(r, vmid))
+            .collect()
+    }
+
+    /// Creating requests (create or clone) for `vmid`.
+    pub async fn creates_for(&self, vmid: u32) -> Vec<RecordedRequest> {
+        let created = [format!("vmid={vmid}"), format!("newid={vmid}")];
+        self.pve
+            .requests()
+            .await
+            .into_iter()
+            .filter(|r| r.method == "POST" && created.iter().any(|c| form_has(&r.body, c)))
+            .collect()
+    }
+
+    /// How many requests had this method and a path ending with `suffix`.
+    pub async fn count(&self, method: &str, suffix: &str) -> usize {
+        self.pve.count(method, suffix).await
+    }
+
+    /// The events recorded with this reason.
+    pub fn events_with(&self, reason: &str) -> Vec<Value> {
+        self.kube
+            .events()
+            .into_iter()
+            .filter(|e| e["reason"] == reason)
+            .collect()
+    }
+
+    /// Fails the test if `secret` appears in the stored object, an event, or a Proxmox request
+    /// log (fakepve redacts passwords in what it records).
+    pub fn assert_no_leak(&self, name: &str, secret: &str) {
+        if let Some(object) = self.kube.get(name) {
+            assert!(
+                !object.to_string().contains(secret),
+                "the secret leaked into the object: {object:#}"
+            );
+        }
+        for event in self.kube.events() {
+            assert!(
+                !event.to_string().contains(secret),
+                "the secret leaked into an event: {event:#}"
+            );
+        }
+        for request in self.kube.mock.requests() {
+            assert!(
+                !request.body.to_string().contains(secret),
+                "the secret was sent to Kubernetes: {} {}",
+                request.method,
+                request.uri
+            );
+        }
+    }
+
+    /// Waits for a Proxmox task started out of band.
+    pub async fn wait(&self, upid: &Upid) {
+        let opts = WaitOptions {
+            poll_interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(20),
+            ..WaitOptions::default()
+        };
+        self.pve_client().wait_task(upid, opts).await.unwrap();
+    }
+}
+
+fn names_vmid(r: &RecordedRequest, vmid: u32) -> bool {
+    let segment = format!("/{vmid}");
+    let in_path = r
+        .path
+        .match_indices(&segment)
+        .any(|(i, _)| matches!(r.path[i + segment.len()..].chars().next(), None | Some('/')));
+    in_path
+        || form_has(&r.body, &format!("vmid={vmid}"))
+        || form_has(&r.body, &format!("newid={vmid}"))
+}
+
+/// Whether a form (or JSON) body holds `key=value` as one field.
+fn form_has(body: &str, field: &str) -> bool {
+    if body.split('&').any(|f| f == field) {
+        return true;
+    }
+    let Some((key, value)) = field.split_once('=') else {
+        return false;
+    };
+    serde_json::from_str::<Value>(body).is_ok_and(|v| {
+        v.get(key)
+            .is_some_and(|x| x.to_string().trim_matches('"') == value)
+    })
+}
+
+fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
+    Client::builder(
+        pve.url(),
+        Auth::token(token.id.clone(), token.secret.clone()),
+    )
+    .tls(Tls::CaBundle(pve.ca_pem().to_string()))
+    .build()
+    .unwrap()
+}
+
+fn new_context(pve: &FakePve, kube: &FakeKube, token: &pve_testkit::Token) -> Arc<Context> {
+    let settings = Settings {
+        task_poll: Duration::from_millis(20),
+        drift_interval: Duration::from_millis(200),
+        connection_retry: Duration::from_millis(200),
+        backoff: (Duration::from_millis(20), Duration::from_millis(200)),
+    };
+    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings);
+    let conn = Connection::new(client(pve, token), Duration::from_millis(50), "test".into());
+    ctx.connections
+        .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
+    Arc::new(ctx)
+}
+
+/// The condition of this type, or Null.
+pub fn condition(object: &Value, type_: &str) -> Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// Ready=True.
+pub fn ready(object: Option<&Value>) -> bool {
+    object.is_some_and(|o| condition(o, "Ready")["status"] == "True")
+}
+
+/// Ready=True for the object's current generation.
+pub fn ready_now(object: Option<&Value>) -> bool {
+    object.is_some_and(|o| {
+        let c = condition(o, "Ready");
+        c["status"] == "True" && c["observedGeneration"] == o["metadata"]["generation"]
+    })
+}
+
+/// A predicate: Stalled=True with this reason.
+pub fn stalled(reason: &'static str) -> impl Fn(Option<&Value>) -> bool {
+    move |object| {
+        object.is_some_and(|o| {
+            let c = condition(o, "Stalled");
+            c["status"] == "True" && c["reason"] == reason
+        })
+    }
+}
+
+/// The object is gone from the store.
+pub fn gone(object: Option<&Value>) -> bool {
+    object.is_none()
+}
+
+fn object(kind: &str, name: &str, spec: Value) -> Value {
+    let mut full = json!({"connectionRef": {"name": "pve"}, "node": "pve1"});
+    full.as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    json!({
+        "apiVersion": "kubepve.io/v1alpha1", "kind": kind,
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": full,
+    })
+}
+
+/// A ProxmoxVM on connection `pve`, node `pve1`, with `spec` merged in.
+pub fn vm(name: &str, spec: Value) -> Value {
+    object("ProxmoxVM", name, spec)
+}
+
+/// A ProxmoxVM that clones the template, with `spec` merged in.
+pub fn clone_vm(name: &str, vmid: u32, spec: Value) -> Value {
+    let mut full = json!({
+        "vmid": vmid,
+        "source": {"clone": {"templateName": TEMPLATE}},
+        "cpu": {"cores": 2},
+        "memory": "2Gi",
+    });
+    full.as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    vm(name, full)
+}
+
+/// A ProxmoxContainer on connection `pve`, node `pve1`, with `spec` merged in.
+pub fn ct(name: &str, spec: Value) -> Value {
+    object("ProxmoxContainer", name, spec)
+}
+
+/// The guest's tags in Proxmox, split.
+pub fn tags(guest: &Value) -> Vec<String> {
+    guest["config"]["tags"]
+        .as_str()
+        .unwrap_or_default()
+        .split([';', ',', ' '])
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
