@@ -240,6 +240,23 @@ async fn pipeline<K: GuestObject>(
     };
     let plan = kubepve_plan::plan(&desired, &observed, &intent);
     if let Some(blocker) = &plan.blocker {
+        if deleting
+            && matches!(blocker, Blocker::Protected { .. })
+            && object.common().protection == Some(false)
+        {
+            // The spec no longer asks for protection (what the blocked deletion advises):
+            // clear it in Proxmox, and the next pass destroys the guest.
+            let step = Step::SetConfig {
+                params: kubepve_plan::Params::new(),
+                delete: vec!["protection".into()],
+                digest: observed.config.get("digest").cloned(),
+                hotplug: vec!["protection".into()],
+                needs_reboot: Vec::new(),
+            };
+            return act(object, ctx, &conn, st, vmid, &observed, &plan, &step, None)
+                .await
+                .map(Some);
+        }
         return blocked(object, ctx, st, blocker).await.map(Some);
     }
     set_restart_required(st, &plan, object.meta().generation);
@@ -457,6 +474,9 @@ async fn blocked<K: GuestObject>(
             Duration::from_millis(200),
         ));
     }
+    // What blocks is in the guest's config (protection), which the shared resources read does
+    // not show: read the config again next time, so that clearing it in Proxmox is noticed.
+    forget(&ctx.observations, &object.uid().unwrap_or_default());
     let reason = match blocker {
         Blocker::ForeignGuest { .. } => "Conflict",
         Blocker::Protected { .. } => "DeletionProtected",
