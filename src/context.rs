@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::Resource;
@@ -58,6 +58,8 @@ pub struct Context {
     pub observations: crate::guest::Observations,
     /// Steps repeated without effect, by object UID.
     pub repeats: Repeats,
+    /// Steps Proxmox refused, by object UID, held back until their backoff ends.
+    pub refusals: Refusals,
 }
 
 impl Context {
@@ -76,6 +78,7 @@ impl Context {
             guest_backoff: Backoff::default(),
             observations: Default::default(),
             repeats: Repeats::default(),
+            refusals: Refusals::default(),
         }
     }
 
@@ -150,6 +153,45 @@ impl Repeats {
         let n = self.seen(key, generation, step);
         let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(key.to_string(), (generation, step.to_string(), n + 1));
+    }
+
+    /// Forgets `key` once its guest converged.
+    pub fn clear(&self, key: &str) {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// The step Proxmox last refused for each object (a bad value, a missing permission), so that
+/// it is not sent again before its backoff ends, however often the object is reconciled
+/// (its own status writes, connection changes and resyncs all trigger reconciles).
+#[derive(Default, Clone)]
+pub struct Refusals {
+    last: Arc<Mutex<HashMap<String, Refused>>>,
+}
+
+/// The generation, the step's text and when it may be sent again.
+type Refused = (i64, String, Instant);
+
+impl Refusals {
+    /// Records that Proxmox refused `step` for `key` at `generation`; hold it back for `delay`.
+    pub fn record(&self, key: &str, generation: i64, step: &str, delay: Duration) {
+        let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(
+            key.to_string(),
+            (generation, step.to_string(), Instant::now() + delay),
+        );
+    }
+
+    /// How long `step` is still held back for `key` at `generation` (`None`: send it).
+    pub fn held_back(&self, key: &str, generation: i64, step: &str) -> Option<Duration> {
+        let map = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(g, s, _)| *g == generation && s == step)
+            .map(|(_, _, until)| until.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
     }
 
     /// Forgets `key` once its guest converged.

@@ -271,6 +271,7 @@ async fn pipeline<K: GuestObject>(
             st.restarted_at = restart_annotation;
         }
         ctx.repeats.clear(&uid);
+        ctx.refusals.clear(&uid);
         return Ok(Some(converged(&observed, &plan, conn.poll_interval)));
     };
     if step.is_mutating() && ctx.repeats.seen(&uid, generation, &step.to_string()) >= MAX_REPEATS {
@@ -285,6 +286,18 @@ async fn pipeline<K: GuestObject>(
             message,
             settings.drift_interval,
         )));
+    }
+    if let Some(left) = ctx.refusals.held_back(&uid, generation, &step.to_string()) {
+        // Proxmox refused this very step: keep its answer in the conditions until the backoff
+        // ends instead of sending the request again on every pass.
+        let (reason, message) = conditions::find(&st.conditions, conditions::STALLED)
+            .filter(|c| c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+            .unwrap_or_else(|| {
+                let message = format!("Proxmox refused to {}; retrying later", step.name());
+                ("ProxmoxRejected".into(), message)
+            });
+        return Ok(Some(Outcome::stalled(&reason, message, left)));
     }
     act(
         object,
@@ -645,6 +658,32 @@ async fn proxmox_refused<K: GuestObject>(
     let settings = &ctx.settings;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
+    let creating = matches!(step, Step::Create { .. } | Step::Clone { .. });
+    let refused = match &error {
+        E::InvalidParams { .. } => Some("ProxmoxRejected"),
+        // A guest being created cannot be what is "not found": the request names something that
+        // does not exist (a storage, a bridge, the template), which only the user can fix.
+        E::NotFound { .. } if creating => Some("ProxmoxRejected"),
+        E::Permission { .. } => Some("PermissionDenied"),
+        E::Protected { .. } => Some("DeletionProtected"),
+        _ => None,
+    };
+    if let Some(reason) = refused {
+        let message = format!("Proxmox refused to {}: {error}", step.name());
+        ctx.event(
+            object,
+            EventType::Warning,
+            reason,
+            step.name(),
+            message.clone(),
+        )
+        .await;
+        let delay = ctx.guest_backoff.next(&uid, settings.backoff);
+        let generation = object.meta().generation.unwrap_or_default();
+        ctx.refusals
+            .record(&uid, generation, &step.to_string(), delay);
+        return Ok(Outcome::stalled(reason, message, delay));
+    }
     match &error {
         // Created meanwhile (by a previous pass whose answer was lost, or by someone else): the
         // next pass looks at the guest and its ownership marks.
@@ -665,24 +704,6 @@ async fn proxmox_refused<K: GuestObject>(
             format!("{}: {error}", step.name()),
             settings.task_poll * 3,
         )),
-        E::InvalidParams { .. } | E::Permission { .. } | E::Protected { .. } => {
-            let reason = match error {
-                E::InvalidParams { .. } => "ProxmoxRejected",
-                E::Permission { .. } => "PermissionDenied",
-                _ => "DeletionProtected",
-            };
-            let message = format!("Proxmox refused to {}: {error}", step.name());
-            ctx.event(
-                object,
-                EventType::Warning,
-                reason,
-                step.name(),
-                message.clone(),
-            )
-            .await;
-            let delay = ctx.guest_backoff.next(&uid, settings.backoff);
-            Ok(Outcome::stalled(reason, message, delay))
-        }
         _ => Err(GuestError::Proxmox {
             op: step.name(),
             vmid,

@@ -30,13 +30,29 @@ pub struct Env {
     /// The fake Kubernetes API.
     pub kube: FakeKube,
     token: pve_testkit::Token,
+    settings: Settings,
     ctx: Mutex<Arc<Context>>,
+}
+
+/// The operator's timings in these scenarios: short, so that a scenario takes about a second.
+pub fn fast_settings() -> Settings {
+    Settings {
+        task_poll: Duration::from_millis(20),
+        drift_interval: Duration::from_millis(200),
+        connection_retry: Duration::from_millis(200),
+        backoff: (Duration::from_millis(20), Duration::from_millis(200)),
+    }
 }
 
 impl Env {
     /// An environment serving objects of `plural` (`proxmoxvms`, `proxmoxcontainers`), with the
     /// cloud-init template VM 9000 seeded.
     pub async fn new(plural: &str) -> Self {
+        Self::with_settings(plural, fast_settings()).await
+    }
+
+    /// Like [`Env::new`], with these operator timings.
+    pub async fn with_settings(plural: &str, settings: Settings) -> Self {
         let pve = FakePve::builder().time_scale(0.001).start().await;
         pve.add_vm(
             VmSeed::new(9000, TEMPLATE)
@@ -49,11 +65,12 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
-        let ctx = Mutex::new(new_context(&pve, &kube, &token));
+        let ctx = Mutex::new(new_context(&pve, &kube, &token, &settings));
         Env {
             pve,
             kube,
             token,
+            settings,
             ctx,
         }
     }
@@ -66,7 +83,7 @@ impl Env {
     /// "Kill and restart the operator": a brand-new context (no remembered observations,
     /// repeats, backoff or reserved VMIDs) with a new client for the same Proxmox.
     pub fn restart_operator(&self) {
-        *self.ctx.lock().unwrap() = new_context(&self.pve, &self.kube, &self.token);
+        *self.ctx.lock().unwrap() = new_context(&self.pve, &self.kube, &self.token, &self.settings);
     }
 
     /// A Proxmox client of its own, to change things behind the operator's back.
@@ -239,14 +256,13 @@ fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
     .unwrap()
 }
 
-fn new_context(pve: &FakePve, kube: &FakeKube, token: &pve_testkit::Token) -> Arc<Context> {
-    let settings = Settings {
-        task_poll: Duration::from_millis(20),
-        drift_interval: Duration::from_millis(200),
-        connection_retry: Duration::from_millis(200),
-        backoff: (Duration::from_millis(20), Duration::from_millis(200)),
-    };
-    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings);
+fn new_context(
+    pve: &FakePve,
+    kube: &FakeKube,
+    token: &pve_testkit::Token,
+    settings: &Settings,
+) -> Arc<Context> {
+    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
     let conn = Connection::new(client(pve, token), Duration::from_millis(50), "test".into());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
