@@ -9,7 +9,9 @@ mod support;
 use kubepve_api::ProxmoxVM;
 use pve_client::{DeleteOptions, GuestKind, Params};
 use serde_json::{Value, json};
-use support::guest::{Env, MAX_PASSES, clone_vm, condition, gone, ready, stalled, tags};
+use support::guest::{
+    Env, MAX_PASSES, clone_vm, condition, fast_settings, gone, ready, stalled, tags,
+};
 
 /// Deletes `name` and runs reconciles until it is gone, checking after every pass that the
 /// object never disappears while its guest `vmid` still exists in Proxmox.
@@ -199,4 +201,30 @@ async fn setting_spec_protection_false_lets_a_blocked_deletion_proceed() {
         .edit_spec("prot", |s| s["protection"] = json!(false));
     delete_and_release(&env, "prot", 155).await;
     assert!(env.pve.guest(155).await.is_none());
+}
+
+#[tokio::test]
+async fn deletion_never_acts_on_a_stale_read_when_the_vmid_was_reused_by_someone_else() {
+    // A long cache time for /cluster/resources, so that the operator's last read is stale.
+    let poll = std::time::Duration::from_secs(30);
+    let env = Env::with_settings("proxmoxvms", fast_settings(), poll).await;
+    env.kube
+        .put(clone_vm("web", 156, json!({"runStrategy": "Halted"})));
+    env.drive::<ProxmoxVM>("web", ready).await.unwrap();
+    env.passes::<ProxmoxVM>("web", 2).await;
+    // Behind the operator's back: the guest is destroyed and someone else creates 156.
+    let guest = env.pve_client().guest(GuestKind::Qemu, "pve1", 156);
+    env.wait(&guest.delete(DeleteOptions::default()).await.unwrap())
+        .await;
+    env.pve
+        .add_vm(pve_testkit::VmSeed::new(156, "someone-else").config("tags", "prod"))
+        .await;
+    env.pve.clear_requests().await;
+
+    env.kube.delete("web");
+    env.drive::<ProxmoxVM>("web", gone).await;
+    let foreign = env.pve.guest(156).await.expect("the foreign guest stays");
+    assert_eq!(tags(&foreign), vec!["prod".to_string()]);
+    let writes = env.writes_for(156).await;
+    assert!(writes.is_empty(), "{writes:#?}");
 }

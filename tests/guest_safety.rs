@@ -12,7 +12,7 @@ use kubepve_api::ProxmoxVM;
 use pve_testkit::VmSeed;
 use serde_json::{Value, json};
 use support::guest::{
-    Env, MAX_PASSES, clone_vm, condition, fast_settings, ready, stalled, tags, vm,
+    Env, MAX_PASSES, POLL_INTERVAL, clone_vm, condition, fast_settings, ready, stalled, tags, vm,
 };
 
 /// A clone without spec.vmid.
@@ -207,7 +207,7 @@ fn blank_vm(name: &str, vmid: u32, extra: Value) -> Value {
 async fn a_value_only_proxmox_rejects_stalls_with_its_message_and_backs_off() {
     let mut settings = fast_settings();
     settings.backoff = (Duration::from_secs(1), Duration::from_secs(10));
-    let env = Env::with_settings("proxmoxvms", settings).await;
+    let env = Env::with_settings("proxmoxvms", settings, POLL_INTERVAL).await;
     env.kube.put(blank_vm(
         "bad",
         170,

@@ -170,7 +170,13 @@ async fn pipeline<K: GuestObject>(
     };
 
     // 1. The task in flight, if any.
-    let mut freshness = Freshness::Shared;
+    // A deletion acts on what Proxmox shows now, never on a read up to a poll interval old: the
+    // guest may be gone already, or its VMID may meanwhile belong to someone else.
+    let mut freshness = if deleting {
+        Freshness::Direct
+    } else {
+        Freshness::Shared
+    };
     if let Some(outcome) = follow_task(object, ctx, &conn, st, &mut freshness).await? {
         return Ok(Some(outcome));
     }

@@ -20,6 +20,9 @@ use super::fakekube::FakeKube;
 /// How many passes a scenario may take to reach a state before it fails.
 pub const MAX_PASSES: usize = 300;
 
+/// How long the connection's `/cluster/resources` read stays fresh, unless a scenario says.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The name of the cloud-init template the VM scenarios clone.
 pub const TEMPLATE: &str = "debian-12-cloudinit";
 
@@ -31,6 +34,7 @@ pub struct Env {
     pub kube: FakeKube,
     token: pve_testkit::Token,
     settings: Settings,
+    poll_interval: Duration,
     ctx: Mutex<Arc<Context>>,
 }
 
@@ -48,11 +52,11 @@ impl Env {
     /// An environment serving objects of `plural` (`proxmoxvms`, `proxmoxcontainers`), with the
     /// cloud-init template VM 9000 seeded.
     pub async fn new(plural: &str) -> Self {
-        Self::with_settings(plural, fast_settings()).await
+        Self::with_settings(plural, fast_settings(), POLL_INTERVAL).await
     }
 
-    /// Like [`Env::new`], with these operator timings.
-    pub async fn with_settings(plural: &str, settings: Settings) -> Self {
+    /// Like [`Env::new`], with these operator timings and this `/cluster/resources` cache time.
+    pub async fn with_settings(plural: &str, settings: Settings, poll_interval: Duration) -> Self {
         let pve = FakePve::builder().time_scale(0.001).start().await;
         pve.add_vm(
             VmSeed::new(9000, TEMPLATE)
@@ -65,12 +69,13 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
-        let ctx = Mutex::new(new_context(&pve, &kube, &token, &settings));
+        let ctx = Mutex::new(new_context(&pve, &kube, &token, &settings, poll_interval));
         Env {
             pve,
             kube,
             token,
             settings,
+            poll_interval,
             ctx,
         }
     }
@@ -83,7 +88,13 @@ impl Env {
     /// "Kill and restart the operator": a brand-new context (no remembered observations,
     /// repeats, backoff or reserved VMIDs) with a new client for the same Proxmox.
     pub fn restart_operator(&self) {
-        *self.ctx.lock().unwrap() = new_context(&self.pve, &self.kube, &self.token, &self.settings);
+        *self.ctx.lock().unwrap() = new_context(
+            &self.pve,
+            &self.kube,
+            &self.token,
+            &self.settings,
+            self.poll_interval,
+        );
     }
 
     /// A Proxmox client of its own, to change things behind the operator's back.
@@ -261,9 +272,10 @@ fn new_context(
     kube: &FakeKube,
     token: &pve_testkit::Token,
     settings: &Settings,
+    poll_interval: Duration,
 ) -> Arc<Context> {
     let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
-    let conn = Connection::new(client(pve, token), Duration::from_millis(50), "test".into());
+    let conn = Connection::new(client(pve, token), poll_interval, "test".into());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     Arc::new(ctx)
