@@ -60,6 +60,17 @@ async fn real_apiserver_operator_end_to_end() {
     )
     .await;
     let token = pve.create_token("root@pam", "kubepve").await;
+    // The VM sample goes into the pool `web`, which an administrator creates beforehand.
+    pve_client::Client::builder(
+        pve.url(),
+        pve_client::Auth::token(token.id.clone(), token.secret.clone()),
+    )
+    .tls(pve_client::Tls::CaBundle(pve.ca_pem().to_string()))
+    .build()
+    .unwrap()
+    .create_pool("web", None)
+    .await
+    .unwrap();
 
     // The samples, pointed at fakepve.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
