@@ -125,7 +125,7 @@ impl FakeKube {
         }
     }
 
-    /// Every Event recorded, as sent.
+    /// Every Event recorded, as sent, repeats (series patches) included.
     pub fn events(&self) -> Vec<Value> {
         self.state.lock().unwrap().events.clone()
     }
@@ -146,9 +146,10 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
     let mut s = state.lock().unwrap();
     let path = r.uri.split('?').next().unwrap_or_default().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if path.contains("/events") && r.method == "POST" {
+    // A repeated event is a PATCH of the first (its series count grows): record both.
+    if path.contains("/events") && ["POST", "PATCH"].contains(&r.method.as_str()) {
         s.events.push(r.body.clone());
-        return (201, r.body.clone());
+        return (if r.method == "POST" { 201 } else { 200 }, r.body.clone());
     }
     if let Some(i) = segments.iter().position(|p| *p == "secrets") {
         let name = segments.get(i + 1).copied().unwrap_or_default();
