@@ -228,3 +228,67 @@ async fn deletion_never_acts_on_a_stale_read_when_the_vmid_was_reused_by_someone
     let writes = env.writes_for(156).await;
     assert!(writes.is_empty(), "{writes:#?}");
 }
+
+#[tokio::test]
+async fn a_guest_that_ignores_shutdown_is_stopped_after_the_timeout_then_destroyed() {
+    let env = Env::new("proxmoxvms").await;
+    env.kube.put(clone_vm(
+        "stubborn",
+        157,
+        json!({"shutdown": {"timeoutSeconds": 5, "forceAfterTimeout": true}}),
+    ));
+    env.drive::<ProxmoxVM>("stubborn", ready).await.unwrap();
+    env.pve.guest_attrs(157, json!({"acpi": false})).await;
+    env.pve.clear_requests().await;
+
+    delete_and_release(&env, "stubborn", 157).await;
+    let shutdowns: Vec<_> = env
+        .pve
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path.ends_with("/qemu/157/status/shutdown"))
+        .collect();
+    assert_eq!(shutdowns.len(), 1, "{shutdowns:#?}");
+    assert!(shutdowns[0].body.contains("forceStop=1"), "{shutdowns:#?}");
+    assert!(shutdowns[0].body.contains("timeout=5"), "{shutdowns:#?}");
+    assert_eq!(env.count("DELETE", "/qemu/157").await, 1);
+}
+
+#[tokio::test]
+async fn a_failed_shutdown_keeps_the_finalizer_and_says_why() {
+    let env = Env::new("proxmoxvms").await;
+    env.kube.put(clone_vm(
+        "stubborn",
+        158,
+        json!({"shutdown": {"timeoutSeconds": 5, "forceAfterTimeout": false}}),
+    ));
+    env.drive::<ProxmoxVM>("stubborn", ready).await.unwrap();
+    env.pve.guest_attrs(158, json!({"acpi": false})).await;
+
+    env.kube.delete("stubborn");
+    let failed =
+        |o: Option<&Value>| o.is_some_and(|o| condition(o, "Ready")["reason"] == "TaskFailed");
+    let object = env.drive::<ProxmoxVM>("stubborn", failed).await.unwrap();
+    let message = condition(&object, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("got timeout"),
+        "Proxmox's task error: {message}"
+    );
+    assert_eq!(
+        object["metadata"]["finalizers"],
+        json!(["kubepve.io/finalizer"])
+    );
+    assert_eq!(env.pve.guest(158).await.unwrap()["status"], "running");
+    assert_eq!(env.count("DELETE", "/qemu/158").await, 0);
+    let failures = env.events_with("TaskFailed");
+    assert!(
+        failures
+            .iter()
+            .any(|e| e["type"] == "Warning" && e["action"] == "qmshutdown"),
+        "{failures:#?}"
+    );
+}

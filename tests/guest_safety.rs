@@ -188,6 +188,43 @@ async fn an_operator_killed_before_recording_its_clone_does_not_clone_twice() {
     assert!(tags(&guest).contains(&"kubepve-owner-uid-web".to_string()));
 }
 
+#[tokio::test]
+async fn an_operator_restarted_while_its_container_is_created_resumes_from_the_upid() {
+    let env = Env::new("proxmoxcontainers").await;
+    let template = "alpine-3.20-default_20240908_amd64.tar.xz";
+    env.pve
+        .store_file("local", template, 3 * 1024 * 1024, "vztmpl")
+        .await;
+    env.kube.put(support::guest::ct(
+        "small",
+        json!({
+            "vmid": 210,
+            "ostemplate": format!("local:vztmpl/{template}"),
+            "rootfs": {"storage": "local-lvm", "size": "2Gi"},
+        }),
+    ));
+    let mut creating = false;
+    for _ in 0..MAX_PASSES {
+        let _ = env.pass::<kubepve_api::ProxmoxContainer>("small").await;
+        let object = env.kube.get("small").unwrap();
+        if object["status"]["currentTask"]["type"] == "vzcreate" {
+            creating = true;
+            break;
+        }
+    }
+    assert!(creating, "status.currentTask held the vzcreate UPID");
+
+    env.restart_operator();
+    env.drive::<kubepve_api::ProxmoxContainer>("small", ready)
+        .await
+        .unwrap();
+    assert_eq!(env.creates_for(210).await.len(), 1);
+    assert_eq!(env.pve.count("POST", "/nodes/pve1/lxc").await, 1);
+    let guest = env.pve.guest(210).await.unwrap();
+    assert_eq!(guest["status"], "running");
+    assert!(tags(&guest).contains(&"kubepve-owner-uid-small".to_string()));
+}
+
 /// A blank VM whose create only Proxmox can refuse.
 fn blank_vm(name: &str, vmid: u32, extra: Value) -> Value {
     let mut spec = json!({
