@@ -20,31 +20,14 @@ use kubepve::guest::{GuestObject, reconcile};
 use kubepve::metrics::Metrics;
 use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::{Auth, Client, Tls};
-use pve_testkit::{FakePve, VmSeed};
+use pve_testkit::FakePve;
 use serde_json::Value;
 use support::fakekube::FakeKube;
 
 #[tokio::main]
 async fn main() {
     println!("Starting a fake Proxmox VE (fakepve) on a loopback port...");
-    let pve = FakePve::builder().time_scale(0.05).start().await;
-    pve.add_vm(
-        VmSeed::new(9000, "debian-12-cloudinit")
-            .template()
-            .config("memory", 2048)
-            .config("scsi0", "local-lvm:base-9000-disk-0,size=32G")
-            .config("ide2", "local-lvm:vm-9000-cloudinit,media=cdrom")
-            .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
-    )
-    .await;
-    pve.store_file(
-        "local",
-        "debian-12-standard_12.7-1_amd64.tar.zst",
-        120 << 20,
-        "vztmpl",
-    )
-    .await;
-    let token = pve.create_token("root@pam", "kubepve").await;
+    let (pve, token) = support::lab::sample_lab(0.05).await;
     println!(
         "  {} (certificate pinned by CA), template 9000 debian-12-cloudinit\n",
         pve.url()

@@ -13,11 +13,9 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use support::apiserver::TestEnv;
 
@@ -30,7 +28,7 @@ async fn real_apiserver_crds_and_samples() {
     };
     eprintln!("real-apiserver CRD suite on {}", env.description);
     let client = env.client.clone();
-    install_crds(&client).await;
+    env.install_crds().await;
     let ns = create_namespace(&client).await;
 
     samples_pass_server_side_validation(&client, &ns).await;
@@ -43,37 +41,6 @@ async fn real_apiserver_crds_and_samples() {
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())
         .await;
-}
-
-/// Server-side applies every file of `crds/` and waits until each is Established.
-async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 3, "crds/ holds the three CRDs");
-    for file in files {
-        let crd: CustomResourceDefinition =
-            serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        let name = crd.name_any();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("the API server refused {}: {e}", file.display()));
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{name} not Established within 30 s"))
-        .unwrap();
-    }
 }
 
 async fn create_namespace(client: &Client) -> String {
@@ -191,21 +158,9 @@ async fn applying_a_sample_twice_changes_nothing(client: &Client, ns: &str) {
 }
 
 async fn printer_columns_are_served(client: &Client, ns: &str) {
-    let request = http::Request::get(format!(
-        "/apis/kubepve.io/v1alpha1/namespaces/{ns}/proxmoxvms"
-    ))
-    .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
-    .body(Vec::new())
-    .unwrap();
-    let table: Value = serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
-    let columns: Vec<&str> = table["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let table = support::apiserver::table(client, ns, "proxmoxvms").await;
     assert_eq!(
-        columns,
+        table[0],
         [
             "Name", "VMID", "Node", "Phase", "Ready", "Task", "Age", "Message"
         ]

@@ -14,14 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, ResourceExt};
 use kubepve::context::{Context, Settings};
 use kubepve::metrics::Metrics;
 use kubepve_api::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
-use pve_testkit::{FakePve, VmSeed};
 use serde_json::{Value, json};
 use support::apiserver::TestEnv;
 
@@ -33,7 +30,7 @@ async fn real_apiserver_operator_end_to_end() {
         return;
     };
     let client = env.client.clone();
-    install_crds(&client).await;
+    env.install_crds().await;
     let ns = format!("kubepve-e2e-{}", std::process::id());
     apply(
         &client,
@@ -42,35 +39,7 @@ async fn real_apiserver_operator_end_to_end() {
     )
     .await;
 
-    let pve = FakePve::builder().time_scale(0.01).start().await;
-    pve.add_vm(
-        VmSeed::new(9000, "debian-12-cloudinit")
-            .template()
-            .config("memory", 2048)
-            .config("scsi0", "local-lvm:base-9000-disk-0,size=32G")
-            .config("ide2", "local-lvm:vm-9000-cloudinit,media=cdrom")
-            .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
-    )
-    .await;
-    pve.store_file(
-        "local",
-        "debian-12-standard_12.7-1_amd64.tar.zst",
-        120 << 20,
-        "vztmpl",
-    )
-    .await;
-    let token = pve.create_token("root@pam", "kubepve").await;
-    // The VM sample goes into the pool `web`, which an administrator creates beforehand.
-    pve_client::Client::builder(
-        pve.url(),
-        pve_client::Auth::token(token.id.clone(), token.secret.clone()),
-    )
-    .tls(pve_client::Tls::CaBundle(pve.ca_pem().to_string()))
-    .build()
-    .unwrap()
-    .create_pool("web", None)
-    .await
-    .unwrap();
+    let (pve, token) = support::lab::sample_lab(0.01).await;
 
     // The samples, pointed at fakepve.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -144,7 +113,7 @@ async fn real_apiserver_operator_end_to_end() {
     assert_eq!(ct.status.as_ref().and_then(|s| s.vmid), Some(200));
 
     // What `kubectl get pvm` shows.
-    let table = columns(&client, &ns, "proxmoxvms").await;
+    let table = support::apiserver::table(&client, &ns, "proxmoxvms").await;
     assert_eq!(
         table[0],
         [
@@ -211,27 +180,6 @@ where
     }
 }
 
-async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in kubepve_api::crds::all().unwrap() {
-        let name = crd.name_any();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    }
-}
-
 fn is_ready(
     conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
 ) -> bool {
@@ -271,37 +219,4 @@ where
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// The table `kubectl get` prints: header row, then one row per object.
-async fn columns(client: &Client, ns: &str, plural: &str) -> Vec<Vec<String>> {
-    let request = http::Request::get(format!(
-        "/apis/kubepve.io/v1alpha1/namespaces/{ns}/{plural}"
-    ))
-    .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
-    .body(Vec::new())
-    .unwrap();
-    let table: Value = serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
-    let mut rows = vec![
-        table["columnDefinitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_string())
-            .collect(),
-    ];
-    for row in table["rows"].as_array().unwrap() {
-        rows.push(
-            row["cells"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| match c {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect(),
-        );
-    }
-    rows
 }

@@ -175,6 +175,41 @@ impl TestEnv {
         }
     }
 
+    /// Server-side applies every CRD of `crds/` and waits (bounded) until each is Established.
+    pub async fn install_crds(&self) {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        use kube::ResourceExt;
+        use kube::api::{Api, Patch, PatchParams};
+        use kube::runtime::wait::{await_condition, conditions};
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 3, "crds/ holds the three CRDs");
+        for file in files {
+            let crd: CustomResourceDefinition =
+                serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let name = crd.name_any();
+            api.patch(
+                &name,
+                &PatchParams::apply("kubepve-test").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the API server refused {}: {e}", file.display()));
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(api.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{name} not Established within 30 s"))
+            .unwrap();
+        }
+    }
+
     /// The tails of the control-plane logs, for failure messages.
     pub fn logs(&self) -> String {
         let Some(dir) = &self.dir else {
@@ -294,4 +329,33 @@ impl Pki {
             sa_pub: write("sa.pub", &sa_key.public_key_pem()),
         }
     }
+}
+
+/// The table `kubectl get` prints for `plural` in `ns`: the header row, then one row per object.
+pub async fn table(client: &Client, ns: &str, plural: &str) -> Vec<Vec<String>> {
+    let request = http::Request::get(format!(
+        "/apis/kubepve.io/v1alpha1/namespaces/{ns}/{plural}"
+    ))
+    .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+    .body(Vec::new())
+    .unwrap();
+    let table: serde_json::Value =
+        serde_json::from_str(&client.request_text(request).await.unwrap()).unwrap();
+    let cell = |c: &serde_json::Value| {
+        c.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| c.to_string())
+    };
+    let mut rows = vec![
+        table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| cell(&c["name"]))
+            .collect(),
+    ];
+    for row in table["rows"].as_array().unwrap() {
+        rows.push(row["cells"].as_array().unwrap().iter().map(cell).collect());
+    }
+    rows
 }

@@ -3,4 +3,5 @@
 pub mod apiserver;
 pub mod fakekube;
 pub mod guest;
+pub mod lab;
 pub mod mockkube;
