@@ -39,11 +39,6 @@ async fn main() {
         .metrics(Arc::new(metrics.clone()))
         .build()
         .unwrap();
-    // The sample VM goes into the pool `web`, which an administrator creates beforehand.
-    client
-        .create_pool("web", Some("web servers"))
-        .await
-        .unwrap();
 
     let vms = FakeKube::new("proxmoxvms");
     load(&vms, "vm-from-template.yaml");
