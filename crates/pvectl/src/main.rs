@@ -1,16 +1,266 @@
-//! `pvectl`, the kubectl-like CLI for Proxmox VE.
-//!
-//! Only `--help` and `--version` exist so far; the commands arrive with the CLI issue. The binary
-//! says so instead of pretending to manage anything.
+//! `pvectl`, the kubectl-like CLI for Proxmox VE: connection contexts, guest commands for VMs
+//! (`vm`) and containers (`ct`), tasks with visible progress, discovery, and declarative
+//! `apply`/`diff`/`export` with the same planner as the kubepve operator. Every mutating
+//! command prints its UPIDs, waits with a progress display unless `--no-wait`, honours
+//! `--dry-run`, asks before destroying anything unless `--yes`, and appends to a local journal
+//! (`pvectl history`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
+//! 3 partially failed, 4 declined.
 
-use clap::Parser;
+mod apply;
+mod bulk;
+mod config;
+mod create;
+mod discovery;
+mod exit;
+mod export;
+mod guest;
+mod journal;
+mod manifest;
+mod output;
+mod progress;
+mod safety;
+mod select;
+mod tasks;
 
-/// A kubectl-like command line for Proxmox VE (commands are not implemented yet).
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::Connection;
+use crate::progress::{Progress, WaitSettings};
+
+const EXAMPLES: &str = "\
+Examples:
+  pvectl config set-context lab --server https://pve1:8006 --token-id 'ops@pve!cli' \\
+      --token-secret-file ~/.pve-token --fingerprint AA:BB:... --use
+  pvectl vm list -l env=prod -o wide
+  pvectl vm start 150,151 --no-wait
+  pvectl vm delete web-01 --force
+  pvectl task watch UPID:pve1:...
+  pvectl apply -f config/samples/ --dry-run
+
+Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error, 3 bulk operation
+partially failed, 4 confirmation declined (`diff`: 0 no changes, 1 changes, 2 error).";
+
+/// A kubectl-like command line for Proxmox VE.
 #[derive(Parser, Debug)]
-#[command(name = "pvectl", version, about)]
-struct Cli {}
+#[command(name = "pvectl", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The context to use (default: $PVECTL_CONTEXT, then the config's current context).
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// The config file (default: $PVECTL_CONFIG, then $XDG_CONFIG_HOME/pvectl/config.yaml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Answer "yes" to confirmation prompts.
+    #[arg(short = 'y', long, alias = "confirm", global = true)]
+    yes: bool,
+    /// Do not wait for tasks: print their UPIDs and return.
+    #[arg(long, global = true)]
+    no_wait: bool,
+    /// How long to wait for each task (`90s`, `10m`, `1h`; plain numbers are seconds).
+    #[arg(long, global = true, default_value = "10m", value_parser = parse_duration)]
+    wait_timeout: Duration,
+    /// Timeout of each API request.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// How many guests a bulk command works on at once.
+    #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!("pvectl has no commands yet; see `pvectl --help`")
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage connection contexts (like kubeconfig).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// QEMU virtual machines.
+    #[command(subcommand, visible_alias = "vms")]
+    Vm(guest::GuestCommand),
+    /// LXC containers.
+    #[command(subcommand, visible_alias = "container", alias = "containers")]
+    Ct(guest::GuestCommand),
+    /// Proxmox tasks: list, watch, logs, stop.
+    #[command(subcommand, visible_alias = "tasks")]
+    Task(tasks::TaskCommand),
+    /// Cluster nodes.
+    #[command(subcommand, visible_alias = "nodes")]
+    Node(discovery::NodeCommand),
+    /// Storages and their content (templates, ISOs, disks).
+    #[command(subcommand)]
+    Storage(discovery::StorageCommand),
+    /// The server's Proxmox VE version (and a credentials check).
+    Version(discovery::VersionArgs),
+    /// Make Proxmox match ProxmoxVM/ProxmoxContainer manifests, with the operator's planner.
+    ///
+    /// Examples:
+    ///   pvectl apply -f config/samples/
+    ///   pvectl apply -f vm.yaml --secret-file secrets.yaml --dry-run
+    Apply(apply::ApplyArgs),
+    /// Show what `apply` would change (exit 0: nothing, 1: changes, 2: error).
+    ///
+    /// Example: pvectl diff -f config/samples/
+    Diff(apply::DiffArgs),
+    /// Print a guest as a manifest that `apply` leaves unchanged.
+    ///
+    /// Examples:
+    ///   pvectl export vm 150 > web-01.yaml
+    ///   pvectl export ct dns-01 -o json
+    Export(export::ExportArgs),
+    /// List the local journal of mutating commands.
+    ///
+    /// Examples:
+    ///   pvectl history --guest 150
+    ///   pvectl history --failed -o json
+    History(journal::HistoryArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: pvectl completion bash > /etc/bash_completion.d/pvectl
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parse `90s`, `10m`, `1h`, `500ms` or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, mult_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
+    Ok(Duration::from_millis(n.saturating_mul(mult_ms)))
+}
+
+/// What commands that talk to Proxmox get.
+pub struct App {
+    /// The connection.
+    pub conn: Connection,
+    /// Task waiting.
+    pub wait: WaitSettings,
+    /// `--yes`.
+    pub yes: bool,
+    /// `--parallel`.
+    pub parallel: usize,
+    /// The progress display.
+    pub progress: Progress,
+}
+
+impl App {
+    /// A journal record for this command, to be filled and appended.
+    pub fn record(&self) -> journal::Record {
+        journal::record(&self.conn.context, &self.conn.principal)
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(exit::FAILED);
+        }
+    };
+    let is_diff = matches!(cli.command, Command::Diff(_));
+    let result = runtime.block_on(run(cli));
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if !msg.is_empty() {
+                eprintln!("error: {msg}");
+            }
+            let code = exit::code_of(&e);
+            if is_diff { code.max(exit::USAGE) } else { code }
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let path = config::config_path(cli.config_file.as_deref());
+    let connect = || -> anyhow::Result<App> {
+        let conn = config::connect(&path, cli.context.as_deref(), cli.request_timeout)?;
+        let poll = std::env::var("PVECTL_POLL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        Ok(App {
+            conn,
+            wait: WaitSettings {
+                no_wait: cli.no_wait,
+                timeout: cli.wait_timeout,
+                poll,
+            },
+            yes: cli.yes,
+            parallel: usize::from(cli.parallel),
+            progress: Progress::new(),
+        })
+    };
+    match cli.command {
+        Command::Config(cmd) => config::run(&path, cmd)?,
+        Command::History(args) => journal::history(&args)?,
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
+        }
+        Command::Vm(cmd) => guest::run(&connect()?, "vm", cmd).await?,
+        Command::Ct(cmd) => guest::run(&connect()?, "ct", cmd).await?,
+        Command::Task(cmd) => tasks::run(&connect()?, cmd).await?,
+        Command::Node(cmd) => discovery::node(&connect()?, cmd).await?,
+        Command::Storage(cmd) => discovery::storage(&connect()?, cmd).await?,
+        Command::Version(args) => discovery::version(&connect()?, &args).await?,
+        Command::Apply(args) => apply::apply(&connect()?, &args).await?,
+        Command::Diff(args) => return apply::diff(&connect()?, &args).await,
+        Command::Export(args) => export::export(&connect()?, &args).await?,
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,301 @@
+//! The bulk runner: one action on many guests with bounded concurrency (`--parallel`), a line
+//! per guest on stdout (`vm/150 stop UPID:...`), progress while waiting, a summary, the journal
+//! record, and the exit code (0 all worked, 1 all failed, 3 some failed).
+
+use futures::StreamExt;
+use pve_client::{Method, Params, Upid};
+
+use crate::App;
+use crate::exit;
+use crate::progress;
+use crate::select::{GuestInfo, kind_noun};
+
+/// What to do to each guest.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start (already running: nothing to do).
+    Start,
+    /// Hard stop; `overrule` aborts a running shutdown first.
+    Stop {
+        /// Proxmox `overrule-shutdown`.
+        overrule: bool,
+    },
+    /// Graceful shutdown.
+    Shutdown {
+        /// Seconds to wait.
+        timeout: Option<u32>,
+        /// Stop hard after the timeout.
+        force: bool,
+    },
+    /// Reboot a running guest, start a stopped one.
+    Restart,
+    /// Destroy (stopping first with `force`).
+    Delete {
+        /// Stop a running guest first.
+        force: bool,
+        /// Proxmox `purge`.
+        purge: bool,
+        /// Proxmox `destroy-unreferenced-disks`.
+        purge_disks: bool,
+    },
+    /// Set config keys (`PUT .../config`).
+    #[allow(dead_code)]
+    Update {
+        /// Keys to set, `delete` and `digest` included.
+        params: Vec<(String, String)>,
+    },
+}
+
+impl Action {
+    /// The verb for messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop { .. } => "stop",
+            Action::Shutdown { .. } => "shutdown",
+            Action::Restart => "restart",
+            Action::Delete { .. } => "delete",
+            Action::Update { .. } => "update",
+        }
+    }
+}
+
+/// One request: method, path under the guest, operation name, parameters.
+struct Call {
+    op: &'static str,
+    method: Method,
+    path: String,
+    params: Params,
+}
+
+fn call(g: &GuestInfo, op: &'static str, method: Method, tail: &str, params: Params) -> Call {
+    let base = format!("nodes/{}/{}/{}", g.node, g.pve_kind().as_str(), g.vmid);
+    Call {
+        op,
+        method,
+        path: if tail.is_empty() {
+            base
+        } else {
+            format!("{base}/{tail}")
+        },
+        params,
+    }
+}
+
+/// The requests an action sends to a guest in its current state (empty: nothing to do).
+fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
+    let running = g.status == "running";
+    Ok(match action {
+        Action::Start if running => vec![],
+        Action::Start => vec![call(
+            g,
+            "guest_start",
+            Method::POST,
+            "status/start",
+            Params::new(),
+        )],
+        Action::Stop { .. } if !running => vec![],
+        Action::Stop { overrule } => vec![call(
+            g,
+            "guest_stop",
+            Method::POST,
+            "status/stop",
+            Params::new().opt_flag("overrule-shutdown", overrule.then_some(true)),
+        )],
+        Action::Shutdown { .. } if !running => vec![],
+        Action::Shutdown { timeout, force } => vec![call(
+            g,
+            "guest_shutdown",
+            Method::POST,
+            "status/shutdown",
+            Params::new()
+                .opt("timeout", *timeout)
+                .opt_flag("forceStop", force.then_some(true)),
+        )],
+        Action::Restart if running => {
+            vec![call(
+                g,
+                "guest_reboot",
+                Method::POST,
+                "status/reboot",
+                Params::new(),
+            )]
+        }
+        Action::Restart => vec![call(
+            g,
+            "guest_start",
+            Method::POST,
+            "status/start",
+            Params::new(),
+        )],
+        Action::Delete {
+            force,
+            purge,
+            purge_disks,
+        } => {
+            if running && !force {
+                return Err(format!(
+                    "{} is running: pass --force to stop it first",
+                    g.label()
+                ));
+            }
+            let mut calls = Vec::new();
+            if running {
+                calls.push(call(
+                    g,
+                    "guest_stop",
+                    Method::POST,
+                    "status/stop",
+                    Params::new(),
+                ));
+            }
+            calls.push(call(
+                g,
+                "guest_delete",
+                Method::DELETE,
+                "",
+                Params::new()
+                    .opt_flag("purge", purge.then_some(true))
+                    .opt_flag("destroy-unreferenced-disks", purge_disks.then_some(true)),
+            ));
+            calls
+        }
+        Action::Update { params } => vec![call(
+            g,
+            "guest_config_put",
+            Method::PUT,
+            "config",
+            params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        )],
+    })
+}
+
+/// Run `action` on every guest; report, journal, and return the bulk exit status.
+pub async fn run(
+    app: &App,
+    guests: Vec<GuestInfo>,
+    action: &Action,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    for g in &guests {
+        crate::safety::owner_warning(app, g);
+    }
+    if dry_run {
+        for g in &guests {
+            match plan(g, action) {
+                Ok(calls) if calls.is_empty() => {
+                    println!("{}: nothing to do ({}) (dry run)", g.display(), g.status);
+                }
+                Ok(calls) => {
+                    for c in calls {
+                        let keys: Vec<String> = c
+                            .params
+                            .pairs()
+                            .iter()
+                            .map(|(k, v)| {
+                                if crate::guest::is_secret_key(k) {
+                                    format!("{k}={}", crate::config::REDACTED)
+                                } else {
+                                    format!("{k}={v}")
+                                }
+                            })
+                            .collect();
+                        println!(
+                            "{}: would {} {} {} (dry run)",
+                            g.display(),
+                            c.method,
+                            c.path,
+                            keys.join(" ")
+                        )
+                    }
+                }
+                Err(e) => println!("{}: would fail: {e} (dry run)", g.display()),
+            }
+        }
+        return Ok(());
+    }
+    let mut results: Vec<(GuestInfo, Result<Vec<String>, String>)> = futures::stream::iter(guests)
+        .map(|g| async move {
+            let r = perform(app, &g, action).await;
+            (g, r)
+        })
+        .buffer_unordered(app.parallel)
+        .collect()
+        .await;
+    results.sort_by_key(|(g, _)| g.vmid);
+    let mut record = app.record();
+    let (mut ok, mut failed) = (0, 0);
+    let mut errors = Vec::new();
+    for (g, r) in &results {
+        record.guests.push(g.label());
+        match r {
+            Ok(upids) => {
+                ok += 1;
+                record.upids.extend(upids.iter().cloned());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e}", g.display());
+                errors.push(format!("{}: {e}", g.label()));
+            }
+        }
+    }
+    if results.len() > 1 {
+        let noun = kind_noun(results.first().map_or("vm", |(g, _)| g.kind));
+        eprintln!(
+            "{}: {ok} of {} {noun}s succeeded, {failed} failed",
+            action.verb(),
+            results.len()
+        );
+    }
+    record.outcome = match exit::bulk_code(ok, failed) {
+        exit::OK => "ok",
+        exit::PARTIAL => "partial",
+        _ => "failed",
+    }
+    .into();
+    if !errors.is_empty() {
+        record.error = Some(errors.join("; "));
+    }
+    crate::journal::append(&record);
+    exit::bulk_result(ok, failed)
+}
+
+/// Do `action` to one guest: send its requests in order, print each UPID, wait unless
+/// `--no-wait` (a stop before a delete is always waited for).
+async fn perform(app: &App, g: &GuestInfo, action: &Action) -> Result<Vec<String>, String> {
+    let calls = plan(g, action)?;
+    if calls.is_empty() {
+        let state = if g.status == "running" {
+            "already running"
+        } else {
+            "already stopped"
+        };
+        println!("{}: {state}, nothing to do", g.label());
+        return Ok(vec![]);
+    }
+    let count = calls.len();
+    let mut upids = Vec::new();
+    for (i, c) in calls.into_iter().enumerate() {
+        let answer: serde_json::Value = app
+            .conn
+            .client
+            .request(c.op, c.method, &c.path, c.params)
+            .await
+            .map_err(|e| exit::describe(&e))?;
+        let Some(text) = answer.as_str() else {
+            println!("{} {}: done", g.label(), action.verb());
+            continue;
+        };
+        let upid: Upid = text.parse().map_err(|e: pve_client::Error| e.to_string())?;
+        println!("{} {} {upid}", g.label(), upid.task_type);
+        upids.push(upid.to_string());
+        let last = i + 1 == count;
+        if !app.wait.no_wait || !last {
+            progress::wait(&app.conn.client, &upid, &g.label(), app.wait, &app.progress)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+        }
+    }
+    Ok(upids)
+}

@@ -1,0 +1,579 @@
+//! Connection contexts, like kubeconfig: a YAML file of named contexts (endpoint, credentials,
+//! TLS trust, default node), the current one, environment overrides, and the `pvectl config`
+//! subcommands that edit it. Secrets (token secrets, passwords) are stored in the file (mode
+//! 0600) and never printed: `config view` and `get-contexts` show `(redacted)`.
+//!
+//! The file is `$PVECTL_CONFIG`, else `$XDG_CONFIG_HOME/pvectl/config.yaml`, else
+//! `~/.config/pvectl/config.yaml`. The context is `--context`, else `$PVECTL_CONTEXT`, else the
+//! file's `current-context`. Then `PVE_URL`, `PVE_TOKEN` (`user@realm!id=secret`),
+//! `PVE_TOKEN_ID`, `PVE_TOKEN_SECRET`, `PVE_USER`, `PVE_PASSWORD`, `PVE_CA_FILE`,
+//! `PVE_FINGERPRINT`, `PVE_INSECURE` and `PVE_NODE` override its fields; `PVE_URL` alone (with
+//! credentials) works without any file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use pve_client::{Auth, Client, Tls};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::usage;
+use crate::output::{OutputFormat, Table, print_value};
+
+/// What `config view` shows instead of a secret.
+pub const REDACTED: &str = "(redacted)";
+
+/// The config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConfigFile {
+    /// The context used when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_context: Option<String>,
+    /// Contexts by name.
+    #[serde(default)]
+    pub contexts: BTreeMap<String, ContextEntry>,
+}
+
+/// One named connection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct ContextEntry {
+    /// `https://pve.example:8006`.
+    #[serde(default)]
+    pub endpoint: String,
+    /// API token id, `user@realm!tokenname`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// API token secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<String>,
+    /// User for password logins, `user@realm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password for password logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// PEM file with the CA that signed the server certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// SHA-256 fingerprint of the server certificate (`AA:BB:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate (labs only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Default node for `create` when a command does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+impl ContextEntry {
+    /// A copy with every secret replaced by [`REDACTED`].
+    pub fn redacted(&self) -> Self {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_string());
+        Self {
+            token_secret: hide(&self.token_secret),
+            password: hide(&self.password),
+            ..self.clone()
+        }
+    }
+
+    /// `token user@pam!ci`, `password root@pam` or `none`.
+    pub fn auth_summary(&self) -> String {
+        match (&self.token_id, &self.user) {
+            (Some(id), _) => format!("token {id}"),
+            (None, Some(user)) => format!("password {user}"),
+            _ => "none".into(),
+        }
+    }
+
+    /// `fingerprint`, `ca-file`, `insecure` or `system`.
+    pub fn tls_summary(&self) -> &'static str {
+        if self.fingerprint.is_some() {
+            "fingerprint"
+        } else if self.ca_file.is_some() {
+            "ca-file"
+        } else if self.insecure {
+            "insecure"
+        } else {
+            "system"
+        }
+    }
+
+    /// The client's credentials.
+    pub fn auth(&self) -> anyhow::Result<Auth> {
+        match (
+            &self.token_id,
+            &self.token_secret,
+            &self.user,
+            &self.password,
+        ) {
+            (Some(id), Some(secret), _, _) => Ok(Auth::token(id.clone(), secret.clone())),
+            (Some(_), None, _, _) => Err(usage(
+                "the context has a token id but no token secret: set it with \
+                 `pvectl config set-context NAME --token-secret-file FILE` or PVE_TOKEN_SECRET",
+            )),
+            (None, _, Some(user), Some(password)) => {
+                Ok(Auth::password(user.clone(), password.clone()))
+            }
+            (None, _, Some(_), None) => Err(usage(
+                "the context has a user but no password: set one with `--password-file` or \
+                 PVE_PASSWORD",
+            )),
+            _ => Err(usage(
+                "the context has no credentials: give a token (`--token-id` and \
+                 `--token-secret-file`) or a user and password",
+            )),
+        }
+    }
+
+    /// How the server certificate is trusted.
+    pub fn tls(&self) -> anyhow::Result<Tls> {
+        if let Some(fp) = &self.fingerprint {
+            pve_client::parse_fingerprint(fp)
+                .map_err(|e| usage(format!("{e}: expected 32 hex pairs like AA:BB:...")))?;
+            return Ok(Tls::Fingerprint(fp.clone()));
+        }
+        if let Some(file) = &self.ca_file {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| usage(format!("cannot read CA file {file}: {e}")))?;
+            return Ok(Tls::CaBundle(pem));
+        }
+        if self.insecure {
+            return Ok(Tls::Insecure);
+        }
+        Ok(Tls::SystemRoots)
+    }
+}
+
+/// Where the config file is.
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("PVECTL_CONFIG").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    xdg_dir("XDG_CONFIG_HOME", ".config").join("pvectl/config.yaml")
+}
+
+/// `$VAR` when set and absolute, else `~/<fallback>`.
+pub fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var).map(PathBuf::from)
+        && p.is_absolute()
+    {
+        return p;
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(fallback)
+}
+
+impl ConfigFile {
+    /// Read the file; a missing file is an empty config.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().is_empty() => Ok(Self::default()),
+            Ok(text) => serde_saphyr::from_str(&text)
+                .map_err(|e| usage(format!("config file {} is not valid: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(usage(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Write the file (mode 0600, replaced atomically).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let text = serde_saphyr::to_string(self).context("cannot serialise the config")?;
+        let tmp = path.with_extension("yaml.tmp");
+        {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            f.write_all(text.as_bytes())?;
+        }
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// The connection a command uses: a client plus names for messages and the journal.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// The Proxmox client.
+    pub client: Client,
+    /// The context's name (`env` when it came from the environment only).
+    pub context: String,
+    /// The user or token id, safe to print.
+    pub principal: String,
+    /// The default node for creating guests.
+    pub node: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The context to use, with environment overrides applied.
+pub fn resolve(path: &Path, wanted: Option<&str>) -> anyhow::Result<(String, ContextEntry)> {
+    let file = ConfigFile::load(path)?;
+    let name = wanted
+        .map(str::to_string)
+        .or_else(|| env("PVECTL_CONTEXT"))
+        .or_else(|| file.current_context.clone());
+    let (name, mut entry) = match name {
+        Some(n) => match file.contexts.get(&n) {
+            Some(e) => (n, e.clone()),
+            None if env("PVE_URL").is_some() && wanted.is_none() => (n, ContextEntry::default()),
+            None => {
+                return Err(usage(format!(
+                    "no context named {n:?} in {}; see `pvectl config get-contexts`",
+                    path.display()
+                )));
+            }
+        },
+        None if env("PVE_URL").is_some() => ("env".to_string(), ContextEntry::default()),
+        None => {
+            return Err(usage(format!(
+                "no context configured: create one with `pvectl config set-context NAME \
+                 --server https://HOST:8006 --token-id USER@REALM!NAME --token-secret-file FILE \
+                 --fingerprint AA:BB:... --use`, or set PVE_URL and PVE_TOKEN (config file: {})",
+                path.display()
+            )));
+        }
+    };
+    apply_env(&mut entry);
+    if entry.endpoint.is_empty() {
+        return Err(usage(format!(
+            "context {name:?} has no endpoint: set it with `pvectl config set-context {name} \
+             --server https://HOST:8006`"
+        )));
+    }
+    Ok((name, entry))
+}
+
+fn apply_env(entry: &mut ContextEntry) {
+    if let Some(url) = env("PVE_URL") {
+        entry.endpoint = url;
+    }
+    if let Some(token) = env("PVE_TOKEN") {
+        let token = token
+            .strip_prefix("PVEAPIToken=")
+            .unwrap_or(&token)
+            .to_string();
+        if let Some((id, secret)) = token.rsplit_once('=') {
+            entry.token_id = Some(id.to_string());
+            entry.token_secret = Some(secret.to_string());
+        }
+    }
+    if let Some(id) = env("PVE_TOKEN_ID") {
+        entry.token_id = Some(id);
+    }
+    if let Some(s) = env("PVE_TOKEN_SECRET") {
+        entry.token_secret = Some(s);
+    }
+    if let Some(u) = env("PVE_USER") {
+        entry.user = Some(u);
+        if env("PVE_TOKEN").is_none() && env("PVE_TOKEN_ID").is_none() {
+            entry.token_id = None;
+        }
+    }
+    if let Some(p) = env("PVE_PASSWORD") {
+        entry.password = Some(p);
+    }
+    if let Some(f) = env("PVE_CA_FILE") {
+        entry.ca_file = Some(f);
+        entry.fingerprint = None;
+    }
+    if let Some(f) = env("PVE_FINGERPRINT") {
+        entry.fingerprint = Some(f);
+    }
+    if let Some(i) = env("PVE_INSECURE") {
+        entry.insecure = matches!(i.as_str(), "1" | "true" | "yes");
+    }
+    if let Some(n) = env("PVE_NODE") {
+        entry.node = Some(n);
+    }
+}
+
+/// Build the client for the chosen context.
+pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::Result<Connection> {
+    let (name, entry) = resolve(path, wanted)?;
+    let auth = entry.auth()?;
+    let principal = auth.principal().to_string();
+    let client = Client::builder(entry.endpoint.clone(), auth)
+        .tls(entry.tls()?)
+        .timeout(timeout)
+        .user_agent(concat!("pvectl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| usage(format!("context {name:?}: {e}")))?;
+    Ok(Connection {
+        client,
+        context: name,
+        principal,
+        node: entry.node,
+    })
+}
+
+/// `pvectl config`: manage connection contexts.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show the config file with secrets redacted.
+    ///
+    /// Example: pvectl config view -o json
+    View {
+        /// Output format (yaml or json).
+        #[arg(short, long, default_value = "yaml")]
+        output: OutputFormat,
+    },
+    /// List the contexts.
+    ///
+    /// Example: pvectl config get-contexts
+    GetContexts {
+        /// Do not print the header line.
+        #[arg(long)]
+        no_headers: bool,
+    },
+    /// Print the name of the current context.
+    CurrentContext,
+    /// Make a context the current one.
+    ///
+    /// Example: pvectl config use-context lab
+    UseContext {
+        /// The context.
+        name: String,
+    },
+    /// Create a context or change some of its fields.
+    ///
+    /// Examples:
+    ///   pvectl config set-context lab --server https://pve1:8006 \
+    ///       --token-id 'ops@pve!cli' --token-secret-file ~/.pve-token --fingerprint AA:BB:... --use
+    ///   pvectl config set-context lab --node pve2
+    SetContext(Box<SetContext>),
+    /// Delete a context.
+    DeleteContext {
+        /// The context.
+        name: String,
+    },
+}
+
+/// Fields of `config set-context`.
+#[derive(Debug, Args)]
+pub struct SetContext {
+    /// The context's name.
+    pub name: String,
+    /// The API endpoint, `https://HOST:8006`.
+    #[arg(long, alias = "endpoint")]
+    pub server: Option<String>,
+    /// API token id, `user@realm!tokenname`.
+    #[arg(long)]
+    pub token_id: Option<String>,
+    /// API token secret (prefer --token-secret-file: flags show up in the process list).
+    #[arg(long)]
+    pub token_secret: Option<String>,
+    /// File holding the API token secret.
+    #[arg(long)]
+    pub token_secret_file: Option<PathBuf>,
+    /// User for password logins, `user@realm`.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// File holding the password.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// PEM CA bundle that signed the server certificate.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of the server certificate (`pvenode cert info`).
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+    /// Accept any server certificate (labs only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Default node for `create`.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Also make it the current context.
+    #[arg(long = "use")]
+    pub make_current: bool,
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.trim().to_string())
+}
+
+/// Run a `config` subcommand.
+pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
+    let mut file = ConfigFile::load(path)?;
+    match cmd {
+        ConfigCommand::View { output } => {
+            let shown = ConfigFile {
+                current_context: file.current_context.clone(),
+                contexts: file
+                    .contexts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.redacted()))
+                    .collect(),
+            };
+            print_value(&serde_json::to_value(&shown)?, output)?;
+        }
+        ConfigCommand::GetContexts { no_headers } => {
+            let mut t = Table::new(&["CURRENT", "NAME", "ENDPOINT", "AUTH", "TLS", "NODE"]);
+            for (name, c) in &file.contexts {
+                let current = file.current_context.as_deref() == Some(name.as_str());
+                t.row(vec![
+                    if current { "*" } else { "" }.into(),
+                    name.clone(),
+                    c.endpoint.clone(),
+                    c.auth_summary(),
+                    c.tls_summary().into(),
+                    c.node.clone().unwrap_or_default(),
+                ]);
+            }
+            t.print(no_headers);
+        }
+        ConfigCommand::CurrentContext => match &file.current_context {
+            Some(c) => println!("{c}"),
+            None => {
+                return Err(usage(
+                    "no current context; use `pvectl config use-context NAME`",
+                ));
+            }
+        },
+        ConfigCommand::UseContext { name } => {
+            if !file.contexts.contains_key(&name) {
+                return Err(usage(format!(
+                    "no context named {name:?}; see `pvectl config get-contexts`"
+                )));
+            }
+            file.current_context = Some(name.clone());
+            file.save(path)?;
+            println!("Switched to context {name:?}.");
+        }
+        ConfigCommand::SetContext(args) => {
+            let name = args.name.clone();
+            let existed = file.contexts.contains_key(&name);
+            let entry = file.contexts.entry(name.clone()).or_default();
+            set_fields(entry, args.make_current, &args)?;
+            if entry.endpoint.is_empty() {
+                return Err(usage("a new context needs --server https://HOST:8006"));
+            }
+            if args.make_current || file.current_context.is_none() {
+                file.current_context = Some(name.clone());
+            }
+            file.save(path)?;
+            let verb = if existed { "modified" } else { "created" };
+            println!("Context {name:?} {verb} in {}.", path.display());
+        }
+        ConfigCommand::DeleteContext { name } => {
+            if file.contexts.remove(&name).is_none() {
+                return Err(usage(format!("no context named {name:?}")));
+            }
+            if file.current_context.as_deref() == Some(name.as_str()) {
+                file.current_context = None;
+            }
+            file.save(path)?;
+            println!("Deleted context {name:?}.");
+        }
+    }
+    Ok(())
+}
+
+fn set_fields(entry: &mut ContextEntry, _current: bool, a: &SetContext) -> anyhow::Result<()> {
+    if let Some(s) = &a.server {
+        url_check(s)?;
+        entry.endpoint = s.clone();
+    }
+    if let Some(id) = &a.token_id {
+        if !id.contains('!') || !id.contains('@') {
+            return Err(usage(format!(
+                "token id {id:?} should look like user@realm!tokenname"
+            )));
+        }
+        entry.token_id = Some(id.clone());
+        entry.user = None;
+        entry.password = None;
+    }
+    if let Some(s) = &a.token_secret {
+        entry.token_secret = Some(s.clone());
+    }
+    if let Some(f) = &a.token_secret_file {
+        entry.token_secret = Some(read_secret(f)?);
+    }
+    if let Some(u) = &a.user {
+        entry.user = Some(u.clone());
+        if a.token_id.is_none() {
+            entry.token_id = None;
+            entry.token_secret = None;
+        }
+    }
+    if let Some(f) = &a.password_file {
+        entry.password = Some(read_secret(f)?);
+    }
+    if let Some(f) = &a.ca_file {
+        let pem = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("cannot read CA file {}: {e}", f.display())))?;
+        if !pem.contains("BEGIN CERTIFICATE") {
+            return Err(usage(format!("{} holds no PEM certificate", f.display())));
+        }
+        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        entry.ca_file = Some(abs.display().to_string());
+        entry.fingerprint = None;
+        entry.insecure = false;
+    }
+    if let Some(fp) = &a.fingerprint {
+        pve_client::parse_fingerprint(fp)
+            .map_err(|e| usage(format!("{e}: expected 32 hex pairs like AA:BB:...")))?;
+        entry.fingerprint = Some(fp.to_ascii_uppercase());
+        entry.ca_file = None;
+        entry.insecure = false;
+    }
+    if a.insecure {
+        entry.insecure = true;
+        entry.fingerprint = None;
+        entry.ca_file = None;
+    }
+    if let Some(n) = &a.node {
+        entry.node = Some(n.clone());
+    }
+    Ok(())
+}
+
+fn url_check(s: &str) -> anyhow::Result<()> {
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        return Err(usage(format!(
+            "server {s:?} should be a URL like https://pve.example:8006"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_secrets() {
+        let c = ContextEntry {
+            endpoint: "https://x:8006".into(),
+            token_id: Some("a@pve!b".into()),
+            token_secret: Some("s3cr3t".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let text = format!("{:?}", c.redacted());
+        assert!(!text.contains("s3cr3t") && !text.contains("\"pw\""));
+        assert_eq!(c.auth_summary(), "token a@pve!b");
+    }
+}

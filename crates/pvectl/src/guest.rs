@@ -1,0 +1,490 @@
+//! The `vm` and `ct` command groups: `list`/`get`/`describe` here; power commands and `delete`
+//! run through the bulk runner (`bulk`), `create` and `update` live in `create`.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::bulk::{self, Action};
+use crate::create::{self, CreateArgs, UpdateArgs};
+use crate::output::{self, OutputFormat, Table};
+use crate::safety;
+use crate::select::{self, GuestInfo, Selection};
+
+/// Guest commands, shared by `pvectl vm` and `pvectl ct`.
+#[derive(Debug, Subcommand)]
+pub enum GuestCommand {
+    /// List guests, with filters.
+    ///
+    /// Examples:
+    ///   pvectl vm list
+    ///   pvectl vm list -l env=prod --status running -o wide --sort-by memory
+    ///   pvectl ct list --node pve2 -o name
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show some guests; with -o json/yaml, their config too (one target: one object).
+    ///
+    /// Examples:
+    ///   pvectl vm get 150 -o yaml
+    ///   pvectl vm get 150,151 web-03
+    Get(ListArgs),
+    /// Show a guest in detail: status, config, pending changes, recent tasks.
+    ///
+    /// Example: pvectl vm describe web-01
+    Describe(DescribeArgs),
+    /// Create a guest from flags or a file (VMID allocated when omitted).
+    ///
+    /// Examples:
+    ///   pvectl vm create --name web-02 --cores 2 --memory 4G --disk local-lvm:32 \
+    ///       --net bridge=vmbr0 --ostype l26 --tags env=prod --start
+    ///   pvectl vm create --name web-03 --template debian-12-cloudinit --memory 4096
+    ///   pvectl ct create --hostname cache --ostemplate local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst \
+    ///       --rootfs local-lvm:8 --net name=eth0,bridge=vmbr0,ip=dhcp
+    ///   pvectl vm create -f vm.yaml
+    Create(Box<CreateArgs>),
+    /// Start guests.
+    ///
+    /// Examples:
+    ///   pvectl vm start 150
+    ///   pvectl vm start -l env=dev --no-wait
+    Start(PowerArgs),
+    /// Stop guests hard (power off; asks first).
+    ///
+    /// Examples:
+    ///   pvectl vm stop 150 --yes
+    ///   pvectl vm stop 150 --force   # abort a running shutdown first
+    Stop(StopArgs),
+    /// Shut guests down gracefully (ACPI or guest agent).
+    ///
+    /// Example: pvectl vm shutdown 150,151 --timeout 120 --force-after-timeout
+    Shutdown(ShutdownArgs),
+    /// Reboot running guests (stopped guests are started).
+    ///
+    /// Example: pvectl ct restart 200
+    #[command(visible_alias = "reboot")]
+    Restart(PowerArgs),
+    /// Change a guest's config from flags or a file; --dry-run shows the diff.
+    ///
+    /// Examples:
+    ///   pvectl vm update 150 --memory 8G --cores 4 --dry-run
+    ///   pvectl vm update 150 --set onboot=1 --delete balloon
+    ///   pvectl vm update -l env=dev --add-tag team.web
+    Update(Box<UpdateArgs>),
+    /// Delete guests (asks first; a running guest needs --force).
+    ///
+    /// Examples:
+    ///   pvectl vm delete 150
+    ///   pvectl vm delete 150,151 --force --purge-disks --yes
+    #[command(visible_alias = "rm")]
+    Delete(DeleteArgs),
+}
+
+/// `list` and `get`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Output format.
+    #[arg(short, long, default_value = "table")]
+    pub output: OutputFormat,
+    /// Do not print the header line.
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Sort by a field: vmid, name, node, status, template, pool, lock, cpus, memory, disk.
+    #[arg(long)]
+    pub sort_by: Option<String>,
+}
+
+/// `describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+/// `start`, `restart`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Abort a running shutdown task first (Proxmox `overrule-shutdown`).
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `shutdown`.
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Seconds to wait for the guest to power off (Proxmox default: 60).
+    #[arg(long)]
+    pub timeout: Option<u32>,
+    /// Stop the guest hard when it is not off in time, instead of failing.
+    #[arg(long)]
+    pub force_after_timeout: bool,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Stop running guests first (otherwise they are refused).
+    #[arg(long)]
+    pub force: bool,
+    /// Also destroy disks that carry the VMID but are not in the config.
+    #[arg(long)]
+    pub purge_disks: bool,
+    /// Also remove the guest from backup jobs, replication and HA.
+    #[arg(long)]
+    pub purge: bool,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run a `vm` or `ct` subcommand.
+pub async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
+    match cmd {
+        GuestCommand::List(args) => list(app, kind, &args, false).await,
+        GuestCommand::Get(args) => list(app, kind, &args, true).await,
+        GuestCommand::Describe(args) => describe(app, kind, &args).await,
+        GuestCommand::Create(args) => create::create(app, kind, &args).await,
+        GuestCommand::Update(args) => create::update(app, kind, &args).await,
+        GuestCommand::Start(a) => {
+            let guests = resolve(app, kind, &a.selection).await?;
+            bulk::run(app, guests, &Action::Start, a.dry_run).await
+        }
+        GuestCommand::Restart(a) => {
+            let guests = resolve(app, kind, &a.selection).await?;
+            if guests.len() > 1 && !a.dry_run {
+                safety::confirm_list(app, "restart", &guests)?;
+            }
+            bulk::run(app, guests, &Action::Restart, a.dry_run).await
+        }
+        GuestCommand::Stop(a) => {
+            let guests = resolve(app, kind, &a.selection).await?;
+            if !a.dry_run {
+                safety::confirm_list(app, "stop (hard power-off; unsaved data is lost)", &guests)?;
+            }
+            bulk::run(app, guests, &Action::Stop { overrule: a.force }, a.dry_run).await
+        }
+        GuestCommand::Shutdown(a) => {
+            let guests = resolve(app, kind, &a.selection).await?;
+            if guests.len() > 1 && !a.dry_run {
+                safety::confirm_list(app, "shut down", &guests)?;
+            }
+            let action = Action::Shutdown {
+                timeout: a.timeout,
+                force: a.force_after_timeout,
+            };
+            bulk::run(app, guests, &action, a.dry_run).await
+        }
+        GuestCommand::Delete(a) => {
+            let guests = resolve(app, kind, &a.selection).await?;
+            safety::confirm_delete(app, &guests, a.force, a.dry_run).await?;
+            let action = Action::Delete {
+                force: a.force,
+                purge: a.purge,
+                purge_disks: a.purge_disks,
+            };
+            bulk::run(app, guests, &action, a.dry_run).await
+        }
+    }
+}
+
+/// The guests a mutating command acts on.
+pub async fn resolve(app: &App, kind: &str, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
+    let all = select::all_guests(&app.conn.client).await?;
+    sel.resolve(kind, &all, true)
+}
+
+async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Result<()> {
+    let all = select::all_guests(&app.conn.client).await?;
+    let guests = args.selection.resolve(kind, &all, false)?;
+    let mut items: Vec<Value> = guests
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    if let Some(spec) = &args.sort_by {
+        output::sort_by(&mut items, spec, select::SORT_FIELDS)?;
+    }
+    match args.output {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            if get {
+                for item in &mut items {
+                    add_config(app, item).await?;
+                }
+            }
+            let single = get
+                && args.selection.targets.len() == 1
+                && !args.selection.targets[0].contains(',')
+                && items.len() == 1;
+            let doc = if single {
+                items.remove(0)
+            } else {
+                Value::Array(items)
+            };
+            output::print_value(&doc, args.output)?;
+        }
+        OutputFormat::Name => {
+            for item in &items {
+                println!("{}/{}", kind, item["vmid"]);
+            }
+        }
+        OutputFormat::Table | OutputFormat::Wide => {
+            let wide = args.output == OutputFormat::Wide;
+            let mut headers = vec![
+                "VMID", "NAME", "NODE", "STATUS", "CPUS", "MEMORY", "DISK", "TAGS",
+            ];
+            if wide {
+                headers.extend(["TEMPLATE", "POOL", "LOCK", "HA"]);
+            }
+            let mut t = Table::new(&headers);
+            for item in &items {
+                let s = |k: &str| item[k].as_str().unwrap_or_default().to_string();
+                let n = |k: &str| item[k].as_u64().unwrap_or_default();
+                let mut row = vec![
+                    n("vmid").to_string(),
+                    s("name"),
+                    s("node"),
+                    s("status"),
+                    item["cpus"]
+                        .as_f64()
+                        .map(|c| format!("{c}"))
+                        .unwrap_or_default(),
+                    output::bytes(n("memory")),
+                    output::bytes(n("disk")),
+                    item["tags"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(";")
+                        })
+                        .unwrap_or_default(),
+                ];
+                if wide {
+                    row.extend([
+                        if item["template"] == json!(true) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_string(),
+                        s("pool"),
+                        s("lock"),
+                        s("hastate"),
+                    ]);
+                }
+                t.row(row);
+            }
+            if items.is_empty() && !args.no_headers {
+                eprintln!("No {}s found.", select::kind_noun(kind));
+                return Ok(());
+            }
+            t.print(args.no_headers);
+        }
+    }
+    Ok(())
+}
+
+/// Add `config` (secrets redacted) to a guest's JSON.
+async fn add_config(app: &App, item: &mut Value) -> anyhow::Result<()> {
+    let kind = if item["kind"] == "ct" {
+        pve_client::GuestKind::Lxc
+    } else {
+        pve_client::GuestKind::Qemu
+    };
+    let node = item["node"].as_str().unwrap_or_default().to_string();
+    let vmid = u32::try_from(item["vmid"].as_u64().unwrap_or_default()).unwrap_or_default();
+    let config = app
+        .conn
+        .client
+        .guest(kind, &node, vmid)
+        .config()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the config of {vmid}: {}",
+                crate::exit::describe(&e)
+            )
+        })?;
+    item["config"] = redact_config(&config.0);
+    Ok(())
+}
+
+/// Config keys whose values are secrets.
+pub fn is_secret_key(key: &str) -> bool {
+    matches!(key, "cipassword" | "password")
+}
+
+/// A config map with secret values replaced.
+pub fn redact_config(config: &std::collections::BTreeMap<String, Value>) -> Value {
+    Value::Object(
+        config
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_key(k) {
+                    json!(crate::config::REDACTED)
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Result<()> {
+    let guests = resolve(app, kind, &args.selection).await?;
+    for (i, g) in guests.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        describe_one(app, g).await?;
+    }
+    Ok(())
+}
+
+async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+    let fail = |what: &str, e: pve_client::Error| {
+        anyhow::anyhow!(
+            "cannot read the {what} of {}: {}",
+            g.label(),
+            crate::exit::describe(&e)
+        )
+    };
+    let status = handle.status().await.map_err(|e| fail("status", e))?;
+    let config = handle.config().await.map_err(|e| fail("config", e))?;
+    let pending = handle
+        .pending()
+        .await
+        .map_err(|e| fail("pending changes", e))?;
+    let tasks: Vec<pve_client::TaskListItem> = client
+        .task_list(
+            &g.node,
+            &pve_client::TaskFilter {
+                vmid: Some(g.vmid),
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_default();
+    let field = |k: &str, v: String| println!("{:<13}{}", format!("{k}:"), v);
+    field("Name", g.name.clone());
+    field("VMID", g.vmid.to_string());
+    field(
+        "Kind",
+        if g.kind == "ct" {
+            "ct (lxc)"
+        } else {
+            "vm (qemu)"
+        }
+        .to_string(),
+    );
+    field("Node", g.node.clone());
+    let mut st = status.status.clone();
+    if let Some(q) = status.qmpstatus.as_deref().filter(|q| *q != status.status) {
+        st.push_str(&format!(" ({q})"));
+    }
+    if let Some(up) = status.uptime.filter(|u| *u > 0) {
+        st.push_str(&format!(", up {}", output::duration(up)));
+    }
+    field("Status", st);
+    field("Template", if g.template { "yes" } else { "no" }.into());
+    field("Tags", g.tags.join(";"));
+    field("Pool", g.pool.clone().unwrap_or_default());
+    field("Lock", g.lock.clone().unwrap_or_default());
+    let owners = g.owner_tags();
+    if !owners.is_empty() {
+        field(
+            "Managed by",
+            format!(
+                "the kubepve operator ({}): manual changes will be undone",
+                owners.join(", ")
+            ),
+        );
+    }
+    println!("Config:");
+    for (k, v) in &redact_config(&config.0)
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if k == "digest" {
+            continue;
+        }
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 {
+                println!("  {k}: {line}");
+            } else {
+                println!("  {:width$}  {line}", "", width = k.len());
+            }
+        }
+    }
+    let waiting: Vec<_> = pending
+        .iter()
+        .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+        .collect();
+    println!("Pending changes (applied at the next cold start):");
+    if waiting.is_empty() {
+        println!("  <none>");
+    }
+    let show = |v: &Option<Value>, k: &str| match v {
+        None => "(unset)".to_string(),
+        Some(_) if is_secret_key(k) => crate::config::REDACTED.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    for p in waiting {
+        let to = if p.delete.unwrap_or(0) > 0 {
+            "(deleted)".to_string()
+        } else {
+            show(&p.pending, &p.key)
+        };
+        println!("  {}: {} -> {}", p.key, show(&p.value, &p.key), to);
+    }
+    println!("Recent tasks:");
+    if tasks.is_empty() {
+        println!("  <none>");
+    } else {
+        let mut t = Table::new(&["  STARTED", "TYPE", "USER", "STATUS", "UPID"]);
+        for task in &tasks {
+            t.row(vec![
+                format!("  {}", output::rfc3339(u64::from(task.upid.starttime))),
+                task.kind.clone(),
+                task.user.clone(),
+                task.status.clone().unwrap_or_default(),
+                task.upid.to_string(),
+            ]);
+        }
+        t.print(false);
+    }
+    Ok(())
+}

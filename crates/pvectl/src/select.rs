@@ -1,0 +1,417 @@
+//! Guest selection: which guests a command acts on, from `/cluster/resources` (one read).
+//!
+//! Targets are VMIDs (`150`), names (`web-01`), comma lists (`150,151,web-03`), `--all`, or a
+//! label selector `-l` over Proxmox tags. Proxmox tags cannot hold `=`, so pvectl stores a label
+//! `key=value` as the tag `key.value` (the first `.` separates key and value; keys hold no
+//! dots). Selector terms, comma-separated and all required: `key=value` (or `key==value`),
+//! `key!=value`, `key` (the tag `key` or any `key.*` is present), `!key` (none is). A plain tag
+//! such as `web` matches the selector `web`. Filters (`--status`, `--node`, `--template`)
+//! narrow any selection. `vm` commands see only QEMU guests, `ct` commands only containers.
+
+use std::collections::BTreeSet;
+
+use clap::Args;
+use pve_client::GuestKind;
+use pve_client::types::ClusterResource;
+use serde::Serialize;
+
+use crate::exit::usage;
+
+/// A guest as `/cluster/resources` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestInfo {
+    /// `vm` or `ct`.
+    pub kind: &'static str,
+    /// VMID.
+    pub vmid: u32,
+    /// Name (VM) or hostname (container).
+    pub name: String,
+    /// Node.
+    pub node: String,
+    /// `running`, `stopped`, ...
+    pub status: String,
+    /// Template flag.
+    pub template: bool,
+    /// Tags, as Proxmox stores them.
+    pub tags: Vec<String>,
+    /// Resource pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Config lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    /// CPUs.
+    pub cpus: f64,
+    /// Memory, bytes.
+    pub memory: u64,
+    /// Boot disk size, bytes.
+    pub disk: u64,
+    /// HA state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hastate: Option<String>,
+}
+
+/// The fields `--sort-by` accepts for guests.
+pub const SORT_FIELDS: &[&str] = &[
+    "vmid", "name", "node", "status", "template", "pool", "lock", "cpus", "memory", "disk",
+];
+
+impl GuestInfo {
+    /// From a `/cluster/resources` entry; `None` for anything but a guest.
+    pub fn from_resource(r: &ClusterResource) -> Option<Self> {
+        let kind = match r.kind.as_str() {
+            "qemu" => "vm",
+            "lxc" => "ct",
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            vmid: u32::try_from(r.vmid?).ok()?,
+            name: r.name.clone().unwrap_or_default(),
+            node: r.node.clone().unwrap_or_default(),
+            status: r.status.clone().unwrap_or_else(|| "unknown".into()),
+            template: r.template.unwrap_or(false),
+            tags: split_tags(r.tags.as_deref().unwrap_or("")),
+            pool: r.pool.clone().filter(|p| !p.is_empty()),
+            lock: r.lock.clone().filter(|l| !l.is_empty()),
+            cpus: r.maxcpu.unwrap_or_default(),
+            memory: r.maxmem.unwrap_or_default(),
+            disk: r.maxdisk.unwrap_or_default(),
+            hastate: r.hastate.clone().filter(|h| !h.is_empty()),
+        })
+    }
+
+    /// The client's kind.
+    pub fn pve_kind(&self) -> GuestKind {
+        if self.kind == "ct" {
+            GuestKind::Lxc
+        } else {
+            GuestKind::Qemu
+        }
+    }
+
+    /// `vm/150`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind, self.vmid)
+    }
+
+    /// `vm/150 (web-01)`.
+    pub fn display(&self) -> String {
+        if self.name.is_empty() {
+            self.label()
+        } else {
+            format!("{} ({})", self.label(), self.name)
+        }
+    }
+
+    /// Whether the guest carries the kubepve operator's marks.
+    pub fn owner_tags(&self) -> Vec<&str> {
+        self.tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| {
+                *t == kubepve_api::MANAGED_TAG || t.starts_with(kubepve_api::OWNER_TAG_PREFIX)
+            })
+            .collect()
+    }
+}
+
+/// Proxmox tag text (`a;b`, `a,b` or `a b`) as a list.
+pub fn split_tags(text: &str) -> Vec<String> {
+    text.split([';', ',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A label (`env=prod`) or tag (`web`) as the Proxmox tag pvectl stores (`env.prod`, `web`).
+#[allow(dead_code)]
+pub fn label_to_tag(label: &str) -> anyhow::Result<String> {
+    let tag = match label.split_once('=') {
+        Some((k, v)) => {
+            if k.contains('.') || k.is_empty() || v.is_empty() {
+                return Err(usage(format!(
+                    "label {label:?}: keys must be non-empty and hold no '.', values non-empty"
+                )));
+            }
+            format!("{k}.{v}")
+        }
+        None => label.to_string(),
+    };
+    let ok = tag
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c));
+    if !ok {
+        return Err(usage(format!(
+            "tag {tag:?} is not a valid Proxmox tag (letters, digits, _ + . -)"
+        )));
+    }
+    Ok(tag)
+}
+
+/// One selector term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Term {
+    /// `key=value`.
+    Eq(String, String),
+    /// `key!=value`.
+    Ne(String, String),
+    /// `key`.
+    Exists(String),
+    /// `!key`.
+    Absent(String),
+}
+
+/// A parsed `-l` selector: every term must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector(pub Vec<Term>);
+
+impl Selector {
+    /// Parse `env=prod,tier!=db,web,!legacy`.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let mut terms = Vec::new();
+        for raw in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let bad = || {
+                usage(format!(
+                    "selector term {raw:?}: use key=value, key!=value, key or !key"
+                ))
+            };
+            let term = if let Some((k, v)) = raw.split_once("!=") {
+                Term::Ne(k.trim().to_string(), v.trim().to_string())
+            } else if let Some((k, v)) = raw.split_once("==").or_else(|| raw.split_once('=')) {
+                Term::Eq(k.trim().to_string(), v.trim().to_string())
+            } else if let Some(k) = raw.strip_prefix('!') {
+                Term::Absent(k.trim().to_string())
+            } else {
+                Term::Exists(raw.to_string())
+            };
+            let key = match &term {
+                Term::Eq(k, _) | Term::Ne(k, _) | Term::Exists(k) | Term::Absent(k) => k,
+            };
+            if key.is_empty() || key.contains('.') {
+                return Err(bad());
+            }
+            terms.push(term);
+        }
+        if terms.is_empty() {
+            return Err(usage("empty selector"));
+        }
+        Ok(Self(terms))
+    }
+
+    /// Whether the tags satisfy every term (tags compared case-insensitively).
+    pub fn matches(&self, tags: &[String]) -> bool {
+        let labels: Vec<(String, Option<String>)> = tags
+            .iter()
+            .map(|t| {
+                let t = t.to_ascii_lowercase();
+                match t.split_once('.') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (t, None),
+                }
+            })
+            .collect();
+        let has = |k: &str| labels.iter().any(|(lk, _)| lk == &k.to_ascii_lowercase());
+        let value_is = |k: &str, v: &str| {
+            labels.iter().any(|(lk, lv)| {
+                lk == &k.to_ascii_lowercase() && lv.as_deref() == Some(&*v.to_ascii_lowercase())
+            })
+        };
+        self.0.iter().all(|t| match t {
+            Term::Eq(k, v) => value_is(k, v),
+            Term::Ne(k, v) => !value_is(k, v),
+            Term::Exists(k) => has(k),
+            Term::Absent(k) => !has(k),
+        })
+    }
+}
+
+/// Which guests: targets, `--all`, `-l`, and filters.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Selection {
+    /// VMIDs or names, or comma lists of them (`150,151,web-03`).
+    #[arg(value_name = "ID|NAME")]
+    pub targets: Vec<String>,
+    /// Every guest of this kind (templates only with `--template true`).
+    #[arg(long, short = 'A')]
+    pub all: bool,
+    /// Label selector over tags: `env=prod,tier!=db,web,!legacy` (label `k=v` is tag `k.v`).
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
+    /// Only guests with this status (`running`, `stopped`, ...).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only guests on this node.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only templates (`true`) or only non-templates (`false`).
+    #[arg(long, value_name = "true|false")]
+    pub template: Option<bool>,
+}
+
+impl Selection {
+    /// Whether anything selects guests (as opposed to filters only).
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && !self.all && self.selector.is_none()
+    }
+
+    fn filters(&self, g: &GuestInfo, default_no_templates: bool) -> bool {
+        self.status.as_ref().is_none_or(|s| &g.status == s)
+            && self.node.as_ref().is_none_or(|n| &g.node == n)
+            && match self.template {
+                Some(t) => g.template == t,
+                None => !(default_no_templates && g.template),
+            }
+    }
+
+    /// The guests selected among `guests` (all of one kind already). `require` makes an empty
+    /// selection a usage error (for mutating commands); list commands pass `false`.
+    pub fn resolve(
+        &self,
+        kind: &str,
+        all_guests: &[GuestInfo],
+        require: bool,
+    ) -> anyhow::Result<Vec<GuestInfo>> {
+        let noun = kind_noun(kind);
+        if require && self.is_empty() {
+            return Err(usage(format!(
+                "say which {noun}s: give VMIDs or names, --all, or -l SELECTOR"
+            )));
+        }
+        let guests: Vec<&GuestInfo> = all_guests.iter().filter(|g| g.kind == kind).collect();
+        let selector = self.selector.as_deref().map(Selector::parse).transpose()?;
+        let mut out: Vec<GuestInfo> = Vec::new();
+        let mut seen = BTreeSet::new();
+        if self.targets.is_empty() {
+            // --all, a selector, or (for lists) everything; templates only on request when
+            // a mutating command selects by query.
+            for g in &guests {
+                if selector.as_ref().is_none_or(|s| s.matches(&g.tags))
+                    && self.filters(g, require)
+                    && seen.insert(g.vmid)
+                {
+                    out.push((*g).clone());
+                }
+            }
+        } else {
+            for target in self.targets.iter().flat_map(|t| t.split(',')) {
+                let target = target.trim();
+                if target.is_empty() {
+                    continue;
+                }
+                for g in find(kind, target, &guests, all_guests)? {
+                    if selector.as_ref().is_none_or(|s| s.matches(&g.tags))
+                        && self.filters(&g, false)
+                        && seen.insert(g.vmid)
+                    {
+                        out.push(g);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|g| g.vmid);
+        if require && out.is_empty() {
+            return Err(crate::exit::Exit {
+                code: crate::exit::FAILED,
+                message: format!("no {noun} matches the selection"),
+            }
+            .into());
+        }
+        Ok(out)
+    }
+}
+
+/// `VM` or `container`.
+pub fn kind_noun(kind: &str) -> &'static str {
+    if kind == "ct" { "container" } else { "VM" }
+}
+
+fn find(
+    kind: &str,
+    target: &str,
+    guests: &[&GuestInfo],
+    everything: &[GuestInfo],
+) -> anyhow::Result<Vec<GuestInfo>> {
+    let noun = kind_noun(kind);
+    let not_found = |what: String| -> anyhow::Error {
+        crate::exit::Exit {
+            code: crate::exit::FAILED,
+            message: what,
+        }
+        .into()
+    };
+    if let Ok(vmid) = target.parse::<u32>() {
+        if let Some(g) = guests.iter().find(|g| g.vmid == vmid) {
+            return Ok(vec![(*g).clone()]);
+        }
+        if let Some(other) = everything.iter().find(|g| g.vmid == vmid) {
+            return Err(usage(format!(
+                "{vmid} is a {}, not a {noun}: use `pvectl {} ...`",
+                kind_noun(other.kind),
+                other.kind
+            )));
+        }
+        return Err(not_found(format!(
+            "no {noun} with VMID {vmid} (see `pvectl {kind} list`)"
+        )));
+    }
+    let named: Vec<&&GuestInfo> = guests.iter().filter(|g| g.name == target).collect();
+    match named.as_slice() {
+        [one] => Ok(vec![(**one).clone()]),
+        [] => Err(not_found(format!(
+            "no {noun} named {target:?} (see `pvectl {kind} list`)"
+        ))),
+        many => Err(usage(format!(
+            "{} {noun}s are named {target:?} (VMIDs {}): use the VMID",
+            many.len(),
+            many.iter()
+                .map(|g| g.vmid.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Every guest in the cluster.
+pub async fn all_guests(client: &pve_client::Client) -> anyhow::Result<Vec<GuestInfo>> {
+    let res = client
+        .guests()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list guests: {}", crate::exit::describe(&e)))?;
+    Ok(res.iter().filter_map(GuestInfo::from_resource).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn selectors() {
+        let g = tags(&["env.prod", "web", "kubepve"]);
+        assert!(Selector::parse("env=prod").unwrap().matches(&g));
+        assert!(Selector::parse("env==prod,web").unwrap().matches(&g));
+        assert!(!Selector::parse("env!=prod").unwrap().matches(&g));
+        assert!(Selector::parse("env").unwrap().matches(&g));
+        assert!(Selector::parse("!legacy").unwrap().matches(&g));
+        assert!(!Selector::parse("!web").unwrap().matches(&g));
+        assert!(Selector::parse("a.b=c").is_err());
+        assert!(Selector::parse("").is_err());
+    }
+
+    #[test]
+    fn labels_become_tags() {
+        assert_eq!(label_to_tag("env=prod").unwrap(), "env.prod");
+        assert_eq!(label_to_tag("web").unwrap(), "web");
+        assert!(label_to_tag("bad tag").is_err());
+        assert!(label_to_tag("a.b=c").is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! `pvectl task`: list tasks across nodes (with filters), follow one to its end (`watch`), print
+//! its log (`logs`, `-f` to follow), show its status, and stop it.
+
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use pve_client::{Params, TaskListItem, TaskOutcome, Upid, WaitOptions};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::exit::{self, usage};
+use crate::output::{self, OutputFormat, Table};
+
+/// Task commands.
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// List recent tasks on every node (newest first).
+    ///
+    /// Examples:
+    ///   pvectl task list --vmid 150
+    ///   pvectl task list --running
+    ///   pvectl task list --errors --type qmstart -o json
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Follow a task's status and log to its end (exit 1 if it fails).
+    ///
+    /// Example: pvectl task watch 'UPID:pve1:0000A1B2:...'
+    Watch {
+        /// The task.
+        upid: String,
+    },
+    /// Print a task's log.
+    ///
+    /// Example: pvectl task logs 'UPID:pve1:...' -f
+    #[command(visible_alias = "log")]
+    Logs {
+        /// The task.
+        upid: String,
+        /// Keep following until the task ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Show a task's status.
+    ///
+    /// Example: pvectl task status 'UPID:pve1:...' -o json
+    Status {
+        /// The task.
+        upid: String,
+        /// Output format.
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Stop a running task.
+    ///
+    /// Example: pvectl task stop 'UPID:pve1:...'
+    Stop {
+        /// The task.
+        upid: String,
+    },
+}
+
+/// `task list` filters.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only tasks of this guest.
+    #[arg(long)]
+    pub vmid: Option<u32>,
+    /// Only this task type (`qmstart`, `vzcreate`, ...).
+    #[arg(long = "type")]
+    pub task_type: Option<String>,
+    /// Only failed tasks.
+    #[arg(long)]
+    pub errors: bool,
+    /// Only running tasks.
+    #[arg(long)]
+    pub running: bool,
+    /// Only tasks of users matching this text.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// At most this many per node.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Output format.
+    #[arg(short, long, default_value = "table")]
+    pub output: OutputFormat,
+    /// Do not print the header line.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+fn parse_upid(text: &str) -> anyhow::Result<Upid> {
+    text.trim().parse().map_err(|_| {
+        usage(format!(
+            "{text:?} is not a UPID (UPID:node:pid:pstart:starttime:type:id:user:); \
+             see `pvectl task list`"
+        ))
+    })
+}
+
+fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", exit::describe(&e))
+}
+
+/// Run a `task` subcommand.
+pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    match cmd {
+        TaskCommand::List(args) => list(app, &args).await,
+        TaskCommand::Watch { upid } => {
+            let upid = parse_upid(&upid)?;
+            follow(app, &upid, 0).await
+        }
+        TaskCommand::Logs { upid, follow: f } => {
+            let upid = parse_upid(&upid)?;
+            let lines = client
+                .task_log_from(&upid, 0)
+                .await
+                .map_err(|e| pve_err("cannot read the task log", e))?;
+            for l in &lines {
+                println!("{}", l.t);
+            }
+            if f {
+                let seen = u32::try_from(lines.len()).unwrap_or(u32::MAX);
+                follow(app, &upid, seen).await?;
+            }
+            Ok(())
+        }
+        TaskCommand::Status { upid, output } => {
+            let upid = parse_upid(&upid)?;
+            let st = client
+                .task_status(&upid)
+                .await
+                .map_err(|e| pve_err("cannot read the task status", e))?;
+            let doc = json!({
+                "upid": st.upid.to_string(),
+                "node": st.upid.node,
+                "type": st.kind,
+                "id": st.id,
+                "user": st.user,
+                "started": output::rfc3339(st.starttime),
+                "status": st.status,
+                "exitstatus": st.exitstatus,
+            });
+            match output {
+                OutputFormat::Json | OutputFormat::Yaml => output::print_value(&doc, output)?,
+                _ => {
+                    let mut t = Table::new(&["TYPE", "ID", "STARTED", "STATUS", "EXIT"]);
+                    t.row(vec![
+                        st.kind.clone(),
+                        st.id.clone().unwrap_or_default(),
+                        output::rfc3339(st.starttime),
+                        st.status.clone(),
+                        st.exitstatus.clone().unwrap_or_default(),
+                    ]);
+                    t.print(false);
+                }
+            }
+            Ok(())
+        }
+        TaskCommand::Stop { upid } => {
+            let upid = parse_upid(&upid)?;
+            let mut record = app.record();
+            record.upids.push(upid.to_string());
+            if let Some(v) = upid.vmid() {
+                record.guests.push(v.to_string());
+            }
+            let result = client.task_stop(&upid).await;
+            if let Err(e) = &result {
+                record.outcome = "failed".into();
+                record.error = Some(e.to_string());
+            }
+            crate::journal::append(&record);
+            result.map_err(|e| pve_err("cannot stop the task", e))?;
+            println!("Stop requested for {upid}.");
+            Ok(())
+        }
+    }
+}
+
+/// Print log lines from `seen` on as they come, until the task ends.
+async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    // Skip what was already printed by reading the log once up to `seen`.
+    let opts = WaitOptions {
+        poll_interval: app.wait.poll,
+        timeout: app.wait.timeout,
+        startup_grace: std::time::Duration::from_secs(10),
+        follow_log: true,
+    };
+    let stream = client.watch_task(upid, opts);
+    futures::pin_mut!(stream);
+    let mut printed = 0u32;
+    while let Some(step) = stream.next().await {
+        let p = step.map_err(|e| pve_err("cannot follow the task", e))?;
+        for line in p.lines {
+            printed += 1;
+            if printed > seen {
+                println!("{line}");
+            }
+        }
+        match p.outcome {
+            Some(TaskOutcome::Error(msg)) => {
+                return Err(anyhow::anyhow!("task {upid} failed: {msg}"));
+            }
+            Some(TaskOutcome::Warnings(n)) => {
+                eprintln!("task ended with {n} warnings");
+                return Ok(());
+            }
+            Some(TaskOutcome::Ok) => {
+                eprintln!("task OK");
+                return Ok(());
+            }
+            None => {}
+        }
+    }
+    Err(anyhow::anyhow!(
+        "gave up waiting for task {upid} (still running?); raise --wait-timeout"
+    ))
+}
+
+async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    let nodes: Vec<String> = match &args.node {
+        Some(n) => vec![n.clone()],
+        None => client
+            .nodes()
+            .await
+            .map_err(|e| pve_err("cannot list nodes", e))?
+            .into_iter()
+            .filter(|n| n.status == "online")
+            .map(|n| n.node)
+            .collect(),
+    };
+    let mut items: Vec<TaskListItem> = Vec::new();
+    for node in nodes {
+        let params = Params::new()
+            .set("limit", args.limit)
+            .opt("vmid", args.vmid)
+            .opt("typefilter", args.task_type.as_deref())
+            .opt("userfilter", args.user.as_deref())
+            .opt_flag("errors", args.errors.then_some(true))
+            .set("source", if args.running { "active" } else { "all" });
+        let page: Vec<TaskListItem> = client
+            .get(&format!("nodes/{node}/tasks"), params)
+            .await
+            .map_err(|e| pve_err(&format!("cannot list the tasks of {node}"), e))?;
+        items.extend(page);
+    }
+    if args.running {
+        items.retain(|t| t.endtime.is_none() || t.status.as_deref() == Some("RUNNING"));
+    }
+    items.sort_by(|a, b| {
+        b.upid
+            .starttime
+            .cmp(&a.upid.starttime)
+            .then(a.upid.to_string().cmp(&b.upid.to_string()))
+    });
+    let docs: Vec<Value> = items
+        .iter()
+        .map(|t| {
+            json!({
+                "upid": t.upid.to_string(),
+                "node": t.upid.node,
+                "type": t.kind,
+                "id": t.id,
+                "user": t.user,
+                "started": output::rfc3339(u64::from(t.upid.starttime)),
+                "ended": t.endtime.map(output::rfc3339),
+                "status": t.status.clone().unwrap_or_else(|| "RUNNING".into()),
+            })
+        })
+        .collect();
+    match args.output {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            output::print_value(&Value::Array(docs), args.output)?;
+        }
+        OutputFormat::Name => {
+            for t in &items {
+                println!("{}", t.upid);
+            }
+        }
+        OutputFormat::Table | OutputFormat::Wide => {
+            let mut t = Table::new(&["STARTED", "NODE", "TYPE", "ID", "USER", "STATUS", "UPID"]);
+            for d in &docs {
+                let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                t.row(vec![
+                    s("started"),
+                    s("node"),
+                    s("type"),
+                    s("id"),
+                    s("user"),
+                    s("status"),
+                    s("upid"),
+                ]);
+            }
+            t.print(args.no_headers);
+        }
+    }
+    Ok(())
+}

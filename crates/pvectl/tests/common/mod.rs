@@ -1,0 +1,167 @@
+//! Shared set-up for the end-to-end tests: a fakepve, a temporary config and journal, and a
+//! helper that runs the real `pvectl` binary against them.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use pve_testkit::{FakePve, VmSeed};
+
+/// A fake Proxmox and a pvectl configured for it.
+pub struct Env {
+    pub pve: FakePve,
+    pub dir: tempfile::TempDir,
+    pub token_secret: String,
+}
+
+/// What a pvectl run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Env {
+    /// A fakepve with a context `lab` (CA file) that is current.
+    pub async fn new() -> Self {
+        let pve = FakePve::builder().time_scale(0.01).start().await;
+        let token = pve.create_token("root@pam", "pvectl").await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = Self {
+            pve,
+            dir,
+            token_secret: token.secret.clone(),
+        };
+        std::fs::write(env.path("ca.pem"), env.pve.ca_pem()).unwrap();
+        std::fs::write(env.path("token"), &token.secret).unwrap();
+        let ca = env.path("ca.pem").display().to_string();
+        let secret = env.path("token").display().to_string();
+        let url = env.pve.url().to_string();
+        env.run(&[
+            "config",
+            "set-context",
+            "lab",
+            "--server",
+            &url,
+            "--token-id",
+            &token.id,
+            "--token-secret-file",
+            &secret,
+            "--ca-file",
+            &ca,
+            "--use",
+        ])
+        .expect(0);
+        env
+    }
+
+    /// A path in the temporary folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The command with the test environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pvectl"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("PVECTL_CONFIG", self.path("config.yaml"))
+            .env("PVECTL_JOURNAL", self.path("journal.jsonl"))
+            .env("PVECTL_POLL_MS", "50")
+            .env("PVECTL_PROGRESS", "plain")
+            .env("USER", "tester");
+        c
+    }
+
+    /// Run pvectl with no stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).stdin(Stdio::null()).output().unwrap();
+        Run::from(out)
+    }
+
+    /// Run pvectl with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// The journal's records.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Seed three VMs (150 running, 151 stopped, 152 running) and a container 200.
+    pub async fn seed(&self) {
+        self.pve
+            .add_vm(
+                VmSeed::new(150, "web-01")
+                    .running()
+                    .config("tags", "env.prod;web")
+                    .config("memory", 2048)
+                    .config("scsi0", "local-lvm:vm-150-disk-0,size=32G"),
+            )
+            .await;
+        self.pve
+            .add_vm(VmSeed::new(151, "web-02").config("tags", "env.dev;web"))
+            .await;
+        self.pve
+            .add_vm(
+                VmSeed::new(152, "db-01")
+                    .running()
+                    .config("tags", "env.prod;db"),
+            )
+            .await;
+        self.pve
+            .add_ct(pve_testkit::CtSeed::new(200, "dns-01").running())
+            .await;
+    }
+
+    /// The status of guest `vmid` in the fake (`running`, `stopped`), `None` when absent.
+    pub async fn status(&self, vmid: u32) -> Option<String> {
+        self.pve
+            .guest(vmid)
+            .await
+            .map(|g| g["status"].as_str().unwrap_or_default().to_string())
+    }
+}
