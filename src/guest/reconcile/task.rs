@@ -1,0 +1,108 @@
+//! Following the Proxmox task recorded in `status.currentTask`: still running, or ended (into
+//! `status.lastTask` and an Event).
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::events::EventType;
+use kubepve_api::{GuestStatus, TaskRef};
+use pve_client::{TaskOutcome, Upid};
+
+use super::GuestError;
+use super::outcome::Outcome;
+use crate::conditions::now;
+use crate::connection::registry::Connection;
+use crate::context::Context;
+use crate::guest::GuestObject;
+use crate::guest::observe::Freshness;
+
+/// Reads the end of the task in `status.currentTask`; `Some` when the reconcile should stop here.
+pub(super) async fn follow_task<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    conn: &Connection,
+    st: &mut GuestStatus,
+    freshness: &mut Freshness,
+) -> Result<Option<Outcome>, GuestError> {
+    let Some(task) = st.current_task.clone() else {
+        return Ok(None);
+    };
+    let Ok(upid) = task.upid.parse::<Upid>() else {
+        st.current_task = None;
+        return Ok(None);
+    };
+    let vmid = u64::try_from(st.vmid.unwrap_or_default()).unwrap_or_default();
+    let exit = match conn.pve.task_status(&upid).await {
+        Ok(ts) if ts.is_running() => {
+            let message = format!("Proxmox task {} running ({})", task.task_type, task.upid);
+            return Ok(Some(Outcome::progressing(
+                "TaskRunning",
+                message,
+                ctx.settings.task_poll,
+            )));
+        }
+        Ok(ts) => ts.exitstatus.unwrap_or_else(|| "unexpected status".into()),
+        // Proxmox may not know a task for a moment after starting it.
+        Err(e) if !e.is_not_found() && matches!(e, pve_client::Error::InvalidParams { .. }) => {
+            let age = task_age(&task);
+            if age < Duration::from_secs(30) {
+                return Ok(Some(Outcome::progressing(
+                    "TaskRunning",
+                    "waiting for Proxmox to list the task",
+                    ctx.settings.task_poll,
+                )));
+            }
+            "unknown: Proxmox no longer knows this task".to_string()
+        }
+        Err(source) => {
+            return Err(GuestError::Proxmox {
+                op: "read task status",
+                vmid,
+                source,
+            });
+        }
+    };
+    *freshness = Freshness::Direct;
+    let outcome = TaskOutcome::from_exit_status(&exit);
+    st.current_task = None;
+    st.last_task = Some(TaskRef {
+        finished_at: Some(now()),
+        exit_status: Some(exit.clone()),
+        ..task.clone()
+    });
+    let (kind, reason) = if outcome.is_success() {
+        (EventType::Normal, "TaskSucceeded")
+    } else {
+        (EventType::Warning, "TaskFailed")
+    };
+    ctx.event(
+        object,
+        kind,
+        reason,
+        &task.task_type,
+        format!("Proxmox task {} ended: {exit}", task.task_type),
+    )
+    .await;
+    if outcome.is_success() {
+        return Ok(None);
+    }
+    let delay = ctx
+        .guest_backoff
+        .next(&object.uid().unwrap_or_default(), ctx.settings.backoff);
+    let message = format!(
+        "Proxmox task {} failed: {exit}; retrying in {}s",
+        task.task_type,
+        delay.as_secs()
+    );
+    Ok(Some(Outcome::progressing("TaskFailed", message, delay)))
+}
+
+pub(super) fn task_age(task: &TaskRef) -> Duration {
+    let started = task
+        .started_at
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or_else(|| now().0);
+    let seconds = now().0.as_second().saturating_sub(started.as_second());
+    Duration::from_secs(u64::try_from(seconds).unwrap_or_default())
+}
