@@ -1,17 +1,514 @@
-//! apply (stub)
-use crate::App;
+//! `apply` and `diff`: ProxmoxVM/ProxmoxContainer manifests without a cluster, through the
+//! operator's planner (`kubepve_plan::plan`) and its step requests (`Step::request`). Like the
+//! operator, apply runs one step at a time: observe, plan, execute the first step, wait for its
+//! task, and observe again, until the plan is empty (or blocked, or not converging).
+
+use std::path::PathBuf;
+
 use clap::Args;
-/// a
+use kubepve_api::{ProxmoxContainerSpec, ProxmoxVMSpec, SecretKeySelector};
+use kubepve_plan::{
+    Desired, GuestKind, Identity, Intent, Observed, PendingKey, Plan, Power, Secrets, Step,
+    TemplateRef,
+};
+use pve_client::{Client, Method, Params, Upid};
+
+use crate::App;
+use crate::exit::{self, usage};
+use crate::manifest::{self, Object, ObjectKind, SecretMap};
+use crate::select::{self, GuestInfo};
+
+/// Most steps one object may take in one apply (a clone, config, resize, start: about five).
+const MAX_STEPS: usize = 20;
+
+/// `apply` flags.
 #[derive(Debug, Args)]
-pub struct ApplyArgs {}
-/// d
-#[derive(Debug, Args)]
-pub struct DiffArgs {}
-/// a
-pub async fn apply(_app: &App, _a: &ApplyArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+pub struct ApplyArgs {
+    /// Files or folders of manifests (`-` for stdin).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Files with Secret documents for cloud-init and root passwords.
+    #[arg(long)]
+    pub secret_file: Vec<PathBuf>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over a guest at the manifest's VMID that lacks the owner tag (adds the tags).
+    #[arg(long)]
+    pub adopt: bool,
 }
-/// d
-pub async fn diff(_app: &App, _a: &DiffArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("todo")
+
+/// `diff` flags.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Files or folders of manifests (`-` for stdin).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Files with Secret documents.
+    #[arg(long)]
+    pub secret_file: Vec<PathBuf>,
+}
+
+/// An object ready to plan.
+struct Prepared {
+    desired: Desired,
+    kind: GuestKind,
+    vmid: i64,
+}
+
+fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", exit::describe(&e))
+}
+
+fn secret(
+    secrets: &SecretMap,
+    ns: &str,
+    sel: Option<&SecretKeySelector>,
+) -> anyhow::Result<Option<String>> {
+    let Some(sel) = sel else { return Ok(None) };
+    secrets
+        .get(&format!("{ns}/{}", sel.name))
+        .and_then(|s| s.get(&sel.key))
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| {
+            usage(format!(
+                "secret {ns}/{} key {:?} is not in the files: add the Secret document to them \
+                 or pass --secret-file",
+                sel.name, sel.key
+            ))
+        })
+}
+
+/// Turn an object into the planner's desired guest: VMID, owner identity, template, secrets.
+async fn prepare(
+    client: &Client,
+    obj: &Object,
+    secrets: &SecretMap,
+    guests: &[GuestInfo],
+) -> anyhow::Result<Prepared> {
+    let ctx =
+        |e: serde_json::Error| usage(format!("{} ({}): invalid spec: {e}", obj.label(), obj.file));
+    let owner = kubepve_api::owner_tag(&obj.uid);
+    let find_vmid = |spec_vmid: Option<i64>| -> Option<i64> {
+        spec_vmid.or_else(|| {
+            guests
+                .iter()
+                .find(|g| g.tags.iter().any(|t| t.eq_ignore_ascii_case(&owner)))
+                .map(|g| i64::from(g.vmid))
+        })
+    };
+    let plan_err = |e: kubepve_plan::PlanError| usage(format!("{}: {e}", obj.label()));
+    match obj.kind {
+        ObjectKind::Vm => {
+            let spec: ProxmoxVMSpec = serde_json::from_value(obj.spec.clone()).map_err(ctx)?;
+            let vmid = match find_vmid(spec.guest.vmid) {
+                Some(v) => v,
+                None => i64::from(
+                    client
+                        .next_id(None)
+                        .await
+                        .map_err(|e| pve_err("cannot allocate a VMID", e))?,
+                ),
+            };
+            let template = match spec
+                .source
+                .clone
+                .as_ref()
+                .and_then(|c| c.template_name.as_ref())
+            {
+                Some(name) => Some(find_template(guests, name)?),
+                None => None,
+            };
+            let ci = spec.cloud_init.as_ref();
+            let secrets = Secrets {
+                password: secret(
+                    secrets,
+                    &obj.namespace,
+                    ci.and_then(|c| c.password_secret_ref.as_ref()),
+                )?,
+                ssh_keys: secret(
+                    secrets,
+                    &obj.namespace,
+                    ci.and_then(|c| c.ssh_keys_secret_ref.as_ref()),
+                )?,
+            };
+            let identity = Identity {
+                name: obj.name.clone(),
+                uid: obj.uid.clone(),
+                vmid,
+            };
+            let desired = Desired::vm(&spec, &identity, &secrets, template).map_err(plan_err)?;
+            Ok(Prepared {
+                desired,
+                kind: GuestKind::Qemu,
+                vmid,
+            })
+        }
+        ObjectKind::Ct => {
+            let spec: ProxmoxContainerSpec =
+                serde_json::from_value(obj.spec.clone()).map_err(ctx)?;
+            let vmid = match find_vmid(spec.guest.vmid) {
+                Some(v) => v,
+                None => i64::from(
+                    client
+                        .next_id(None)
+                        .await
+                        .map_err(|e| pve_err("cannot allocate a VMID", e))?,
+                ),
+            };
+            let secrets = Secrets {
+                password: secret(secrets, &obj.namespace, spec.password_secret_ref.as_ref())?,
+                ssh_keys: secret(secrets, &obj.namespace, spec.ssh_keys_secret_ref.as_ref())?,
+            };
+            let identity = Identity {
+                name: obj.name.clone(),
+                uid: obj.uid.clone(),
+                vmid,
+            };
+            let desired = Desired::container(&spec, &identity, &secrets).map_err(plan_err)?;
+            Ok(Prepared {
+                desired,
+                kind: GuestKind::Lxc,
+                vmid,
+            })
+        }
+    }
+}
+
+/// The one template called `name`.
+pub fn find_template(guests: &[GuestInfo], name: &str) -> anyhow::Result<TemplateRef> {
+    let found: Vec<&GuestInfo> = guests
+        .iter()
+        .filter(|g| g.template && g.name == name)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(TemplateRef {
+            vmid: i64::from(one.vmid),
+            node: Some(one.node.clone()),
+        }),
+        [] => Err(anyhow::anyhow!(
+            "no template named {name:?} in the cluster (see `pvectl vm list --template true`)"
+        )),
+        many => Err(usage(format!(
+            "{} templates are named {name:?} (VMIDs {}): use templateVmid",
+            many.len(),
+            many.iter()
+                .map(|g| g.vmid.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
+    match kind {
+        GuestKind::Qemu => pve_client::GuestKind::Qemu,
+        GuestKind::Lxc => pve_client::GuestKind::Lxc,
+    }
+}
+
+/// Observe a guest as the operator does: existence, node and status from `/cluster/resources`,
+/// then config (pending values applied), pending keys and, when unknown, the live status.
+pub async fn observe(client: &Client, kind: GuestKind, vmid: i64) -> anyhow::Result<Observed> {
+    let guests = select::all_guests(client).await?;
+    let Some(entry) = guests.iter().find(|g| i64::from(g.vmid) == vmid) else {
+        return Ok(Observed::absent());
+    };
+    let guest = client.guest(pve_kind(kind), &entry.node, entry.vmid);
+    let config = match guest.config().await {
+        Ok(c) => c,
+        Err(e) if e.is_not_found() => return Ok(Observed::absent()),
+        Err(e) => return Err(pve_err(&format!("cannot read the config of {vmid}"), e)),
+    };
+    let items = guest
+        .pending()
+        .await
+        .map_err(|e| pve_err("cannot read pending changes", e))?;
+    let mut map: serde_json::Map<String, serde_json::Value> = config.0.into_iter().collect();
+    let mut pending = Vec::new();
+    for item in items {
+        let delete = item.delete.unwrap_or(0) > 0;
+        if delete {
+            map.remove(&item.key);
+        } else if let Some(v) = &item.pending {
+            map.insert(item.key.clone(), v.clone());
+        } else {
+            continue;
+        }
+        pending.push(PendingKey {
+            key: item.key,
+            delete,
+        });
+    }
+    let config = kubepve_plan::config_from_json(&map);
+    let power = if entry.status == "unknown" || entry.status.is_empty() {
+        let s = guest
+            .status()
+            .await
+            .map_err(|e| pve_err("cannot read the status", e))?;
+        Power::from_status(&s.status, s.qmpstatus.as_deref())
+    } else {
+        Power::from_status(&entry.status, None)
+    };
+    Ok(Observed {
+        exists: true,
+        lock: config.get("lock").cloned().or(entry.lock.clone()),
+        template: config.get("template").is_some_and(|t| t == "1") || entry.template,
+        config,
+        pending,
+        power,
+        node: entry.node.clone(),
+        pool: entry.pool.clone(),
+    })
+}
+
+/// Execute one step with the request the planner defines for it; the task, if one started.
+pub async fn execute(
+    client: &Client,
+    kind: GuestKind,
+    node: &str,
+    vmid: i64,
+    step: &Step,
+) -> anyhow::Result<Option<Upid>> {
+    let Some(request) = step.request(kind, node, vmid) else {
+        return Ok(None);
+    };
+    let method = match request.method {
+        kubepve_plan::Method::Post => Method::POST,
+        kubepve_plan::Method::Put => Method::PUT,
+        kubepve_plan::Method::Delete => Method::DELETE,
+    };
+    // Secrets leave the planner's redacting type only here, on their way to Proxmox.
+    let params = request
+        .params
+        .expose()
+        .fold(Params::new(), |acc, (k, v)| acc.set(k, v));
+    let answer: serde_json::Value = client
+        .request(request.op, method, &request.path, params)
+        .await
+        .map_err(|e| pve_err(&format!("{} failed", step.name()), e))?;
+    Ok(match answer {
+        serde_json::Value::String(upid) => Some(upid.parse()?),
+        _ => None,
+    })
+}
+
+fn print_plan(label: &str, target: &str, p: &Plan) {
+    println!("{label} ({target}):");
+    for line in p.to_string().lines() {
+        println!("  {line}");
+    }
+}
+
+/// Run `apply`.
+pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
+    let m = manifest::load(&args.files, &args.secret_file)?;
+    for s in &m.skipped {
+        eprintln!("skipped {s}: pvectl applies ProxmoxVM and ProxmoxContainer only");
+    }
+    if m.objects.is_empty() {
+        return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
+    }
+    let client = &app.conn.client;
+    let mut record = app.record();
+    let (mut ok, mut failed) = (0, 0);
+    for obj in &m.objects {
+        record.guests.push(format!(
+            "{}/{}/{}",
+            obj.kind.resource(),
+            obj.namespace,
+            obj.name
+        ));
+        match apply_one(app, obj, &m.secrets, args, &mut record.upids).await {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", obj.label());
+            }
+        }
+    }
+    let _ = client;
+    if !args.dry_run {
+        record.outcome = match exit::bulk_code(ok, failed) {
+            exit::OK => "ok",
+            exit::PARTIAL => "partial",
+            _ => "failed",
+        }
+        .into();
+        crate::journal::append(&record);
+    }
+    exit::bulk_result(ok, failed)
+}
+
+async fn apply_one(
+    app: &App,
+    obj: &Object,
+    secrets: &SecretMap,
+    args: &ApplyArgs,
+    upids: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    let guests = select::all_guests(client).await?;
+    let prep = prepare(client, obj, secrets, &guests).await?;
+    let kind_label = if prep.kind == GuestKind::Qemu {
+        "vm"
+    } else {
+        "ct"
+    };
+    let target = format!("{kind_label}/{}", prep.vmid);
+    for w in prep.desired.warnings() {
+        eprintln!("warning: {}: {w}", obj.label());
+    }
+    let mut acted = 0usize;
+    let mut created = false;
+    let mut last: Option<(Step, usize)> = None;
+    let mut adopted = false;
+    for _ in 0..MAX_STEPS {
+        let observed = observe(client, prep.kind, prep.vmid).await?;
+        let p = kubepve_plan::plan(&prep.desired, &observed, &Intent::default());
+        if args.dry_run {
+            print_plan(&obj.label(), &target, &p);
+            if p.is_converged() {
+                println!("{} unchanged (dry run)", obj.label());
+            }
+            return Ok(());
+        }
+        if let Some(b) = &p.blocker {
+            if args.adopt && !adopted && matches!(b, kubepve_plan::Blocker::ForeignGuest { .. }) {
+                adopt(
+                    app,
+                    &observed,
+                    prep.kind,
+                    prep.vmid,
+                    &prep.desired.owner_tag(),
+                )
+                .await?;
+                adopted = true;
+                continue;
+            }
+            anyhow::bail!("{}", b.reason());
+        }
+        let Some(step) = p.next_step().cloned() else {
+            let verb = match (created, acted) {
+                (true, _) => "created",
+                (false, 0) => "unchanged",
+                _ => "configured",
+            };
+            println!("{} ({target}) {verb}", obj.label());
+            if !p.restart_required.is_empty() {
+                eprintln!(
+                    "note: {}: {} wait for a restart (`pvectl {kind_label} restart {}`)",
+                    obj.label(),
+                    p.restart_required.join(", "),
+                    prep.vmid
+                );
+            }
+            return Ok(());
+        };
+        if let Step::WaitForLock { lock } = &step {
+            app.progress
+                .note(&format!("{}: waiting for lock {lock}", obj.label()));
+            tokio::time::sleep(app.wait.poll.max(std::time::Duration::from_millis(200))).await;
+            continue;
+        }
+        let repeats = match &last {
+            Some((s, n)) if *s == step => n + 1,
+            _ => 1,
+        };
+        if repeats > 2 {
+            anyhow::bail!(
+                "step {step} does not take effect (tried {} times); see `pvectl diff`",
+                repeats - 1
+            );
+        }
+        last = Some((step.clone(), repeats));
+        if matches!(step, Step::Create { .. } | Step::Clone { .. }) {
+            created = true;
+        }
+        for c in &p.changes {
+            app.progress.note(&format!("{}: {c}", obj.label()));
+        }
+        let node = if observed.exists {
+            observed.node.clone()
+        } else {
+            prep.desired.node().to_string()
+        };
+        let upid = execute(client, prep.kind, &node, prep.vmid, &step).await?;
+        acted += 1;
+        match upid {
+            Some(upid) => {
+                println!("{} {} {upid}", obj.label(), step.name());
+                upids.push(upid.to_string());
+                if app.wait.no_wait {
+                    println!(
+                        "{} ({target}): started {}; run apply again to continue",
+                        obj.label(),
+                        step.name()
+                    );
+                    return Ok(());
+                }
+                crate::progress::wait(client, &upid, &obj.label(), app.wait, &app.progress).await?;
+            }
+            None => println!("{} {}: done", obj.label(), step.name()),
+        }
+    }
+    anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
+}
+
+/// Add the managed and owner tags to a guest that lacks them (`--adopt`).
+async fn adopt(
+    app: &App,
+    observed: &Observed,
+    kind: GuestKind,
+    vmid: i64,
+    owner: &str,
+) -> anyhow::Result<()> {
+    let mut tags: Vec<String> = observed.tags().into_iter().collect();
+    for t in [kubepve_api::MANAGED_TAG.to_string(), owner.to_string()] {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let vmid32 = u32::try_from(vmid).unwrap_or_default();
+    app.conn
+        .client
+        .guest(pve_kind(kind), &observed.node, vmid32)
+        .update_config(Params::new().set("tags", tags.join(";")))
+        .await
+        .map_err(|e| pve_err("cannot adopt the guest", e))?;
+    app.progress.note(&format!(
+        "adopted guest {vmid}: added tags {} and {owner}",
+        kubepve_api::MANAGED_TAG
+    ));
+    Ok(())
+}
+
+/// Run `diff`; 0 without differences, 1 with.
+pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
+    let m = manifest::load(&args.files, &args.secret_file)?;
+    if m.objects.is_empty() {
+        return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
+    }
+    let client = &app.conn.client;
+    let mut differs = false;
+    for obj in &m.objects {
+        let guests = select::all_guests(client).await?;
+        let prep = prepare(client, obj, &m.secrets, &guests).await?;
+        let observed = observe(client, prep.kind, prep.vmid).await?;
+        let p = kubepve_plan::plan(&prep.desired, &observed, &Intent::default());
+        let kind_label = if prep.kind == GuestKind::Qemu {
+            "vm"
+        } else {
+            "ct"
+        };
+        let target = format!("{kind_label}/{}", prep.vmid);
+        if p.is_converged() {
+            println!("{} ({target}): no changes", obj.label());
+        } else {
+            differs = true;
+            print_plan(&obj.label(), &target, &p);
+        }
+    }
+    Ok(if differs { exit::FAILED } else { exit::OK })
 }

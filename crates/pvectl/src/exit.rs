@@ -84,7 +84,9 @@ pub fn hint(err: &pve_client::Error) -> Option<&'static str> {
         E::Auth { .. } => {
             "check the token or password of the context (`pvectl config get-contexts`)"
         }
-        E::Permission { .. } => "the user or token lacks a privilege on this path",
+        E::Permission { message } if !message.contains("does not exist") => {
+            "the user or token lacks a privilege on this path"
+        }
         E::NotSent { .. } => {
             "the endpoint was not reached: check the URL, the network and the TLS settings \
              (`--ca-file`, `--fingerprint`)"

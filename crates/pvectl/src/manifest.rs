@@ -1,1 +1,271 @@
-//! manifests (stub)
+//! Manifests for `apply`, `diff` and `create -f`: files or folders of YAML (multi-document) or
+//! JSON, holding ProxmoxVM and ProxmoxContainer objects and the Secrets they reference.
+//! ProxmoxConnection documents (and anything else) are skipped with a note: pvectl connects
+//! through its context, not through a ProxmoxConnection.
+//!
+//! Without a cluster an object has no UID, so pvectl derives a stable owner identity from
+//! `namespace/name`: `pvectl-<16 hex digits of the FNV-1a 64 hash>`, tagged on the guest as
+//! `kubepve-owner-pvectl-...`. Applying the same manifest again (from any machine) finds and
+//! owns the same guest. An object that carries `metadata.uid` (exported from a cluster, or by
+//! `pvectl export` of an operator-owned guest) uses that UID, so pvectl and the operator treat
+//! the guest as the same owner's; a guest created by pvectl from a manifest without a UID is
+//! foreign to the operator until adopted (add the operator object's owner tag).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::exit::usage;
+
+/// ProxmoxVM or ProxmoxContainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `ProxmoxVM`.
+    Vm,
+    /// `ProxmoxContainer`.
+    Ct,
+}
+
+impl ObjectKind {
+    /// `proxmoxvm` / `proxmoxcontainer`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            ObjectKind::Vm => "proxmoxvm",
+            ObjectKind::Ct => "proxmoxcontainer",
+        }
+    }
+}
+
+/// One guest object from a manifest.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// VM or container.
+    pub kind: ObjectKind,
+    /// `metadata.namespace` (default `default`).
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`, or the derived owner identity.
+    pub uid: String,
+    /// The raw spec.
+    pub spec: Value,
+    /// The file it came from.
+    pub file: String,
+}
+
+impl Object {
+    /// `proxmoxvm/web-01`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind.resource(), self.name)
+    }
+}
+
+/// Secrets by `namespace/name`, then key.
+pub type SecretMap = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Everything found in the given files.
+#[derive(Debug, Default)]
+pub struct Manifests {
+    /// Guest objects, in file order.
+    pub objects: Vec<Object>,
+    /// Secrets.
+    pub secrets: SecretMap,
+    /// `kind/name (file)` of skipped documents.
+    pub skipped: Vec<String>,
+}
+
+/// The derived owner identity for an object without a UID.
+pub fn derived_uid(namespace: &str, name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{namespace}/{name}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("pvectl-{h:016x}")
+}
+
+/// The files to read: a file as given, a folder's `*.yaml`, `*.yml` and `*.json` (sorted, not
+/// recursive).
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(p.clone());
+        } else if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(usage(format!("{} does not exist", p.display())));
+        }
+    }
+    Ok(out)
+}
+
+/// The documents of one file.
+pub fn documents(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
+    };
+    let docs: Vec<Value> = if text.trim_start().starts_with(['{', '[']) {
+        match serde_json::from_str::<Value>(&text)
+            .map_err(|e| usage(format!("{}: invalid JSON: {e}", path.display())))?
+        {
+            Value::Array(items) => items,
+            one => vec![one],
+        }
+    } else {
+        serde_saphyr::from_str_multiple::<Value, Vec<Value>>(&text)
+            .map_err(|e| usage(format!("{}: invalid YAML: {e}", path.display())))?
+    };
+    let mut out = Vec::new();
+    for d in docs {
+        if d.get("kind").and_then(Value::as_str) == Some("List") {
+            out.extend(d["items"].as_array().cloned().unwrap_or_default());
+        } else if !d.is_null() {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Read manifests and secret files.
+pub fn load(paths: &[PathBuf], secret_files: &[PathBuf]) -> anyhow::Result<Manifests> {
+    let mut m = Manifests::default();
+    for file in expand(secret_files)? {
+        for d in documents(&file)? {
+            if d["kind"] == "Secret" {
+                add_secret(&mut m.secrets, &d);
+            }
+        }
+    }
+    for file in expand(paths)? {
+        let shown = file.display().to_string();
+        for d in documents(&file)? {
+            let kind = d["kind"].as_str().unwrap_or_default().to_string();
+            let name = d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let namespace = d["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            let object_kind = match kind.as_str() {
+                "ProxmoxVM" => ObjectKind::Vm,
+                "ProxmoxContainer" => ObjectKind::Ct,
+                "Secret" => {
+                    add_secret(&mut m.secrets, &d);
+                    continue;
+                }
+                _ => {
+                    let k = if kind.is_empty() { "(no kind)" } else { &kind };
+                    m.skipped.push(format!("{k}/{name} ({shown})"));
+                    continue;
+                }
+            };
+            if name.is_empty() {
+                return Err(usage(format!("{shown}: a {kind} has no metadata.name")));
+            }
+            let uid = d["metadata"]["uid"]
+                .as_str()
+                .filter(|u| !u.is_empty())
+                .map_or_else(|| derived_uid(&namespace, &name), str::to_string);
+            m.objects.push(Object {
+                kind: object_kind,
+                namespace,
+                name,
+                uid,
+                spec: d["spec"].clone(),
+                file: shown.clone(),
+            });
+        }
+    }
+    Ok(m)
+}
+
+fn add_secret(secrets: &mut SecretMap, d: &Value) {
+    let name = d["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = d["metadata"]["namespace"].as_str().unwrap_or("default");
+    let entry = secrets.entry(format!("{ns}/{name}")).or_default();
+    if let Some(data) = d["data"].as_object() {
+        for (k, v) in data {
+            if let Some(text) = v.as_str().and_then(base64_decode) {
+                entry.insert(k.clone(), text);
+            }
+        }
+    }
+    if let Some(data) = d["stringData"].as_object() {
+        for (k, v) in data {
+            if let Some(text) = v.as_str() {
+                entry.insert(k.clone(), text.to_string());
+            }
+        }
+    }
+}
+
+/// Standard base64 (Secret `data`), as UTF-8 text.
+fn base64_decode(text: &str) -> Option<String> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_uids_are_stable_and_distinct() {
+        assert_eq!(
+            derived_uid("default", "web-01"),
+            derived_uid("default", "web-01")
+        );
+        assert_ne!(
+            derived_uid("default", "web-01"),
+            derived_uid("prod", "web-01")
+        );
+        assert!(derived_uid("a", "b").starts_with("pvectl-"));
+        assert_eq!(derived_uid("a", "b").len(), 7 + 16);
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some("hello"));
+        assert_eq!(base64_decode("c2VjcmV0IQ==").as_deref(), Some("secret!"));
+    }
+}

@@ -1,0 +1,104 @@
+//! End to end: `apply`, `diff` and `export` with the samples and the operator's planner.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Env;
+use pve_testkit::VmSeed;
+
+/// The fake as `make demo` sets it up: the cloud-init template and the LXC template.
+async fn demo_env() -> Env {
+    let env = Env::new().await;
+    env.pve
+        .add_vm(
+            VmSeed::new(9000, "debian-12-cloudinit")
+                .template()
+                .config("memory", 2048)
+                .config("scsi0", "local-lvm:base-9000-disk-0,size=32G")
+                .config("ide2", "local-lvm:vm-9000-cloudinit,media=cdrom")
+                .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+        )
+        .await;
+    env.pve
+        .store_file(
+            "local",
+            "debian-12-standard_12.7-1_amd64.tar.zst",
+            120 << 20,
+            "vztmpl",
+        )
+        .await;
+    // vm-blank.yaml boots an ISO and vm-from-template.yaml goes into pool `web`.
+    env.pve
+        .store_file("local", "debian-12.8.0-amd64-netinst.iso", 600 << 20, "iso")
+        .await;
+    let token = env.pve.create_token("root@pam", "setup").await;
+    let client = pve_client::Client::builder(
+        env.pve.url(),
+        pve_client::Auth::token(token.id, token.secret),
+    )
+    .tls(pve_client::Tls::CaBundle(env.pve.ca_pem().to_string()))
+    .build()
+    .unwrap();
+    client.create_pool("web", None).await.unwrap();
+    env
+}
+
+fn samples() -> String {
+    format!("{}/../../config/samples/", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_samples_then_nothing_to_do() {
+    let env = demo_env().await;
+    let samples = samples();
+    let r = env.run(&["diff", "-f", &samples]).expect(1);
+    assert!(r.stdout.contains("clone"), "{}", r.stdout);
+    let r = env.run(&["apply", "-f", &samples, "--dry-run"]).expect(0);
+    assert!(r.stdout.contains("proxmoxvm/web-01"), "{}", r.stdout);
+    assert!(
+        env.pve.guest(150).await.is_none(),
+        "dry run created a guest"
+    );
+    let r = env.run(&["apply", "-f", &samples]);
+    eprintln!("{}\n{}", r.stdout, r.stderr);
+    let r = r.expect(0);
+    assert!(
+        r.stdout.contains("proxmoxvm/web-01 (vm/150) created"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("proxmoxcontainer/dns-01 (ct/200) created"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("skipped ProxmoxConnection/pve-lab"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("change-me-please") && !r.stderr.contains("change-me-please"));
+    assert_eq!(env.status(150).await.as_deref(), Some("running"));
+    assert_eq!(env.status(200).await.as_deref(), Some("running"));
+    let r = env.run(&["diff", "-f", &samples]);
+    eprintln!("{}\n{}", r.stdout, r.stderr);
+    r.expect(0);
+    let r = env.run(&["apply", "-f", &samples]).expect(0);
+    assert!(
+        r.stdout.contains("web-01 (vm/150) unchanged"),
+        "{}",
+        r.stdout
+    );
+    let j = env.journal();
+    assert!(
+        j.iter()
+            .any(|r| r["command"].as_str().unwrap().contains("apply"))
+    );
+    assert!(
+        !std::fs::read_to_string(env.path("journal.jsonl"))
+            .unwrap()
+            .contains("change-me-please")
+    );
+}
