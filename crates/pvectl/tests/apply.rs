@@ -102,3 +102,55 @@ async fn apply_samples_then_nothing_to_do() {
             .contains("change-me-please")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_round_trips_through_apply() {
+    let env = demo_env().await;
+    let samples = samples();
+    env.run(&["apply", "-f", &samples]).expect(0);
+    for (kind, id, file) in [("vm", "150", "vm.yaml"), ("ct", "dns-01", "ct.yaml")] {
+        let r = env.run(&["export", kind, id]).expect(0);
+        assert!(r.stdout.contains("uid: pvectl-"), "{}", r.stdout);
+        std::fs::write(env.path(file), &r.stdout).unwrap();
+        let path = env.path(file).display().to_string();
+        let r = env.run(&["diff", "-f", &path]);
+        assert_eq!(
+            r.code,
+            0,
+            "{kind} {id}\n{}\n{}\n{}",
+            std::fs::read_to_string(env.path(file)).unwrap(),
+            r.stdout,
+            r.stderr
+        );
+        let r = env.run(&["apply", "-f", &path]).expect(0);
+        assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    }
+    // A guest made by hand: the export says --adopt, which apply needs once.
+    env.pve
+        .add_vm(
+            VmSeed::new(170, "hand-made")
+                .running()
+                .config("cores", 2)
+                .config("memory", 1024)
+                .config("scsi0", "local-lvm:vm-170-disk-0,size=8G")
+                .config("net0", "virtio=BC:24:11:00:00:70,bridge=vmbr0")
+                .config("tags", "env.lab"),
+        )
+        .await;
+    let r = env
+        .run(&["export", "vm", "hand-made", "-o", "json"])
+        .expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["kind"], "ProxmoxVM");
+    assert_eq!(doc["spec"]["vmid"], 170);
+    std::fs::write(env.path("hand.json"), &r.stdout).unwrap();
+    let path = env.path("hand.json").display().to_string();
+    let r = env.run(&["apply", "-f", &path]).expect(1);
+    assert!(r.stderr.contains("does not own"), "{}", r.stderr);
+    let r = env.run(&["apply", "-f", &path, "--adopt"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = env.run(&["diff", "-f", &path]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let tags = env.pve.guest(170).await.unwrap()["config"]["tags"].to_string();
+    assert!(tags.contains("kubepve-owner-pvectl-"), "{tags}");
+}
