@@ -266,10 +266,10 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
         let (stem, _) = slot_order(k);
         let v = &c[k];
         match stem.as_str() {
-            "scsi" | "virtio" | "sata" | "ide" if !ct && k.len() > stem.len() => {
-                if !v.contains("cloudinit") {
-                    disks.extend(disk(k, v, false));
-                }
+            "scsi" | "virtio" | "sata" | "ide"
+                if !ct && k.len() > stem.len() && !v.contains("cloudinit") =>
+            {
+                disks.extend(disk(k, v, false));
             }
             "mp" if ct && k.len() > stem.len() => disks.extend(disk(k, v, true)),
             "net" if k.len() > stem.len() => {
