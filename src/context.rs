@@ -1,7 +1,7 @@
 //! What every reconcile shares: the Kubernetes client, the Proxmox connections, metrics, the
 //! event recorder and the operator's settings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,8 @@ pub struct Context {
     pub repeats: Repeats,
     /// Steps Proxmox refused, by object UID, held back until their backoff ends.
     pub refusals: Refusals,
+    /// Objects with a Proxmox task in flight, for the tasks-in-flight gauge.
+    tasks: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Context {
@@ -78,8 +80,21 @@ impl Context {
             guest_backoff: Backoff::default(),
             observations: Default::default(),
             repeats: Repeats::default(),
+            tasks: Arc::default(),
             refusals: Refusals::default(),
         }
+    }
+
+    /// Records whether the object `uid` has a Proxmox task in flight, and updates the gauge.
+    pub fn track_task(&self, uid: &str, in_flight: bool) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if in_flight {
+            tasks.insert(uid.to_string());
+        } else {
+            tasks.remove(uid);
+        }
+        self.metrics
+            .set_tasks_in_flight(i64::try_from(tasks.len()).unwrap_or(i64::MAX));
     }
 
     /// Publishes an event about `object`; failures to publish are logged, never fatal.

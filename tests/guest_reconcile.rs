@@ -270,3 +270,48 @@ async fn updates_of_a_running_vm_apply_live_or_wait_for_a_requested_or_automatic
     assert_eq!(guest["pending"], json!({}), "{guest:#}");
     assert_eq!(guest["status"], "running");
 }
+
+#[tokio::test]
+async fn drift_in_proxmox_is_corrected_and_reported() {
+    let env = Env::new("proxmoxvms").await;
+    env.kube
+        .put(clone_vm("drift", 152, json!({"tags": ["app"]})));
+    env.drive::<ProxmoxVM>("drift", ready).await.unwrap();
+    assert_eq!(
+        env.ctx()
+            .metrics
+            .encode()
+            .lines()
+            .find(|l| l.starts_with("kubepve_pve_tasks_in_flight")),
+        Some("kubepve_pve_tasks_in_flight 0")
+    );
+
+    // Someone adds a tag (keeping the ownership marks) and stops the guest behind the
+    // operator's back.
+    let vm = env.pve_client().qemu("pve1", 152);
+    vm.update_config(
+        pve_client::Params::new().set("tags", "app;hand-edited;kubepve;kubepve-owner-uid-drift"),
+    )
+    .await
+    .unwrap();
+    env.wait(&vm.stop().await.unwrap()).await;
+    let object = env
+        .drive::<ProxmoxVM>("drift", |o| {
+            ready(o) && !env.events_with("DriftCorrected").is_empty()
+        })
+        .await
+        .unwrap();
+    assert_eq!(object["status"]["phase"], "Running", "{object:#}");
+    let guest = env.pve.guest(152).await.unwrap();
+    assert_eq!(guest["status"], "running");
+    assert!(
+        !tags(&guest).contains(&"hand-edited".to_string()),
+        "{guest:#}"
+    );
+    let notes: Vec<String> = env
+        .events_with("DriftCorrected")
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("tags")), "{notes:?}");
+}

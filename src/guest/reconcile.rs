@@ -78,6 +78,11 @@ pub async fn reconcile<K: GuestObject>(
     let mut st = prior.clone();
     let outcome = pipeline(&*object, &ctx, &mut st, deleting).await;
     ctx.metrics.reconciled(K::KIND, started.elapsed());
+    let uid = object.uid().unwrap_or_default();
+    ctx.track_task(
+        &uid,
+        st.current_task.is_some() && !matches!(outcome, Ok(None)),
+    );
     let outcome = match outcome {
         Ok(Some(outcome)) => outcome,
         // Deletion finished: the finalizer is gone, so is the object.

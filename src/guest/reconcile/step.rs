@@ -10,7 +10,7 @@ use kubepve_plan::{Observed, Plan, Step};
 
 use super::GuestError;
 use super::outcome::Outcome;
-use crate::conditions::now;
+use crate::conditions::{self, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
 use crate::guest::act::{Acted, execute, phase_of};
@@ -45,12 +45,33 @@ pub(super) async fn act<K: GuestObject>(
     } else {
         object.common().node.clone()
     };
+    let generation = object.meta().generation;
+    // Ready at this very generation means the spec did not change: Proxmox moved (drift), or a
+    // restart was asked for.
+    let drifted = restart_request.is_none()
+        && conditions::find(&st.conditions, conditions::READY)
+            .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
     let executed = execute(&conn.pve, K::PVE_KIND, &node, vmid, step).await;
+    if drifted && executed.is_ok() {
+        let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
+        let note = format!(
+            "the guest drifted from the spec; {step}; {}",
+            changes.join("; ")
+        );
+        ctx.event(
+            object,
+            EventType::Normal,
+            "DriftCorrected",
+            step.name(),
+            note,
+        )
+        .await;
+    }
     if matches!(executed, Ok(Acted::Task(_) | Acted::Done)) {
         // Proxmox accepted it: count it, so that a change that does not stick is not repeated
         // forever (see MAX_REPEATS).
-        let generation = object.meta().generation.unwrap_or_default();
-        ctx.repeats.record(&uid, generation, &step.to_string());
+        ctx.repeats
+            .record(&uid, generation.unwrap_or_default(), &step.to_string());
     }
     match executed {
         Ok(Acted::Task(upid)) => {
