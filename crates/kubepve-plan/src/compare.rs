@@ -102,7 +102,7 @@ pub(crate) fn equal(setting: &Setting, observed: Option<&str>) -> bool {
             obs.is_some() && obs == parse_bool(want)
         }
         Cmp::DefaultKey { key, default } => {
-            let props = observed.map(Props::parse);
+            let props = observed.map(Props::parse_lenient);
             let obs = match &props {
                 Some(p) => p.default_or(key),
                 None => *default,
@@ -110,7 +110,7 @@ pub(crate) fn equal(setting: &Setting, observed: Option<&str>) -> bool {
             obs == Some(want)
         }
         Cmp::Props { keys } => observed.is_some_and(|o| {
-            let (obs, des) = (Props::parse(o), Props::parse(want));
+            let (obs, des) = (Props::parse_lenient(o), Props::parse_lenient(want));
             keys.iter().all(|k| obs.get(k) == des.get(k))
         }),
         Cmp::Nic { qemu } => observed.is_some_and(|o| {
@@ -130,13 +130,13 @@ pub(crate) fn render(setting: &Setting, observed: Option<&str>) -> String {
     let want = setting.value.as_str();
     match (&setting.cmp, observed) {
         (Cmp::DefaultKey { key, .. }, Some(o)) => {
-            let mut p = Props::parse(o);
+            let mut p = Props::parse_lenient(o);
             p.set_default_or(key, want);
             p.to_string()
         }
         (Cmp::Props { keys }, Some(o)) => {
-            let mut p = Props::parse(o);
-            let des = Props::parse(want);
+            let mut p = Props::parse_lenient(o);
+            let des = Props::parse_lenient(want);
             for k in keys {
                 match des.get(k) {
                     Some(v) => p.set(k, v),
@@ -145,8 +145,8 @@ pub(crate) fn render(setting: &Setting, observed: Option<&str>) -> String {
                     }
                 }
             }
-            if p.default.is_none() {
-                p.default = des.default;
+            if p.default_value.is_none() {
+                p.default_value = des.default_value;
             }
             p.to_string()
         }
@@ -183,9 +183,9 @@ fn mac_key(qemu: bool) -> &'static str {
 /// A NIC in a comparable form: qemu's `virtio=<MAC>` shorthand split into `model` and `macaddr`,
 /// MACs uppercased, and off-flags (`firewall=0`, `link_down=0`) dropped because absent means off.
 fn nic(text: &str, qemu: bool) -> Props {
-    let mut p = Props::parse(text);
+    let mut p = Props::parse_lenient(text);
     if qemu {
-        if let Some(model) = p.default.take() {
+        if let Some(model) = p.default_value.take() {
             p.items.insert(0, ("model".into(), model));
         } else if let Some((k, v)) = p.items.first().cloned()
             && QEMU_NIC_MODELS.contains(&k.as_str())
@@ -248,7 +248,7 @@ fn render_nic(want: &str, observed: &str, qemu: bool) -> String {
 fn print_qemu_nic(p: &Props) -> String {
     let mut rest = p.clone();
     let model = rest.remove("model").unwrap_or_else(|| "virtio".into());
-    rest.default = Some(match rest.remove("macaddr") {
+    rest.default_value = Some(match rest.remove("macaddr") {
         Some(mac) => format!("{model}={mac}"),
         None => model,
     });

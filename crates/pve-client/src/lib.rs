@@ -38,7 +38,6 @@ mod client;
 mod error;
 mod metrics;
 mod params;
-mod propstring;
 mod retry;
 mod task;
 mod tls;
@@ -52,7 +51,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{Error, classify};
 pub use metrics::{CallCounters, CallRecord, Metrics};
 pub use params::Params;
-pub use propstring::{PropertyError, PropertyString, format_size, parse_size};
+pub use pve_format::{PropertyError, PropertyString, format_size, parse_size};
 pub use reqwest::Method;
 pub use retry::RetryPolicy;
 pub use task::{

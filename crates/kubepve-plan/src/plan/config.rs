@@ -146,9 +146,9 @@ fn disk_changes(
         c.keys.push((disk.slot.clone(), true));
         return;
     };
-    let mut props = Props::parse(current);
+    let mut props = Props::parse_lenient(current);
     let volid = props
-        .default
+        .default_value
         .clone()
         .or_else(|| {
             props
@@ -165,7 +165,7 @@ fn disk_changes(
         ));
     }
     let want = disk.gib << 30;
-    match props.get("size").and_then(parse_size) {
+    match props.get("size").and_then(|s| parse_size(s).ok()) {
         Some(have) if want > have => {
             let size = format_size(want);
             p.changes.push(Change::new(
@@ -216,8 +216,8 @@ fn cloudinit_drive(d: &Desired, o: &Observed, p: &mut Plan, c: &mut Collect) {
     let has_drive = o.config.iter().any(|(k, v)| {
         let drive_slot = CLOUDINIT_SLOTS.contains(&k.as_str()) || k.starts_with("scsi");
         drive_slot
-            && Props::parse(v)
-                .default
+            && Props::parse_lenient(v)
+                .default_value
                 .is_some_and(|vol| vol.contains("cloudinit"))
     });
     if has_drive {

@@ -1,4 +1,5 @@
-//! PVE property strings and disk sizes, the two value formats the planner compares.
+//! Proxmox VE's value formats, shared by the client, the planner and `pvectl`: property strings
+//! and disk sizes.
 //!
 //! A property string is `key=value,...` where the first item may omit its key (the format's
 //! default key): `virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10` or
@@ -64,6 +65,39 @@ impl PropertyString {
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let pos = self.items.iter().position(|(k, _)| k == key)?;
         Some(self.items.remove(pos).1)
+    }
+
+    /// Parse without failing, for comparing what Proxmox wrote: empty items are skipped, a later
+    /// key-less item is kept as a key with an empty value, and a repeated key keeps the last
+    /// value. A value that does not parse then simply compares unequal and gets rewritten.
+    pub fn parse_lenient(text: &str) -> Self {
+        let mut out = PropertyString::default();
+        for (i, item) in text.split(',').enumerate() {
+            if item.is_empty() {
+                continue;
+            }
+            match item.split_once('=') {
+                Some((k, v)) => out.set(k, v),
+                None if i == 0 => out.default_value = Some(item.to_string()),
+                None => out.items.push((item.to_string(), String::new())),
+            }
+        }
+        out
+    }
+
+    /// The value of the format's default key, given either bare (`4096`) or by name
+    /// (`current=4096`).
+    pub fn default_or(&self, key: &str) -> Option<&str> {
+        self.default_value.as_deref().or_else(|| self.get(key))
+    }
+
+    /// Replace the default key's value, keeping the form (bare or named) the value had.
+    pub fn set_default_or(&mut self, key: &str, value: &str) {
+        if self.default_value.is_none() && self.get(key).is_some() {
+            self.set(key, value);
+        } else {
+            self.default_value = Some(value.to_string());
+        }
     }
 
     /// For NICs written as `virtio=MAC`: the first item's key and value (model and MAC).
@@ -152,4 +186,33 @@ pub fn format_size(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_parsing_keeps_the_default_key_and_order() {
+        let p = PropertyString::parse_lenient("virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=20");
+        assert_eq!(p.default_value, None);
+        assert_eq!(p.get("virtio"), Some("BC:24:11:AA:BB:CC"));
+        assert_eq!(
+            p.to_string(),
+            "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=20"
+        );
+        let m = PropertyString::parse_lenient("current=4096");
+        assert_eq!(m.default_or("current"), Some("4096"));
+        let mut d = PropertyString::parse_lenient("local-lvm:vm-1-disk-0,size=32G");
+        assert_eq!(d.default_value.as_deref(), Some("local-lvm:vm-1-disk-0"));
+        d.set_default_or("volume", "x");
+        assert_eq!(d.to_string(), "x,size=32G");
+        // What the strict parser refuses, the lenient one keeps.
+        assert!(PropertyString::parse("a,b,,c=1").is_err());
+        let l = PropertyString::parse_lenient("a,b,,c=1");
+        assert_eq!(
+            (l.default_value.as_deref(), l.get("b"), l.get("c")),
+            (Some("a"), Some(""), Some("1"))
+        );
+    }
 }
