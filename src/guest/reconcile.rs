@@ -167,7 +167,8 @@ async fn pipeline<K: GuestObject>(
                 settings.backoff.1,
             )));
         }
-        (Some(v), _) | (None, Some(v)) => u64::try_from(v).unwrap_or_default(),
+        // The recorded VMID is the one this object created: a deletion always goes there.
+        (_, Some(v)) | (Some(v), None) => u64::try_from(v).unwrap_or_default(),
         (None, None) if deleting => return release(object, ctx).await,
         (None, None) => {
             let vmid =
