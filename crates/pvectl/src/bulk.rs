@@ -38,12 +38,6 @@ pub enum Action {
         /// Proxmox `destroy-unreferenced-disks`.
         purge_disks: bool,
     },
-    /// Set config keys (`PUT .../config`).
-    #[allow(dead_code)]
-    Update {
-        /// Keys to set, `delete` and `digest` included.
-        params: Vec<(String, String)>,
-    },
 }
 
 impl Action {
@@ -55,7 +49,6 @@ impl Action {
             Action::Shutdown { .. } => "shutdown",
             Action::Restart => "restart",
             Action::Delete { .. } => "delete",
-            Action::Update { .. } => "update",
         }
     }
 }
@@ -160,13 +153,6 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
             ));
             calls
         }
-        Action::Update { params } => vec![call(
-            g,
-            "guest_config_put",
-            Method::PUT,
-            "config",
-            params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        )],
     })
 }
 

@@ -126,7 +126,6 @@ pub fn split_tags(text: &str) -> Vec<String> {
 }
 
 /// A label (`env=prod`) or tag (`web`) as the Proxmox tag pvectl stores (`env.prod`, `web`).
-#[allow(dead_code)]
 pub fn label_to_tag(label: &str) -> anyhow::Result<String> {
     let tag = match label.split_once('=') {
         Some((k, v)) => {
