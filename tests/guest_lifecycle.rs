@@ -292,3 +292,25 @@ async fn a_failed_shutdown_keeps_the_finalizer_and_says_why() {
         "{failures:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_spec_that_no_longer_converts_never_blocks_the_deletion_of_its_guest() {
+    let env = Env::new("proxmoxvms").await;
+    env.kube.put(clone_vm("web", 156, json!({})));
+    env.drive::<ProxmoxVM>("web", ready).await.unwrap();
+    // 1.5Mi passes the schema but is not a whole number of MiB: the spec stalls...
+    env.kube.edit_spec("web", |s| s["memory"] = json!("1.5Mi"));
+    let object = env
+        .drive::<ProxmoxVM>("web", stalled("InvalidSpec"))
+        .await
+        .unwrap();
+    assert!(
+        condition(&object, "Stalled")["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory")
+    );
+    // ...but deleting the object still destroys the guest and releases the object.
+    delete_and_release(&env, "web", 156).await;
+    assert!(env.pve.guest(156).await.is_none());
+}

@@ -353,9 +353,12 @@ async fn desired_state<K: GuestObject>(
         uid: object.uid().unwrap_or_default(),
         vmid: i64::try_from(vmid).unwrap_or_default(),
     };
-    Ok(object
-        .desired(&identity, &secrets, template)
-        .map_err(|e| Outcome::stalled("InvalidSpec", e.to_string(), settings.backoff.1)))
+    let desired = if deleting {
+        kubepve_plan::Desired::for_deletion(K::PVE_KIND, object.common(), &identity)
+    } else {
+        object.desired(&identity, &secrets, template)
+    };
+    Ok(desired.map_err(|e| Outcome::stalled("InvalidSpec", e.to_string(), settings.backoff.1)))
 }
 
 /// Removes the finalizer once the guest is gone (or orphaned, or never was ours).

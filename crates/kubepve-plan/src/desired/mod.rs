@@ -170,6 +170,17 @@ impl Desired {
         &self.warnings
     }
 
+    /// The desired state for deleting a guest: only what deletion needs (ownership, deletion
+    /// policy, delete options, shutdown policy), so that a spec whose other fields no longer
+    /// convert never blocks the deletion of its guest.
+    pub fn for_deletion(
+        kind: GuestKind,
+        common: &GuestCommon,
+        identity: &Identity,
+    ) -> Result<Self, PlanError> {
+        Self::common(kind, common, identity, Source::Create)
+    }
+
     /// The fields every guest has, from [`GuestCommon`].
     fn common(
         kind: GuestKind,
