@@ -23,8 +23,9 @@ $(VENV)/.installed: $(PY_REQUIREMENTS)
 venv: $(VENV)/.installed ## Create the project-local Python venv with pinned test tools (fakepve)
 
 .PHONY: demo
-demo: venv ## Reconcile the sample VM and container against a local fake Proxmox, then delete them
-	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) run --quiet --example demo
+demo: venv ## pvectl and the operator on the samples against a local fake Proxmox, from nothing back to nothing
+	$(CARGO) build --quiet -p pvectl
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) PVECTL=$(CURDIR)/target/debug/pvectl $(CARGO) run --quiet --example demo
 
 .PHONY: generate
 generate: ## Regenerate crds/ from the Rust types

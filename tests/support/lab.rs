@@ -1,6 +1,7 @@
 //! The fake Proxmox the samples in `config/samples/` expect: node `pve1`, the cloud-init template
 //! `debian-12-cloudinit` (VMID 9000), the LXC template
-//! `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`, the pool `web`, and an API token.
+//! `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`, the installer ISO
+//! `local:iso/debian-12.8.0-amd64-netinst.iso`, the pool `web`, and an API token.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +27,8 @@ pub async fn sample_lab(time_scale: f64) -> (FakePve, Token) {
         "vztmpl",
     )
     .await;
+    pve.store_file("local", "debian-12.8.0-amd64-netinst.iso", 630 << 20, "iso")
+        .await;
     let token = pve.create_token("root@pam", "kubepve").await;
     // The VM sample goes into the pool `web`, which an administrator creates beforehand.
     client(&pve, &token)

@@ -75,6 +75,9 @@ pub struct Manifests {
     pub skipped: Vec<String>,
 }
 
+/// Prefix of the owner identity `pvectl apply` derives for manifests without a `metadata.uid`.
+pub const PVECTL_UID_PREFIX: &str = "pvectl-";
+
 /// The derived owner identity for an object without a UID.
 pub fn derived_uid(namespace: &str, name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -82,7 +85,7 @@ pub fn derived_uid(namespace: &str, name: &str) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("pvectl-{h:016x}")
+    format!("{PVECTL_UID_PREFIX}{h:016x}")
 }
 
 /// The files to read: a file as given, a folder's `*.yaml`, `*.yml` and `*.json` (sorted, not

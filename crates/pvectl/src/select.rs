@@ -106,12 +106,19 @@ impl GuestInfo {
 
     /// Whether the guest carries the kubepve operator's marks.
     pub fn owner_tags(&self) -> Vec<&str> {
-        self.tags
-            .iter()
-            .map(String::as_str)
-            .filter(|t| {
-                *t == kubepve_api::MANAGED_TAG || t.starts_with(kubepve_api::OWNER_TAG_PREFIX)
-            })
+        let owner = |t: &&str| t.starts_with(kubepve_api::OWNER_TAG_PREFIX);
+        // A guest that `pvectl apply` created carries the same marks with a pvectl-derived
+        // owner; only the operator's own marks mean "the operator will undo manual changes".
+        let pvectl_owned = |t: &&str| {
+            t.strip_prefix(kubepve_api::OWNER_TAG_PREFIX)
+                .is_some_and(|uid| uid.starts_with(crate::manifest::PVECTL_UID_PREFIX))
+        };
+        let tags: Vec<&str> = self.tags.iter().map(String::as_str).collect();
+        if !tags.iter().any(|t| owner(t) && !pvectl_owned(t)) {
+            return Vec::new();
+        }
+        tags.into_iter()
+            .filter(|t| *t == kubepve_api::MANAGED_TAG || owner(t))
             .collect()
     }
 }
@@ -391,6 +398,33 @@ mod tests {
 
     fn tags(t: &[&str]) -> Vec<String> {
         t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_the_operators_marks_count_as_operator_owned() {
+        let guest = |t: &[&str]| GuestInfo {
+            kind: "vm",
+            vmid: 150,
+            name: "web".into(),
+            node: "pve1".into(),
+            status: "running".into(),
+            template: false,
+            tags: tags(t),
+            pool: None,
+            lock: None,
+            cpus: 1.0,
+            memory: 0,
+            disk: 0,
+            hastate: None,
+        };
+        let operator = guest(&["kubepve", "kubepve-owner-0a1b2c3d", "web"]);
+        assert_eq!(operator.owner_tags(), ["kubepve", "kubepve-owner-0a1b2c3d"]);
+        let applied = guest(&["kubepve", "kubepve-owner-pvectl-00112233aabbccdd", "web"]);
+        assert!(
+            applied.owner_tags().is_empty(),
+            "a guest pvectl applied is not the operator's"
+        );
+        assert!(guest(&["web"]).owner_tags().is_empty());
     }
 
     #[test]

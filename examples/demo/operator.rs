@@ -1,19 +1,13 @@
-//! `make demo`: the operator's reconcile loop on a local default, with no cluster and no Proxmox.
-//!
-//! A fake Proxmox VE (fakepve, over HTTPS on a loopback port) gets a cloud-init template and an
-//! LXC template; the samples `config/samples/vm-from-template.yaml` and `container.yaml` are
-//! stored in an in-memory stand-in for the Kubernetes API; and the real reconcile runs pass after
-//! pass, as the controller would, printing each change of status until both guests are Ready.
-//! Then both objects are deleted and the demo shows the guests being destroyed.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../tests/support/mod.rs"]
-mod support;
+//! The operator part of `make demo`: the samples `config/samples/vm-from-template.yaml` and
+//! `container.yaml` are stored in an in-memory stand-in for the Kubernetes API, and the real
+//! reconcile runs pass after pass, as the controller would, printing each change of status until
+//! both guests are Ready. Then both objects are deleted and the guests are destroyed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::fakekube::FakeKube;
 use kubepve::connection::registry::Connection;
 use kubepve::context::{Context, Settings};
 use kubepve::guest::{GuestObject, reconcile};
@@ -22,10 +16,9 @@ use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
 use serde_json::Value;
-use support::fakekube::FakeKube;
 
-#[tokio::main]
-async fn main() {
+/// Runs the operator part of the demo against a fresh fake Proxmox.
+pub async fn run() {
     println!("Starting a fake Proxmox VE (fakepve) on a loopback port...");
     let (pve, token) = support::lab::sample_lab(0.05).await;
     println!(

@@ -1,0 +1,127 @@
+//! The `pvectl` part of `make demo`: every command is printed as a user would type it, then run
+//! (the binary from `PVECTL`) against a fresh fake Proxmox, with its own config and journal in a
+//! temporary folder that is removed at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::lab::sample_lab;
+
+/// Runs the tour; panics (failing `make demo`) when a command that should work does not.
+pub async fn run() {
+    let bin = PathBuf::from(
+        std::env::var("PVECTL").expect("PVECTL names the pvectl binary (make demo sets it)"),
+    );
+    let (pve, token) = sample_lab(0.02).await;
+    let home = tempfile::tempdir().unwrap();
+    let ca = home.path().join("pve-root-ca.pem");
+    let secret = home.path().join("token");
+    std::fs::write(&ca, pve.ca_pem()).unwrap();
+    std::fs::write(&secret, &token.secret).unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
+    let samples = samples.to_str().unwrap();
+    let pvectl = Pvectl {
+        bin,
+        home: home.path().to_path_buf(),
+    };
+
+    println!(
+        "A fake Proxmox VE runs at {} with template 9000 (debian-12-cloudinit).\n",
+        pve.url()
+    );
+    pvectl.run(&[
+        "config",
+        "set-context",
+        "lab",
+        "--server",
+        pve.url(),
+        "--token-id",
+        &token.id,
+        "--token-secret-file",
+        secret.to_str().unwrap(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--use",
+    ]);
+    pvectl.run(&["version"]);
+    pvectl.run(&["diff", "-f", samples]);
+    pvectl.run(&["apply", "-f", samples]);
+    pvectl.run(&["vm", "list"]);
+    pvectl.run(&["ct", "list", "-o", "wide"]);
+    pvectl.run(&["apply", "-f", samples]);
+    let tasks = pvectl.output(&["task", "list", "--vmid", "150", "-o", "json"]);
+    let upid = serde_json::from_str::<serde_json::Value>(&tasks)
+        .ok()
+        .and_then(|v| {
+            v.as_array()?.iter().find_map(|t| {
+                t["upid"]
+                    .as_str()
+                    .filter(|u| u.contains(":qmstart:"))
+                    .map(str::to_string)
+            })
+        });
+    if let Some(upid) = upid {
+        pvectl.run(&["task", "logs", &upid]);
+    }
+    pvectl.run(&["vm", "update", "web-01", "--memory", "8Gi", "--dry-run"]);
+    pvectl.run(&["vm", "delete", "web-01,installer-lab", "--force", "--yes"]);
+    pvectl.run(&["ct", "delete", "dns-01", "--force", "--yes"]);
+    pvectl.run(&["vm", "list"]);
+    pvectl.run(&["history"]);
+}
+
+/// The pvectl binary with a config and journal of its own.
+struct Pvectl {
+    bin: PathBuf,
+    home: PathBuf,
+}
+
+impl Pvectl {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env("PVECTL_CONFIG", self.home.join("config.yaml"))
+            .env("PVECTL_JOURNAL", self.home.join("journal.jsonl"))
+            .env_remove("PVECTL_CONTEXT");
+        command
+    }
+
+    /// Prints `$ pvectl ARGS` and runs it, showing its output; a failure ends the demo.
+    fn run(&self, args: &[&str]) {
+        println!("$ pvectl {}", shell_words(args));
+        let status = self.command(args).status().expect("pvectl runs");
+        // `diff` exits 1 when there are changes, as kubectl does.
+        let expected = if args.first() == Some(&"diff") {
+            [0, 1].as_slice()
+        } else {
+            [0].as_slice()
+        };
+        assert!(
+            status.code().is_some_and(|c| expected.contains(&c)),
+            "pvectl {} failed with {status}",
+            args.join(" ")
+        );
+        println!();
+    }
+
+    /// Runs quietly and returns stdout.
+    fn output(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("pvectl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The arguments as a user would type them (secrets are in files, never on the line).
+fn shell_words(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.contains(['!', ' ', '$']) {
+                format!("'{a}'")
+            } else {
+                (*a).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
