@@ -257,7 +257,8 @@ async fn perform(app: &App, g: &GuestInfo, action: &Action) -> Result<Vec<String
         } else {
             "already stopped"
         };
-        println!("{}: {state}, nothing to do", g.label());
+        app.progress
+            .out(&format!("{}: {state}, nothing to do", g.label()));
         return Ok(vec![]);
     }
     let count = calls.len();
@@ -270,11 +271,13 @@ async fn perform(app: &App, g: &GuestInfo, action: &Action) -> Result<Vec<String
             .await
             .map_err(|e| exit::describe(&e))?;
         let Some(text) = answer.as_str() else {
-            println!("{} {}: done", g.label(), action.verb());
+            app.progress
+                .out(&format!("{} {}: done", g.label(), action.verb()));
             continue;
         };
         let upid: Upid = text.parse().map_err(|e: pve_client::Error| e.to_string())?;
-        println!("{} {} {upid}", g.label(), upid.task_type);
+        app.progress
+            .out(&format!("{} {} {upid}", g.label(), upid.task_type));
         upids.push(upid.to_string());
         let last = i + 1 == count;
         if !app.wait.no_wait || !last {

@@ -53,6 +53,15 @@ impl Progress {
         }
     }
 
+    /// Print a result line on stdout; on a terminal the bars are hidden meanwhile, so a line
+    /// printed while other tasks' spinners run does not strand a copy of them on the screen.
+    pub fn out(&self, line: &str) {
+        match &self.multi {
+            Some(m) => m.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
     /// Print a line above the bars (or plainly on stderr).
     pub fn note(&self, line: &str) {
         match &self.multi {

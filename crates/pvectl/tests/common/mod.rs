@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 use pve_testkit::{FakePve, VmSeed};
 
+pub mod screen;
+
 /// A fake Proxmox and a pvectl configured for it.
 pub struct Env {
     pub pve: FakePve,
@@ -163,5 +165,65 @@ impl Env {
             .guest(vmid)
             .await
             .map(|g| g["status"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// A shell word: `'...'` with inner quotes escaped.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Env {
+    /// Run pvectl on a pseudo-terminal (util-linux `script`, in Debian's essential bsdutils) of
+    /// 100x30, without `PVECTL_PROGRESS`, so it sees a real TTY on stdout and stderr. Returns the
+    /// exit code and the raw terminal transcript (both streams, escape sequences included).
+    /// Killed after `limit`, so a hung run fails the test instead of stalling it.
+    pub fn run_tty(&self, args: &[&str], limit: std::time::Duration) -> (i32, String) {
+        let mut line = String::from("stty cols 100 rows 30; exec ");
+        line.push_str(&sh_quote(env!("CARGO_BIN_EXE_pvectl")));
+        for a in args {
+            line.push(' ');
+            line.push_str(&sh_quote(a));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line, "/dev/null"]);
+        let bin = self.command(args);
+        cmd.env_clear();
+        for (k, v) in bin.get_envs() {
+            if let (Some(v), false) = (v, k == "PVECTL_PROGRESS") {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("TERM", "xterm-256color")
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .expect("util-linux `script` runs the pseudo-terminal tests");
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+            buf
+        });
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pvectl {args:?} on a terminal did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let out = reader.join().unwrap();
+        (
+            status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out).into_owned(),
+        )
     }
 }
