@@ -52,12 +52,28 @@ const SECRET_FLAGS: &[&str] = &["--token-secret", "--password"];
 pub fn command_line() -> String {
     let mut out: Vec<String> = Vec::new();
     let mut hide_next = false;
+    let mut set_next = false;
+    // `--set cipassword=...` carries a secret in its value.
+    let hide_set = |kv: &str| match kv.split_once('=') {
+        Some((k, _)) if crate::guest::is_secret_key(k.trim()) => format!("{k}=(redacted)"),
+        _ => kv.to_string(),
+    };
     for arg in std::env::args().skip(1) {
         if hide_next {
             out.push("(redacted)".into());
             hide_next = false;
             continue;
         }
+        if set_next {
+            out.push(hide_set(&arg));
+            set_next = false;
+            continue;
+        }
+        if let Some(kv) = arg.strip_prefix("--set=") {
+            out.push(format!("--set={}", hide_set(kv)));
+            continue;
+        }
+        set_next = arg == "--set";
         if let Some(flag) = SECRET_FLAGS
             .iter()
             .find(|f| arg.starts_with(&format!("{f}=")))

@@ -227,3 +227,34 @@ impl Env {
         )
     }
 }
+
+impl Env {
+    /// The requests that change something (anything but GET) fakepve saw since the last
+    /// [`FakePve::clear_requests`], as `METHOD path body`.
+    pub async fn writes(&self) -> Vec<String> {
+        self.pve
+            .requests()
+            .await
+            .into_iter()
+            .filter(|q| q.method != "GET")
+            .map(|q| format!("{} {} {}", q.method, q.path, q.body))
+            .collect()
+    }
+
+    /// The body of the last request with this method whose path ends with `suffix`.
+    pub async fn last_body(&self, method: &str, suffix: &str) -> String {
+        self.pve
+            .requests()
+            .await
+            .into_iter()
+            .rev()
+            .find(|q| q.method == method && q.path.ends_with(suffix))
+            .map(|q| q.body)
+            .unwrap_or_else(|| panic!("no {method} …{suffix} request"))
+    }
+
+    /// The journal file's text (empty when there is none).
+    pub fn journal_text(&self) -> String {
+        std::fs::read_to_string(self.path("journal.jsonl")).unwrap_or_default()
+    }
+}
