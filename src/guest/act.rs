@@ -2,7 +2,7 @@
 //! the reconcile records it in status and comes back later instead of waiting for it.
 
 use kubepve_plan::{GuestKind, Step};
-use pve_client::{Client, Method, Params, Upid};
+use pve_client::{Client, Upid};
 
 /// What executing a step did.
 #[derive(Debug)]
@@ -15,8 +15,7 @@ pub enum Acted {
     Nothing,
 }
 
-/// Executes `step` for the guest `vmid` of `kind`, on `node` (where it is, or where to create it),
-/// with the request the planner defines for it.
+/// Executes `step` for the guest `vmid` of `kind`, on `node` (where it is, or where to create it).
 pub async fn execute(
     pve: &Client,
     kind: GuestKind,
@@ -24,26 +23,16 @@ pub async fn execute(
     vmid: u64,
     step: &Step,
 ) -> Result<Acted, pve_client::Error> {
-    let Some(request) = step.request(kind, node, i64::try_from(vmid).unwrap_or_default()) else {
+    if matches!(step, Step::WaitForLock { .. }) {
         return Ok(Acted::Nothing);
-    };
-    let method = match request.method {
-        kubepve_plan::Method::Post => Method::POST,
-        kubepve_plan::Method::Put => Method::PUT,
-        kubepve_plan::Method::Delete => Method::DELETE,
-    };
-    // Secrets leave the planner's redacting type only here, on their way to Proxmox.
-    let params = request
-        .params
-        .expose()
-        .fold(Params::new(), |acc, (k, v)| acc.set(k, v));
-    let answer: serde_json::Value = pve
-        .request(request.op, method, &request.path, params)
-        .await?;
-    Ok(match answer {
-        serde_json::Value::String(upid) => Acted::Task(upid.parse()?),
-        _ => Acted::Done,
-    })
+    }
+    let vmid = i64::try_from(vmid).unwrap_or_default();
+    Ok(
+        match kubepve_plan::execute(pve, kind, node, vmid, step).await? {
+            Some(upid) => Acted::Task(upid),
+            None => Acted::Done,
+        },
+    )
 }
 
 /// The phase a running step puts the guest in.

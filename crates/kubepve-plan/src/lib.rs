@@ -57,6 +57,8 @@
 mod compare;
 mod desired;
 mod error;
+#[cfg(feature = "client")]
+mod execute;
 mod format;
 mod hotplug;
 mod observed;
@@ -67,6 +69,8 @@ mod step;
 
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;
+#[cfg(feature = "client")]
+pub use execute::execute;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
 pub use plan::{is_owned, plan};

@@ -11,7 +11,7 @@ use kubepve_plan::{
     Desired, GuestKind, Identity, Intent, Observed, PendingKey, Plan, Power, Secrets, Step,
     TemplateRef,
 };
-use pve_client::{Client, Method, Params, Upid};
+use pve_client::{Client, Params, Upid};
 
 use crate::App;
 use crate::exit::{self, usage};
@@ -271,27 +271,9 @@ pub async fn execute(
     vmid: i64,
     step: &Step,
 ) -> anyhow::Result<Option<Upid>> {
-    let Some(request) = step.request(kind, node, vmid) else {
-        return Ok(None);
-    };
-    let method = match request.method {
-        kubepve_plan::Method::Post => Method::POST,
-        kubepve_plan::Method::Put => Method::PUT,
-        kubepve_plan::Method::Delete => Method::DELETE,
-    };
-    // Secrets leave the planner's redacting type only here, on their way to Proxmox.
-    let params = request
-        .params
-        .expose()
-        .fold(Params::new(), |acc, (k, v)| acc.set(k, v));
-    let answer: serde_json::Value = client
-        .request(request.op, method, &request.path, params)
+    kubepve_plan::execute(client, kind, node, vmid, step)
         .await
-        .map_err(|e| pve_err(&format!("{} failed", step.name()), e))?;
-    Ok(match answer {
-        serde_json::Value::String(upid) => Some(upid.parse()?),
-        _ => None,
-    })
+        .map_err(|e| pve_err(&format!("{} failed", step.name()), e))
 }
 
 fn print_plan(label: &str, target: &str, p: &Plan) {

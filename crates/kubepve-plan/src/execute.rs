@@ -1,0 +1,39 @@
+//! Executing a planned step with the Proxmox client: the one piece of I/O in this crate, behind
+//! the `client` feature, so that the operator and `pvectl apply` send steps the same way.
+
+use pve_client::{Client, Method, Params, Upid};
+
+use crate::desired::GuestKind;
+use crate::step::Step;
+
+/// Sends the request of `step` for guest `vmid` of `kind` on `node` (see [`Step::request`]).
+/// Returns the task Proxmox started, or `None` for a synchronous change (and for
+/// [`Step::WaitForLock`], which sends nothing).
+pub async fn execute(
+    client: &Client,
+    kind: GuestKind,
+    node: &str,
+    vmid: i64,
+    step: &Step,
+) -> Result<Option<Upid>, pve_client::Error> {
+    let Some(request) = step.request(kind, node, vmid) else {
+        return Ok(None);
+    };
+    let method = match request.method {
+        crate::Method::Post => Method::POST,
+        crate::Method::Put => Method::PUT,
+        crate::Method::Delete => Method::DELETE,
+    };
+    // Secrets leave the planner's redacting type only here, on their way to Proxmox.
+    let params = request
+        .params
+        .expose()
+        .fold(Params::new(), |acc, (k, v)| acc.set(k, v));
+    let answer: serde_json::Value = client
+        .request(request.op, method, &request.path, params)
+        .await?;
+    Ok(match answer {
+        serde_json::Value::String(upid) => Some(upid.parse()?),
+        _ => None,
+    })
+}
