@@ -36,8 +36,9 @@ demo: venv ## pvectl and the operator on the samples against a local fake Proxmo
 CRD_DIRS := crds charts/kubepve/files/crds config/crd/bases
 
 .PHONY: generate
-generate: ## Regenerate the CRDs (crds/, the Helm chart's and kustomize's copies) from the Rust types
+generate: ## Regenerate the CRDs (crds/, the Helm chart's and kustomize's copies) and docs/argocd/argocd-cm.yaml
 	for dir in $(CRD_DIRS); do rm -f $$dir/*.kubepve.io.yaml; $(CARGO) run --quiet --bin kubepve -- crd --out-dir $$dir || exit 1; done
+	$(PYTHON) tools/helm/argocd_cm.py
 
 .PHONY: fmt
 fmt: ## Format the code
@@ -52,7 +53,7 @@ lint: ## cargo fmt --check and clippy with -D warnings
 test: venv helm-venv ## Run every test layer (pure, offline CRD, fakepve, chart/kustomize/ArgoCD checks; real API server when configured)
 	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc
-	$(MAKE) --no-print-directory helm-lint
+	$(MAKE) --no-print-directory helm-lint argocd-health-test
 
 .PHONY: e2e
 e2e: venv ## Run only the real-API-server suites; fail without KUBEBUILDER_ASSETS or KUBEPVE_TEST_KUBECONFIG
