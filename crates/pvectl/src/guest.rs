@@ -6,10 +6,11 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::bulk::{self, Action};
-use crate::create::{self, CreateArgs, UpdateArgs};
+use crate::create::{self, CreateArgs};
 use crate::output::{self, OutputFormat, Table};
 use crate::safety;
 use crate::select::{self, GuestInfo, Selection};
+use crate::update::{self, UpdateArgs};
 
 /// Guest commands, shared by `pvectl vm` and `pvectl ct`.
 #[derive(Debug, Subcommand)]
@@ -167,7 +168,7 @@ pub async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()>
         GuestCommand::Get(args) => list(app, kind, &args, true).await,
         GuestCommand::Describe(args) => describe(app, kind, &args).await,
         GuestCommand::Create(args) => create::create(app, kind, &args).await,
-        GuestCommand::Update(args) => create::update(app, kind, &args).await,
+        GuestCommand::Update(args) => update::update(app, kind, &args).await,
         GuestCommand::Start(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
             bulk::run(app, guests, &Action::Start, a.dry_run).await

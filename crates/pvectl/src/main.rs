@@ -21,6 +21,7 @@ mod progress;
 mod safety;
 mod select;
 mod tasks;
+mod update;
 
 use std::path::PathBuf;
 use std::time::Duration;

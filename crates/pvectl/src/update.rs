@@ -1,0 +1,225 @@
+//! `update` (flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
+//! nothing).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pve_client::Params;
+
+use crate::App;
+use crate::create::{key_value, parse_mib, pve_err, raw_keys, tags_of};
+use crate::exit::{self, usage};
+use crate::select::Selection;
+
+/// `update` flags.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// A YAML/JSON map of raw Proxmox config keys to set.
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+    /// VM name, or container hostname.
+    #[arg(long, alias = "hostname")]
+    pub name: Option<String>,
+    /// CPU cores.
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// CPU sockets (VMs).
+    #[arg(long)]
+    pub sockets: Option<u32>,
+    /// Memory: MiB, or with a unit (`4G`).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Start at boot.
+    #[arg(long)]
+    pub onboot: Option<bool>,
+    /// Replace the tags (tags or labels, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Option<Vec<String>>,
+    /// Add tags or labels (a label replaces the same key's value).
+    #[arg(long, value_delimiter = ',')]
+    pub add_tag: Vec<String>,
+    /// Remove tags, or labels by key.
+    #[arg(long, value_delimiter = ',')]
+    pub remove_tag: Vec<String>,
+    /// Any Proxmox config key, `KEY=VALUE` (repeatable).
+    #[arg(long = "set")]
+    pub set: Vec<String>,
+    /// Remove config keys (repeatable).
+    #[arg(long)]
+    pub delete: Vec<String>,
+    /// Print the config diff and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run `update`.
+pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()> {
+    let guests = crate::guest::resolve(app, kind, &a.selection).await?;
+    let ct = kind == "ct";
+    let mut set: Vec<(String, String)> = Vec::new();
+    if let Some(f) = &a.file {
+        set.extend(raw_keys(f)?);
+    }
+    if let Some(n) = &a.name {
+        set.push((if ct { "hostname" } else { "name" }.into(), n.clone()));
+    }
+    if let Some(c) = a.cores {
+        set.push(("cores".into(), c.to_string()));
+    }
+    if let Some(s) = a.sockets {
+        set.push(("sockets".into(), s.to_string()));
+    }
+    if let Some(m) = &a.memory {
+        set.push(("memory".into(), parse_mib(m)?.to_string()));
+    }
+    if let Some(d) = &a.description {
+        set.push(("description".into(), d.clone()));
+    }
+    if let Some(b) = a.onboot {
+        set.push(("onboot".into(), u8::from(b).to_string()));
+    }
+    for kv in &a.set {
+        set.push(key_value(kv)?);
+    }
+    let add = tags_of(&a.add_tag)?;
+    let replace = a.tags.as_ref().map(|t| tags_of(t)).transpose()?;
+    let touches_tags = replace.is_some() || !add.is_empty() || !a.remove_tag.is_empty();
+    if set.is_empty() && a.delete.is_empty() && !touches_tags {
+        return Err(usage(
+            "nothing to change: give flags such as --memory, --set KEY=VALUE, --delete KEY or -f FILE",
+        ));
+    }
+    let client = &app.conn.client;
+    let mut record = app.record();
+    let (mut ok, mut failed) = (0, 0);
+    for g in &guests {
+        crate::safety::owner_warning(app, g);
+        let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+        let result: anyhow::Result<()> = async {
+            let config = handle
+                .config()
+                .await
+                .map_err(|e| pve_err("cannot read the config", e))?;
+            let mut wanted = set.clone();
+            if touches_tags {
+                let mut tags: Vec<String> = replace.clone().unwrap_or_else(|| g.tags.clone());
+                for r in &a.remove_tag {
+                    tags.retain(|t| t != r && !t.starts_with(&format!("{r}.")));
+                }
+                for t in &add {
+                    if let Some((k, _)) = t.split_once('.') {
+                        tags.retain(|x| !x.starts_with(&format!("{k}.")));
+                    }
+                    if !tags.contains(t) {
+                        tags.push(t.clone());
+                    }
+                }
+                wanted.push(("tags".into(), tags.join(";")));
+            }
+            let mut params = Params::new();
+            let mut lines = Vec::new();
+            for (k, v) in &wanted {
+                let old = config.get(k);
+                if old.as_deref() == Some(v.as_str()) {
+                    continue;
+                }
+                let secret = crate::guest::is_secret_key(k);
+                let show = |x: Option<&str>| match x {
+                    None => "(unset)".to_string(),
+                    Some(_) if secret => crate::config::REDACTED.to_string(),
+                    Some(x) => x.to_string(),
+                };
+                lines.push(format!(
+                    "  {k}: {} -> {}",
+                    show(old.as_deref()),
+                    show(Some(v))
+                ));
+                params.push(k, v);
+            }
+            let deletes: Vec<&String> = a
+                .delete
+                .iter()
+                .filter(|k| config.0.contains_key(*k))
+                .collect();
+            for k in &deletes {
+                lines.push(format!(
+                    "  {k}: {} -> (unset)",
+                    config.get(k).unwrap_or_default()
+                ));
+            }
+            if lines.is_empty() {
+                println!("{}: no changes", g.display());
+                return Ok(());
+            }
+            println!(
+                "{}:{}",
+                g.display(),
+                if a.dry_run { " (dry run)" } else { "" }
+            );
+            for l in &lines {
+                println!("{l}");
+            }
+            if a.dry_run {
+                return Ok(());
+            }
+            if !deletes.is_empty() {
+                params.push(
+                    "delete",
+                    deletes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
+            if let Some(d) = config.digest() {
+                params.push("digest", d);
+            }
+            handle
+                .update_config(params)
+                .await
+                .map_err(|e| pve_err("update failed", e))?;
+            let pending: Vec<String> = handle
+                .pending()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+                .map(|p| p.key)
+                .collect();
+            if !pending.is_empty() && g.status == "running" {
+                println!(
+                    "{}: pending until the next restart: {}",
+                    g.label(),
+                    pending.join(", ")
+                );
+            }
+            println!("{} updated", g.label());
+            Ok(())
+        }
+        .await;
+        record.guests.push(g.label());
+        match result {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", g.display());
+            }
+        }
+    }
+    if !a.dry_run {
+        record.outcome = match exit::bulk_code(ok, failed) {
+            exit::OK => "ok",
+            exit::PARTIAL => "partial",
+            _ => "failed",
+        }
+        .into();
+        crate::journal::append(&record);
+    }
+    exit::bulk_result(ok, failed)
+}
