@@ -258,3 +258,8 @@ impl Env {
         std::fs::read_to_string(self.path("journal.jsonl")).unwrap_or_default()
     }
 }
+
+/// Parses a command's JSON output, failing the test with the text when it is not JSON.
+pub fn json_of(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
