@@ -16,7 +16,7 @@ IMAGE ?= ghcr.io/kubepve/kubepve:dev
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: $(PY_REQUIREMENTS)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) to create $(VENV)"; exit 1; }
