@@ -47,12 +47,12 @@ fmt: ## Format the code
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with -D warnings
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: test
 test: venv helm-venv ## Run every test layer (pure, offline CRD, fakepve, chart/kustomize/ArgoCD checks; real API server when configured)
-	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --no-fail-fast
-	$(CARGO) test --workspace --doc
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --locked --doc
 	$(MAKE) --no-print-directory helm-lint argocd-health-test
 
 .PHONY: e2e
