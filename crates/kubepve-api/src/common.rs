@@ -148,6 +148,40 @@ pub struct Startup {
     pub down_seconds: Option<i32>,
 }
 
+/// How much of the guest the operator manages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, update, power and delete the guest.
+    #[default]
+    Full,
+    /// Only read the guest: status mirrors it, nothing is ever written to Proxmox, and deleting
+    /// the object leaves the guest alone.
+    ObserveOnly,
+}
+
+/// Explicit adoption of an existing guest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    /// After taking ownership, apply the differences between this spec and the guest. While
+    /// false, the operator only adds its ownership tags and lists the differences in
+    /// `status.plannedChanges` (Ready is False with reason AwaitingApproval) until the spec
+    /// matches the guest or this is set to true.
+    #[serde(default)]
+    pub apply_changes: bool,
+}
+
+/// Placement constraints for a guest without `node`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// Nodes the guest may be created on; empty means the connection's list, or any node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 63), regex(pattern = NODE_PATTERN)))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
+    pub allowed_nodes: Vec<String>,
+}
+
 /// Fields that `ProxmoxVM` and `ProxmoxContainer` share. Unset optional fields are left as
 /// Proxmox has them (for a clone, as the template has them).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
@@ -155,10 +189,27 @@ pub struct Startup {
 pub struct GuestCommon {
     /// The ProxmoxConnection (same namespace) that reaches the Proxmox cluster.
     pub connection_ref: LocalObjectReference,
-    /// Node to create the guest on. The guest is found by VMID anywhere in the cluster afterwards,
-    /// so a migration (by hand or by Proxmox HA) is not undone.
+    /// Node to create the guest on. When unset the operator places the guest on the online node
+    /// with the most free memory that fits it (within `placement.allowedNodes`, else the
+    /// connection's `placement.allowedNodes`) and records the choice in `status.node` before
+    /// creating it. The guest is found by VMID anywhere in the cluster afterwards, so a migration
+    /// (by hand or by Proxmox HA) is not undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), regex(pattern = NODE_PATTERN))]
-    pub node: String,
+    pub node: Option<String>,
+    /// Where the operator may place the guest when `node` is unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// Full (default): create the guest if missing and make it match this spec. ObserveOnly:
+    /// mirror the existing guest at `vmid` into status (and list what Full would change in
+    /// `status.plannedChanges`) without ever changing or deleting it.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+    /// Take over the existing guest at `vmid`, which no other object owns: the operator adds its
+    /// ownership tags and from then on manages the guest. Without it, a guest at `vmid` that
+    /// this object did not create is left alone (ForeignGuest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adoption>,
     /// Proxmox VMID (100..999999999). Immutable once set. When unset the operator allocates one
     /// and records it in status before the guest is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,6 +337,15 @@ pub struct GuestStatus {
     /// The `kubepve.io/restartedAt` annotation value the operator last acted on with a reboot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,
+    /// What the operator would change to make the guest match the spec and has not applied:
+    /// everything under ObserveOnly, or the differences of an adopted guest awaiting
+    /// `spec.adopt.applyChanges`. Empty when the guest matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_changes: Vec<String>,
+    /// True when this object took over a guest that existed before it (spec.adopt) instead of
+    /// creating it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<bool>,
     /// SHA-1 digest of the guest's Proxmox config when it was last read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_digest: Option<String>,

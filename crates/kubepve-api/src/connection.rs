@@ -45,6 +45,27 @@ pub struct ProxmoxConnectionSpec {
     /// Limits on the load the operator puts on this Proxmox cluster.
     #[serde(default)]
     pub limits: ConnectionLimits,
+    /// The VMIDs the operator allocates from for guests without `spec.vmid`: the lowest free id
+    /// in the range. Unset: the lowest id Proxmox reports free (`/cluster/nextid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmid_range: Option<VmidRange>,
+    /// Default placement for guests on this connection that set neither `node` nor
+    /// `placement.allowedNodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::common::Placement>,
+}
+
+/// An inclusive range of VMIDs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.start <= self.end").message("vmidRange.start must not be greater than vmidRange.end"))]
+pub struct VmidRange {
+    /// First VMID of the range.
+    #[schemars(range(min = 100, max = 999_999_999))]
+    pub start: i64,
+    /// Last VMID of the range (inclusive).
+    #[schemars(range(min = 100, max = 999_999_999))]
+    pub end: i64,
 }
 
 /// The Secret with the Proxmox credentials and, optionally, which keys hold them.
@@ -93,6 +114,15 @@ pub struct ConnectionLimits {
     #[serde(default = "default_poll_interval")]
     #[schemars(range(min = 5, max = 3600))]
     pub poll_interval_seconds: i32,
+    /// Most create and clone tasks the operator runs at once on one node.
+    #[serde(default = "default_creates_per_node")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_concurrent_creates_per_node: i32,
+    /// Most clone tasks the operator runs at once from or to one storage. Proxmox serialises
+    /// clones on a storage lock, and parallel clones time out waiting for it.
+    #[serde(default = "default_clones_per_storage")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_concurrent_clones_per_storage: i32,
 }
 
 impl Default for ConnectionLimits {
@@ -101,6 +131,8 @@ impl Default for ConnectionLimits {
             max_in_flight: default_max_in_flight(),
             request_timeout_seconds: default_request_timeout(),
             poll_interval_seconds: default_poll_interval(),
+            max_concurrent_creates_per_node: default_creates_per_node(),
+            max_concurrent_clones_per_storage: default_clones_per_storage(),
         }
     }
 }
@@ -115,6 +147,14 @@ fn default_request_timeout() -> i32 {
 
 fn default_poll_interval() -> i32 {
     30
+}
+
+fn default_creates_per_node() -> i32 {
+    4
+}
+
+fn default_clones_per_storage() -> i32 {
+    2
 }
 
 /// A Proxmox node as the connection last saw it.

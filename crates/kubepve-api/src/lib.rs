@@ -16,7 +16,7 @@ pub mod vm;
 pub use common::*;
 pub use connection::{
     ConnectionLimits, ConnectionTls, CredentialsSecretRef, NodeInfo, ProxmoxConnection,
-    ProxmoxConnectionSpec, ProxmoxConnectionStatus,
+    ProxmoxConnectionSpec, ProxmoxConnectionStatus, VmidRange,
 };
 pub use container::{
     ContainerFeatures, ContainerNetwork, MountPoint, ProxmoxContainer, ProxmoxContainerSpec, RootFs,
@@ -39,6 +39,9 @@ pub const RESTARTED_AT_ANNOTATION: &str = "kubepve.io/restartedAt";
 pub const MANAGED_TAG: &str = "kubepve";
 /// Prefix of the Proxmox tag that names the owning object's UID: `kubepve-owner-<uid>`.
 pub const OWNER_TAG_PREFIX: &str = "kubepve-owner-";
+/// Prefix of the owner identity `pvectl apply` derives for manifests without a `metadata.uid`
+/// (`kubepve-owner-pvectl-<hash>`). The operator may take such a guest over with `spec.adopt`.
+pub const CLI_OWNER_PREFIX: &str = "pvectl-";
 /// Line put into the description of a clone at clone time, before tags can be set, so that a
 /// clone is recognisably ours from its first moment: `kubepve.io/owner: <uid>`.
 pub const OWNER_DESCRIPTION_PREFIX: &str = "kubepve.io/owner: ";

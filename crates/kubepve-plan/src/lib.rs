@@ -12,7 +12,7 @@
 //!     "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 //!     "rootfs": {"storage": "local-lvm", "size": "8Gi"}, "memory": "1Gi",
 //! })).unwrap();
-//! let identity = Identity { name: "cache".into(), uid: "0a1b2c3d".into(), vmid: 200 };
+//! let identity = Identity { name: "cache".into(), uid: "0a1b2c3d".into(), vmid: 200, node: None };
 //! let desired = Desired::container(&spec, &identity, &Secrets::default()).unwrap();
 //!
 //! // Nothing there yet: create it (the Start after it is a forecast).
@@ -73,6 +73,6 @@ pub use error::PlanError;
 pub use execute::execute;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
-pub use plan::{is_owned, plan};
+pub use plan::{is_owned, other_owners, plan, preview};
 pub use request::{Method, Request};
 pub use step::{Blocker, Change, Plan, Step};

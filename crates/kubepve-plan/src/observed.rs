@@ -148,6 +148,9 @@ pub struct Intent {
     /// The `kubepve.io/restartedAt` annotation differs from `status.restartedAt`.
     #[serde(default)]
     pub restart_requested: bool,
+    /// The spec asks to take over an existing guest that carries no other object's marks.
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 #[cfg(test)]

@@ -77,6 +77,12 @@ impl Step {
                 format!("{guest}/config"),
                 config(params, delete, digest.as_deref()),
             ),
+            Step::Adopt { params, digest } => (
+                "guest_config_put",
+                Method::Put,
+                format!("{guest}/config"),
+                config(params, &[], digest.as_deref()),
+            ),
             Step::RemoveOwnership { params, delete } => (
                 "guest_config_put",
                 Method::Put,

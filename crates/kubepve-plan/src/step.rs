@@ -76,6 +76,15 @@ pub enum Step {
         /// Keys to remove (tags or description that become empty).
         delete: Vec<String>,
     },
+    /// `PUT .../config` that adds the ownership marks to an existing guest (`spec.adopt`), and
+    /// drops the marks of a pvectl manifest that owned it before.
+    Adopt {
+        /// The new `tags`.
+        params: Params,
+        /// The observed config digest, so a concurrent edit is not lost.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+    },
     /// The guest has a config lock; do nothing and observe again later.
     WaitForLock {
         /// The lock (`backup`, `clone`, ...).
@@ -102,6 +111,7 @@ impl Step {
             Step::Reboot => "reboot",
             Step::Delete { .. } => "delete",
             Step::RemoveOwnership { .. } => "remove-ownership",
+            Step::Adopt { .. } => "adopt",
             Step::WaitForLock { .. } => "wait-for-lock",
         }
     }
@@ -145,6 +155,7 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::Adopt { params, .. } => write!(f, "adopt: set ownership {params}"),
             Step::WaitForLock { lock } => write!(f, "wait for lock {lock}"),
         }
     }
@@ -193,8 +204,18 @@ pub enum Blocker {
         /// What to tell the user.
         reason: String,
     },
+    /// The guest carries another object's ownership marks.
+    Conflict {
+        /// What to tell the user.
+        reason: String,
+    },
     /// Deletion is blocked by Proxmox's protection flag.
     Protected {
+        /// What to tell the user.
+        reason: String,
+    },
+    /// The guest must be created but no node was given or chosen.
+    NoNode {
         /// What to tell the user.
         reason: String,
     },
@@ -204,7 +225,10 @@ impl Blocker {
     /// The message for conditions and events.
     pub fn reason(&self) -> &str {
         match self {
-            Blocker::ForeignGuest { reason } | Blocker::Protected { reason } => reason,
+            Blocker::ForeignGuest { reason }
+            | Blocker::Conflict { reason }
+            | Blocker::Protected { reason }
+            | Blocker::NoNode { reason } => reason,
         }
     }
 }

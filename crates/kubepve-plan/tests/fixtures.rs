@@ -300,6 +300,13 @@ macro_rules! fixtures {
 }
 
 fixtures! {
+    vm_foreign_unmarked => "vm-foreign-unmarked.yaml",
+    vm_adopt_unmarked => "vm-adopt-unmarked.yaml",
+    vm_adopt_conflict => "vm-adopt-conflict.yaml",
+    vm_adopt_from_pvectl => "vm-adopt-from-pvectl.yaml",
+    vm_pvectl_owned_conflict => "vm-pvectl-owned-conflict.yaml",
+    vm_create_no_node => "vm-create-no-node.yaml",
+    vm_create_placed_node => "vm-create-placed-node.yaml",
     ct_create => "ct-create.yaml",
     ct_delete_running => "ct-delete-running.yaml",
     ct_noop_normalised => "ct-noop-normalised.yaml",

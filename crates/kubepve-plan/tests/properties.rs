@@ -29,6 +29,7 @@ fn identity() -> Identity {
         name: "web".into(),
         uid: UID.into(),
         vmid: 150,
+        node: None,
     }
 }
 
@@ -75,7 +76,7 @@ fn spec_gen() -> impl Strategy<Value = ProxmoxVMSpec> {
         .prop_map(|(cores, sockets, memory, tags, nets, disk_gib, clone)| {
             let guest = GuestCommon {
                 connection_ref: LocalObjectReference { name: "pve".into() },
-                node: "pve1".into(),
+                node: Some("pve1".into()),
                 vmid: Some(150),
                 tags,
                 ..GuestCommon::default()
@@ -259,7 +260,7 @@ proptest! {
     #[test]
     fn planning_is_deterministic(spec in spec_gen(), o in observed_gen(), deleting: bool, restart: bool) {
         let d = Desired::vm(&spec, &identity(), &Secrets::default(), None).unwrap();
-        let intent = Intent { deleting, restart_requested: restart };
+        let intent = Intent { deleting, restart_requested: restart, adopt: false };
         let a = plan(&d, &o, &intent);
         let b = plan(&d, &o, &intent);
         prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));

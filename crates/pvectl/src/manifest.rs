@@ -75,8 +75,7 @@ pub struct Manifests {
     pub skipped: Vec<String>,
 }
 
-/// Prefix of the owner identity `pvectl apply` derives for manifests without a `metadata.uid`.
-pub const PVECTL_UID_PREFIX: &str = "pvectl-";
+pub use kubepve_api::CLI_OWNER_PREFIX as PVECTL_UID_PREFIX;
 
 /// The derived owner identity for an object without a UID.
 pub fn derived_uid(namespace: &str, name: &str) -> String {

@@ -43,6 +43,10 @@ pub struct Identity {
     pub uid: String,
     /// spec.vmid, or the VMID the operator allocated and recorded in status.
     pub vmid: i64,
+    /// The node chosen by placement when spec.node is unset (recorded in status before the
+    /// guest is created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Secret values the caller read from Kubernetes Secrets. Never printed.
@@ -194,7 +198,7 @@ impl Desired {
         let mut d = Desired {
             kind,
             vmid: id.vmid,
-            node: g.node.clone(),
+            node: g.node.clone().or_else(|| id.node.clone()).unwrap_or_default(),
             uid: id.uid.clone(),
             source,
             settings: BTreeMap::new(),

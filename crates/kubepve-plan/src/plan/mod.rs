@@ -3,8 +3,9 @@
 //! 1. no guest: create or clone it (or, when deleting, nothing: already gone is success);
 //! 2. a config lock: wait (checked before ownership, because a guest under `lock: create` or
 //!    `lock: clone` does not carry its marks yet);
-//! 3. not owned: a [`Blocker::ForeignGuest`], never a mutating step (when deleting: nothing,
-//!    the object may go and the guest stays);
+//! 3. not owned: a [`Blocker::Conflict`] when another object's marks are on it, a
+//!    [`Step::Adopt`] when the spec adopts it, else a [`Blocker::ForeignGuest`]; never another
+//!    mutating step (when deleting: nothing, the object may go and the guest stays);
 //! 4. deleting: remove the marks (Orphan) or stop and destroy (Delete), unless protected;
 //! 5. otherwise: config, disk growth, power, and a reboot when pending changes need one and the
 //!    restart policy or a restart request allows it.
@@ -13,22 +14,43 @@ mod config;
 mod create;
 mod power;
 
-use kubepve_api::OWNER_DESCRIPTION_PREFIX;
+use kubepve_api::{
+    CLI_OWNER_PREFIX, MANAGED_TAG, OWNER_DESCRIPTION_PREFIX, OWNER_TAG_PREFIX, owner_tag,
+};
 
 use crate::desired::Desired;
+use crate::format::join_tags;
 use crate::observed::{Intent, Observed, Power};
-use crate::step::{Blocker, Plan, Step};
+use crate::params::Params;
+use crate::step::{Blocker, Change, Plan, Step};
 
 /// Plan the steps that take the observed guest to the desired one. Pure and deterministic.
 pub fn plan(desired: &Desired, observed: &Observed, intent: &Intent) -> Plan {
+    plan_with(desired, observed, intent, true)
+}
+
+/// What [`plan`] would do if the guest were this object's: the changes `ObserveOnly` reports
+/// and an adoption shows before it applies them. Nothing here is meant to be executed.
+pub fn preview(desired: &Desired, observed: &Observed) -> Plan {
+    plan_with(desired, observed, &Intent::default(), false)
+}
+
+fn plan_with(desired: &Desired, observed: &Observed, intent: &Intent, check_owner: bool) -> Plan {
     let mut p = Plan {
         warnings: desired.warnings.clone(),
         ..Plan::default()
     };
     if !observed.exists {
-        if !intent.deleting {
-            create::plan_creation(desired, &mut p);
+        if intent.deleting {
+            return p;
         }
+        if desired.node().is_empty() {
+            p.blocker = Some(Blocker::NoNode {
+                reason: format!("guest {} must be created but no node is set", desired.vmid),
+            });
+            return p;
+        }
+        create::plan_creation(desired, &mut p);
         return p;
     }
     if let Some(lock) = observed.effective_lock() {
@@ -38,22 +60,15 @@ pub fn plan(desired: &Desired, observed: &Observed, intent: &Intent) -> Plan {
         p.restart_required = pending_keys(observed);
         return p;
     }
-    if !is_owned(desired, observed) {
+    if check_owner && !is_owned(desired, observed) {
         if intent.deleting {
             p.warnings.push(format!(
                 "guest {} is not owned by this object; it is left in Proxmox",
                 desired.vmid
             ));
-        } else {
-            p.blocker = Some(Blocker::ForeignGuest {
-                reason: format!(
-                    "VMID {} is taken by a guest this object does not own (it lacks the tag {}); \
-                     it is left untouched: choose another vmid, or adopt the guest by adding that tag",
-                    desired.vmid,
-                    desired.owner_tag()
-                ),
-            });
+            return p;
         }
+        unowned(desired, observed, intent, &mut p);
         return p;
     }
     if intent.deleting {
@@ -68,6 +83,87 @@ pub fn plan(desired: &Desired, observed: &Observed, intent: &Intent) -> Plan {
     p.restart_required = restart;
     power::plan_power(desired, observed, intent, &mut p);
     p
+}
+
+/// A guest without this object's marks: a conflict when another object owns it, an adoption
+/// when the spec asks for one, else foreign and left alone.
+fn unowned(desired: &Desired, observed: &Observed, intent: &Intent, p: &mut Plan) {
+    let owners = other_owners(desired, observed);
+    let by_operator: Vec<&String> = owners
+        .iter()
+        .filter(|o| !o.starts_with(CLI_OWNER_PREFIX))
+        .collect();
+    if !by_operator.is_empty() || (!owners.is_empty() && !intent.adopt) {
+        let list: Vec<&str> = owners.iter().map(String::as_str).collect();
+        let hint = if by_operator.is_empty() {
+            "; set spec.adopt to take it over from that manifest"
+        } else {
+            "; delete or orphan that object first, or choose another vmid"
+        };
+        p.blocker = Some(Blocker::Conflict {
+            reason: format!(
+                "VMID {} is owned by another object (owner {}){hint}",
+                desired.vmid,
+                list.join(", ")
+            ),
+        });
+        return;
+    }
+    if !intent.adopt {
+        p.blocker = Some(Blocker::ForeignGuest {
+            reason: format!(
+                "VMID {} is taken by a guest this object does not own (it lacks the tag {}); \
+                 it is left untouched: choose another vmid, or set spec.adopt to take it over",
+                desired.vmid,
+                desired.owner_tag()
+            ),
+        });
+        return;
+    }
+    let before = observed.tags();
+    let mut tags: std::collections::BTreeSet<String> = before
+        .iter()
+        .filter(|t| !t.starts_with(&owner_tag(CLI_OWNER_PREFIX)))
+        .cloned()
+        .collect();
+    tags.insert(MANAGED_TAG.to_string());
+    tags.insert(desired.owner_tag());
+    let joined = join_tags(&tags);
+    let mut params = Params::new();
+    params.insert("tags", joined.clone());
+    p.changes.push(Change::new(
+        "tags",
+        observed.config.get("tags").map(String::as_str),
+        Some(&joined),
+        false,
+    ));
+    p.steps.push(Step::Adopt {
+        params,
+        digest: observed.config.get("digest").cloned(),
+    });
+}
+
+/// The owners named by marks on the guest that are not this object's: the UIDs in
+/// `kubepve-owner-*` tags and in owner lines of the description.
+pub fn other_owners(desired: &Desired, observed: &Observed) -> Vec<String> {
+    let mine = desired.owner_tag();
+    let mut owners: Vec<String> = observed
+        .tags()
+        .into_iter()
+        .filter(|t| *t != mine)
+        .filter_map(|t| t.strip_prefix(OWNER_TAG_PREFIX).map(str::to_string))
+        .collect();
+    if let Some(desc) = observed.config.get("description") {
+        owners.extend(
+            desc.lines()
+                .filter_map(|l| l.trim().strip_prefix(OWNER_DESCRIPTION_PREFIX))
+                .map(|uid| uid.trim().to_ascii_lowercase())
+                .filter(|uid| owner_tag(uid) != mine),
+        );
+    }
+    owners.sort();
+    owners.dedup();
+    owners
 }
 
 /// Whether the guest carries this object's marks: the owner tag, or (between a clone and the
