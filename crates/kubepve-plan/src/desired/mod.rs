@@ -159,6 +159,12 @@ impl Desired {
         &self.node
     }
 
+    /// The memory the spec asks for, in MiB (`None`: left as Proxmox or the template has it).
+    pub fn memory_mib(&self) -> Option<u64> {
+        let first = self.settings.get("memory")?.value.split(',').next()?.trim();
+        first.strip_prefix("current=").unwrap_or(first).parse().ok()
+    }
+
     /// The tag that marks the guest as this object's.
     pub fn owner_tag(&self) -> String {
         owner_tag(&self.uid)
