@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::conditions::{Health, now};
 use crate::context::{Context, MANAGER};
-use registry::{Connection, ConnectionKey, Unavailable};
+use registry::{Connection, ConnectionKey, Policy, Unavailable};
 
 /// What can go wrong talking to the Kubernetes API while reconciling a connection.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ fn build(
             reason: "InvalidSettings".into(),
             message: e.to_string(),
         })?;
-    Ok(Connection::new(pve, poll, fingerprint))
+    Ok(Connection::new(pve, poll, fingerprint).with_policy(Policy::from_spec(&conn.spec)))
 }
 
 /// Maps a client error to a condition reason and a message (client errors never carry secrets).

@@ -29,6 +29,83 @@ pub struct Connection {
     /// VMIDs this operator allocated that Proxmox does not show yet, so that two objects
     /// allocating at once do not get the same id from `/cluster/nextid`.
     pub reserved: Mutex<HashSet<u64>>,
+    /// What the connection's spec says about VMIDs, placement and create concurrency.
+    pub policy: Policy,
+    /// Guests placed on a node that do not run there yet, by object UID: their memory counts
+    /// against the node when the next guest is placed.
+    placements: std::sync::Mutex<HashMap<String, Placed>>,
+    /// Create and clone tasks in flight, by object UID.
+    creating: std::sync::Mutex<HashMap<String, CreateSlot>>,
+}
+
+/// VMID range, default allowed nodes and create concurrency from a connection's spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Allocate VMIDs from this inclusive range instead of `/cluster/nextid`.
+    pub vmid_range: Option<(u64, u64)>,
+    /// Nodes a guest without `node` or `placement.allowedNodes` may be placed on (empty: any).
+    pub allowed_nodes: Vec<String>,
+    /// Most create and clone tasks at once per node.
+    pub creates_per_node: usize,
+    /// Most clone tasks at once per storage.
+    pub clones_per_storage: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let limits = kubepve_api::ConnectionLimits::default();
+        Self {
+            vmid_range: None,
+            allowed_nodes: Vec::new(),
+            creates_per_node: count(limits.max_concurrent_creates_per_node),
+            clones_per_storage: count(limits.max_concurrent_clones_per_storage),
+        }
+    }
+}
+
+fn count(n: i32) -> usize {
+    usize::try_from(n.max(1)).unwrap_or(1)
+}
+
+impl Policy {
+    /// The policy a connection's spec asks for.
+    pub fn from_spec(spec: &kubepve_api::ProxmoxConnectionSpec) -> Self {
+        Self {
+            vmid_range: spec.vmid_range.as_ref().map(|r| {
+                (
+                    u64::try_from(r.start).unwrap_or_default(),
+                    u64::try_from(r.end).unwrap_or_default(),
+                )
+            }),
+            allowed_nodes: spec
+                .placement
+                .as_ref()
+                .map(|p| p.allowed_nodes.clone())
+                .unwrap_or_default(),
+            creates_per_node: count(spec.limits.max_concurrent_creates_per_node),
+            clones_per_storage: count(spec.limits.max_concurrent_clones_per_storage),
+        }
+    }
+}
+
+/// A guest placed on a node that does not run there yet.
+#[derive(Clone, Debug)]
+struct Placed {
+    node: String,
+    mib: u64,
+    at: Instant,
+}
+
+/// How long a placement counts against its node at most (a guest that never started).
+const PLACEMENT_TTL: Duration = Duration::from_secs(600);
+
+/// A create or clone task in flight: the node it creates on and the storages it clones with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateSlot {
+    /// Target node.
+    pub node: String,
+    /// Storages a clone uses (empty for a create).
+    pub storages: Vec<String>,
 }
 
 /// One `/cluster/resources` read.
@@ -63,6 +140,86 @@ impl Connection {
             fingerprint,
             resources: Mutex::new(None),
             reserved: Mutex::default(),
+            policy: Policy::default(),
+            placements: std::sync::Mutex::default(),
+            creating: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The connection with the spec's policy.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// MiB placed on `node` by other objects whose guests do not run yet.
+    pub fn placed_mib(&self, node: &str, except_uid: &str) -> u64 {
+        let Ok(mut placed) = self.placements.lock() else {
+            return 0;
+        };
+        placed.retain(|_, p| p.at.elapsed() < PLACEMENT_TTL);
+        placed
+            .iter()
+            .filter(|(uid, p)| uid.as_str() != except_uid && p.node == node)
+            .map(|(_, p)| p.mib)
+            .sum()
+    }
+
+    /// Counts `mib` against `node` until [`Connection::unplace`] (the guest runs or is gone).
+    pub fn place(&self, uid: &str, node: &str, mib: u64) {
+        if let Ok(mut placed) = self.placements.lock() {
+            let entry = Placed {
+                node: node.to_string(),
+                mib,
+                at: Instant::now(),
+            };
+            placed.insert(uid.to_string(), entry);
+        }
+    }
+
+    /// Stops counting the object's placement.
+    pub fn unplace(&self, uid: &str) {
+        if let Ok(mut placed) = self.placements.lock() {
+            placed.remove(uid);
+        }
+    }
+
+    /// Takes a create slot for the object, or says which limit is reached. Idempotent for an
+    /// object that holds one already.
+    pub fn try_start_create(&self, uid: &str, slot: CreateSlot) -> Result<(), String> {
+        let Ok(mut creating) = self.creating.lock() else {
+            return Ok(());
+        };
+        if creating.contains_key(uid) {
+            return Ok(());
+        }
+        let others = || creating.iter().filter(|(u, _)| u.as_str() != uid);
+        let on_node = others().filter(|(_, s)| s.node == slot.node).count();
+        if on_node >= self.policy.creates_per_node {
+            return Err(format!(
+                "{on_node} creates or clones already run on node {} (limit {}, \
+                 spec.limits.maxConcurrentCreatesPerNode of the connection)",
+                slot.node, self.policy.creates_per_node
+            ));
+        }
+        for storage in &slot.storages {
+            let busy = others().filter(|(_, s)| s.storages.contains(storage)).count();
+            if busy >= self.policy.clones_per_storage {
+                return Err(format!(
+                    "{busy} clones already use {storage} (limit {}, \
+                     spec.limits.maxConcurrentClonesPerStorage of the connection)",
+                    self.policy.clones_per_storage
+                ));
+            }
+        }
+        creating.insert(uid.to_string(), slot);
+        Ok(())
+    }
+
+    /// Gives the object's create slot back (its task ended, or it was never started).
+    pub fn end_create(&self, uid: &str) {
+        if let Ok(mut creating) = self.creating.lock() {
+            creating.remove(uid);
         }
     }
 

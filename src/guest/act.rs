@@ -44,6 +44,7 @@ pub fn phase_of(step: &Step) -> kubepve_api::Phase {
         Step::Shutdown { .. } | Step::Stop => Phase::Stopping,
         Step::Delete { .. } | Step::RemoveOwnership { .. } => Phase::Deleting,
         Step::SetConfig { .. }
+        | Step::Adopt { .. }
         | Step::ResizeDisk { .. }
         | Step::Reboot
         | Step::WaitForLock { .. } => Phase::Updating,

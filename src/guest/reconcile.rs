@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubepve_api::{FINALIZER, GuestStatus, RESTARTED_AT_ANNOTATION};
+use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, Phase, RESTARTED_AT_ANNOTATION};
 use kubepve_plan::{Blocker, Identity, Intent, Observed, Step, TemplateRef};
 
 use super::observe::{Freshness, forget, observe};
 use super::{GuestObject, status};
 use crate::conditions::{self, Health, now};
-use crate::connection::registry::Connection;
+use crate::connection::registry::{Connection, CreateSlot};
 use crate::context::Context;
 
 mod inputs;
@@ -142,6 +142,13 @@ async fn pipeline<K: GuestObject>(
         }
     };
 
+    let common = object.common();
+    let observe_only = common.management_policy == ManagementPolicy::ObserveOnly;
+    if observe_only && deleting {
+        // Observing never changes the guest, and neither does deleting the observer.
+        return release(object, ctx, &conn).await;
+    }
+
     // 1. The task in flight, if any.
     // A deletion acts on what Proxmox shows now, never on a read up to a poll interval old: the
     // guest may be gone already, or its VMID may meanwhile belong to someone else.
@@ -155,7 +162,15 @@ async fn pipeline<K: GuestObject>(
     }
 
     // 2. The VMID, recorded in status before anything is created.
-    let vmid = match (object.common().vmid, st.vmid) {
+    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() {
+        let message = "managementPolicy ObserveOnly and adopt need spec.vmid: the existing guest";
+        return Ok(Some(Outcome::stalled(
+            "InvalidSpec",
+            message,
+            settings.backoff.1,
+        )));
+    }
+    let vmid = match (common.vmid, st.vmid) {
         (Some(wanted), Some(recorded)) if wanted != recorded && !deleting => {
             let message = format!(
                 "spec.vmid {wanted} differs from VMID {recorded} that this object already uses; \
@@ -169,9 +184,9 @@ async fn pipeline<K: GuestObject>(
         }
         // The recorded VMID is the one this object created: a deletion always goes there.
         (_, Some(v)) | (Some(v), None) => u64::try_from(v).unwrap_or_default(),
-        (None, None) if deleting => return release(object, ctx).await,
+        (None, None) if deleting => return release(object, ctx, &conn).await,
         (None, None) => {
-            let vmid =
+            let allocated =
                 inputs::allocate_vmid(&conn)
                     .await
                     .map_err(|source| GuestError::Proxmox {
@@ -179,6 +194,18 @@ async fn pipeline<K: GuestObject>(
                         vmid: 0,
                         source,
                     })?;
+            let Some(vmid) = allocated else {
+                let (start, end) = conn.policy.vmid_range.unwrap_or_default();
+                let message = format!(
+                    "every VMID in the connection's vmidRange {start}-{end} is taken; widen the \
+                     range or free a VMID"
+                );
+                return Ok(Some(Outcome::stalled(
+                    "VmidRangeExhausted",
+                    message,
+                    settings.connection_retry,
+                )));
+            };
             st.vmid = Some(i64::try_from(vmid).unwrap_or_default());
             status::write(ctx, object, st).await?;
             vmid
@@ -206,6 +233,23 @@ async fn pipeline<K: GuestObject>(
     })?;
     if observed.exists {
         st.node = Some(observed.node.clone());
+        if observed.power == kubepve_plan::Power::Running {
+            conn.unplace(&uid);
+        }
+    } else if observe_only || common.adopt.is_some() {
+        let message = format!(
+            "no guest with VMID {vmid} in the cluster: {} names an existing guest",
+            if observe_only {
+                "managementPolicy ObserveOnly"
+            } else {
+                "spec.adopt"
+            }
+        );
+        return Ok(Some(Outcome::stalled(
+            "GuestNotFound",
+            message,
+            conn.poll_interval,
+        )));
     }
 
     // 4. Plan.
@@ -213,11 +257,47 @@ async fn pipeline<K: GuestObject>(
     let intent = Intent {
         deleting,
         restart_requested: restart_annotation.is_some() && restart_annotation != st.restarted_at,
+        adopt: common.adopt.is_some(),
     };
-    let desired = match desired_state(object, ctx, &conn, vmid, &observed, deleting).await? {
-        Ok(desired) => desired,
-        Err(outcome) => return Ok(Some(outcome)),
-    };
+    let node = common.node.clone().or_else(|| st.node.clone());
+    let mut desired =
+        match desired_state(object, ctx, &conn, vmid, &observed, deleting, node.clone()).await? {
+            Ok(desired) => desired,
+            Err(outcome) => return Ok(Some(outcome)),
+        };
+    if observe_only {
+        return Ok(Some(observing(st, &desired, &observed, conn.poll_interval)));
+    }
+    if node.is_none() && !observed.exists && !deleting {
+        // 4a. Placement, recorded in status before the guest is created.
+        let allowed = common
+            .placement
+            .as_ref()
+            .map(|p| p.allowed_nodes.as_slice())
+            .filter(|a| !a.is_empty())
+            .unwrap_or(&conn.policy.allowed_nodes);
+        match place(&conn, &uid, &desired, allowed).await {
+            Ok(Ok(chosen)) => {
+                st.node = Some(chosen.clone());
+                status::write(ctx, object, st).await?;
+                desired = desired.on_node(chosen);
+            }
+            Ok(Err(reason)) => {
+                return Ok(Some(Outcome::stalled(
+                    "Unschedulable",
+                    reason,
+                    settings.connection_retry,
+                )));
+            }
+            Err(source) => {
+                return Err(GuestError::Proxmox {
+                    op: "place guest",
+                    vmid,
+                    source,
+                });
+            }
+        }
+    }
     let plan = kubepve_plan::plan(&desired, &observed, &intent);
     if let Some(blocker) = &plan.blocker {
         if deleting
@@ -240,12 +320,33 @@ async fn pipeline<K: GuestObject>(
         return blocked(object, ctx, st, blocker).await.map(Some);
     }
     set_restart_required(st, &plan, object.meta().generation);
+    st.planned_changes.clear();
+    if let Some(adopt) = &common.adopt
+        && !adopt.apply_changes
+        && st.adopted == Some(true)
+        && !deleting
+        && plan.next_step().is_some_and(Step::is_mutating)
+    {
+        // An adopted guest is changed only when the spec says so: show what would change.
+        st.planned_changes = plan.changes.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "adopted guest {vmid} differs from the spec in {} ways (status.plannedChanges); set \
+             spec.adopt.applyChanges to true to apply them, or change the spec to match the guest",
+            st.planned_changes.len()
+        );
+        return Ok(Some(Outcome::stalled(
+            "AwaitingApproval",
+            message,
+            conn.poll_interval,
+        )));
+    }
 
     // 5. Act: at most one step.
     let Some(step) = plan.next_step().cloned() else {
         if deleting {
-            return release(object, ctx).await;
+            return release(object, ctx, &conn).await;
         }
+        conn.unplace(&uid);
         if intent.restart_requested {
             // Nothing to reboot (a stopped guest): the request is satisfied.
             st.restarted_at = restart_annotation;
@@ -279,7 +380,19 @@ async fn pipeline<K: GuestObject>(
             });
         return Ok(Some(Outcome::stalled(&reason, message, left)));
     }
-    act(
+    if let Some(slot) = create_slot(&step, desired.node()) {
+        if let Err(limit) = conn.try_start_create(&uid, slot) {
+            return Ok(Some(Outcome::progressing(
+                "WaitingForCreateSlot",
+                limit,
+                settings.task_poll * 2,
+            )));
+        }
+    }
+    if matches!(step, Step::Adopt { .. }) {
+        st.adopted = Some(true);
+    }
+    let outcome = act(
         object,
         ctx,
         &conn,
@@ -293,8 +406,83 @@ async fn pipeline<K: GuestObject>(
             .then_some(restart_annotation)
             .flatten(),
     )
-    .await
-    .map(Some)
+    .await;
+    if st.current_task.is_none() {
+        // The create or clone did not start a task: its slot is free again.
+        conn.end_create(&uid);
+    }
+    outcome.map(Some)
+}
+
+/// The create slot a create or clone step needs: its node, and for a clone the storage it
+/// writes to (its target storage, else the template's, named by the template).
+fn create_slot(step: &Step, node: &str) -> Option<CreateSlot> {
+    let storages = match step {
+        Step::Create { .. } => Vec::new(),
+        Step::Clone {
+            source_vmid,
+            params,
+            ..
+        } => vec![
+            params
+                .get("storage")
+                .map_or_else(|| format!("template {source_vmid}"), str::to_string),
+        ],
+        _ => return None,
+    };
+    Some(CreateSlot {
+        node: node.to_string(),
+        storages,
+    })
+}
+
+/// ObserveOnly: the guest as it is, and what Full management would change, never acted on.
+fn observing(
+    st: &mut GuestStatus,
+    desired: &kubepve_plan::Desired,
+    observed: &Observed,
+    poll: std::time::Duration,
+) -> Outcome {
+    let preview = kubepve_plan::preview(desired, observed);
+    st.planned_changes = preview.changes.iter().map(ToString::to_string).collect();
+    let (phase, power) = match observed.power {
+        kubepve_plan::Power::Running => (Phase::Running, "running"),
+        kubepve_plan::Power::Paused => (Phase::Running, "paused"),
+        _ => (Phase::Stopped, "stopped"),
+    };
+    let differences = if st.planned_changes.is_empty() {
+        "it matches the spec".to_string()
+    } else {
+        format!(
+            "{} differences from the spec are listed in status.plannedChanges",
+            st.planned_changes.len()
+        )
+    };
+    let message = format!(
+        "observing guest {} ({power}) without changing it (managementPolicy ObserveOnly); {differences}",
+        desired.vmid()
+    );
+    Outcome::ready("Observed", message, poll).phase(phase)
+}
+
+/// The node for a guest without one: the online node with the most free memory that fits it,
+/// counting guests placed but not running yet. `Ok(Err(reason))` when none fits.
+async fn place(
+    conn: &Connection,
+    uid: &str,
+    desired: &kubepve_plan::Desired,
+    allowed: &[String],
+) -> Result<Result<String, String>, pve_client::Error> {
+    let need = desired
+        .memory_mib()
+        .unwrap_or(kubepve_plan::DEFAULT_MEMORY_MIB);
+    let snapshot = conn.resources_fresh_enough().await?;
+    let loads = kubepve_plan::node_loads(&snapshot.items, |node| conn.placed_mib(node, uid));
+    let chosen = kubepve_plan::choose_node(&loads, allowed, need);
+    if let Ok(node) = &chosen {
+        conn.place(uid, node, need);
+    }
+    Ok(chosen)
 }
 
 /// The desired state, or the outcome that explains why there is none.
@@ -305,6 +493,7 @@ async fn desired_state<K: GuestObject>(
     vmid: u64,
     observed: &Observed,
     deleting: bool,
+    node: Option<String>,
 ) -> Result<Result<kubepve_plan::Desired, Outcome>, GuestError> {
     let settings = &ctx.settings;
     // Secrets and templates only matter for writing config; a deletion needs neither.
@@ -352,6 +541,7 @@ async fn desired_state<K: GuestObject>(
         name: object.name_any(),
         uid: object.uid().unwrap_or_default(),
         vmid: i64::try_from(vmid).unwrap_or_default(),
+        node,
     };
     let desired = if deleting {
         kubepve_plan::Desired::for_deletion(K::PVE_KIND, object.common(), &identity)
@@ -362,8 +552,15 @@ async fn desired_state<K: GuestObject>(
 }
 
 /// Removes the finalizer once the guest is gone (or orphaned, or never was ours).
-async fn release<K: GuestObject>(object: &K, ctx: &Context) -> Result<Option<Outcome>, GuestError> {
+async fn release<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    conn: &Connection,
+) -> Result<Option<Outcome>, GuestError> {
     status::remove_finalizer(ctx, object).await?;
-    forget(&ctx.observations, &object.uid().unwrap_or_default());
+    let uid = object.uid().unwrap_or_default();
+    forget(&ctx.observations, &uid);
+    conn.unplace(&uid);
+    conn.end_create(&uid);
     Ok(None)
 }

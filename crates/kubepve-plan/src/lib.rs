@@ -74,7 +74,9 @@ pub use error::PlanError;
 pub use execute::execute;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
-pub use placement::{NodeLoad, choose_node, lowest_free_vmid};
+#[cfg(feature = "client")]
+pub use placement::node_loads;
+pub use placement::{DEFAULT_MEMORY_MIB, NodeLoad, choose_node, lowest_free_vmid};
 pub use plan::{is_owned, other_owners, plan, preview};
 pub use request::{Method, Request};
 pub use step::{Blocker, Change, Plan, Step};

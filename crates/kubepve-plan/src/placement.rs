@@ -54,6 +54,33 @@ pub fn choose_node(nodes: &[NodeLoad], allowed: &[String], need_mib: u64) -> Res
     ))
 }
 
+/// The nodes in a `/cluster/resources` answer, with the memory Proxmox reports free on each;
+/// `reserved(node)` is subtracted (guests placed there that do not run yet).
+#[cfg(feature = "client")]
+pub fn node_loads(
+    resources: &[pve_client::types::ClusterResource],
+    reserved: impl Fn(&str) -> u64,
+) -> Vec<NodeLoad> {
+    const MIB: u64 = 1024 * 1024;
+    resources
+        .iter()
+        .filter(|r| r.kind == "node")
+        .map(|n| {
+            let name = n.node.clone().unwrap_or_default();
+            let free = n.maxmem.unwrap_or_default().saturating_sub(n.mem.unwrap_or_default()) / MIB;
+            NodeLoad {
+                free_mib: free.saturating_sub(reserved(&name)),
+                online: n.status.as_deref() == Some("online"),
+                name,
+            }
+        })
+        .collect()
+}
+
+/// What Proxmox gives a guest whose config does not set memory, in MiB; placement counts a
+/// guest whose spec does not say with this.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+
 /// The lowest VMID in `start..=end` that `taken` does not hold.
 pub fn lowest_free_vmid(start: u64, end: u64, taken: impl Fn(u64) -> bool) -> Option<u64> {
     (start..=end).find(|id| !taken(*id))

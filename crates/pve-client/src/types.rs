@@ -148,6 +148,9 @@ pub struct ClusterResource {
     /// Memory, bytes.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub maxmem: Option<u64>,
+    /// Memory in use, bytes (for a node: the host's used memory).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub mem: Option<u64>,
     /// Disk, bytes.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub maxdisk: Option<u64>,

@@ -11,7 +11,7 @@ use kubepve_plan::{
     Desired, GuestKind, Identity, Intent, Observed, PendingKey, Plan, Power, Secrets, Step,
     TemplateRef,
 };
-use pve_client::{Client, Params, Upid};
+use pve_client::{Client, Upid};
 
 use crate::App;
 use crate::exit::{self, usage};
@@ -54,6 +54,8 @@ struct Prepared {
     desired: Desired,
     kind: GuestKind,
     vmid: i64,
+    /// The manifest sets spec.adopt.
+    adopt: bool,
 }
 
 fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
@@ -137,12 +139,14 @@ async fn prepare(
                 name: obj.name.clone(),
                 uid: obj.uid.clone(),
                 vmid,
+                node: None,
             };
             let desired = Desired::vm(&spec, &identity, &secrets, template).map_err(plan_err)?;
             Ok(Prepared {
-                desired,
+                desired: place(client, obj, &spec.guest, desired, guests).await?,
                 kind: GuestKind::Qemu,
                 vmid,
+                adopt: spec.guest.adopt.is_some(),
             })
         }
         ObjectKind::Ct => {
@@ -165,15 +169,48 @@ async fn prepare(
                 name: obj.name.clone(),
                 uid: obj.uid.clone(),
                 vmid,
+                node: None,
             };
             let desired = Desired::container(&spec, &identity, &secrets).map_err(plan_err)?;
             Ok(Prepared {
-                desired,
+                desired: place(client, obj, &spec.guest, desired, guests).await?,
                 kind: GuestKind::Lxc,
                 vmid,
+                adopt: spec.guest.adopt.is_some(),
             })
         }
     }
+}
+
+/// The desired guest with a node: spec.node, else (for a guest to create) the online node with
+/// the most free memory among `placement.allowedNodes`, as the operator places it.
+async fn place(
+    client: &Client,
+    obj: &Object,
+    common: &kubepve_api::GuestCommon,
+    desired: Desired,
+    guests: &[GuestInfo],
+) -> anyhow::Result<Desired> {
+    let exists = guests.iter().any(|g| i64::from(g.vmid) == desired.vmid());
+    if !desired.node().is_empty() || exists {
+        return Ok(desired);
+    }
+    let nodes = client
+        .cluster_resources(Some("node"))
+        .await
+        .map_err(|e| pve_err("cannot read the nodes to place the guest", e))?;
+    let loads = kubepve_plan::node_loads(&nodes, |_| 0);
+    let allowed = common
+        .placement
+        .as_ref()
+        .map(|p| p.allowed_nodes.clone())
+        .unwrap_or_default();
+    let need = desired
+        .memory_mib()
+        .unwrap_or(kubepve_plan::DEFAULT_MEMORY_MIB);
+    let node = kubepve_plan::choose_node(&loads, &allowed, need)
+        .map_err(|reason| anyhow::anyhow!("{}: unschedulable: {reason}", obj.label()))?;
+    Ok(desired.on_node(node))
 }
 
 /// The one template called `name`.
@@ -345,10 +382,13 @@ async fn apply_one(
     let mut acted = 0usize;
     let mut created = false;
     let mut last: Option<(Step, usize)> = None;
-    let mut adopted = false;
     for _ in 0..MAX_STEPS {
         let observed = observe(client, prep.kind, prep.vmid).await?;
-        let p = kubepve_plan::plan(&prep.desired, &observed, &Intent::default());
+        let intent = Intent {
+            adopt: args.adopt || prep.adopt,
+            ..Intent::default()
+        };
+        let p = kubepve_plan::plan(&prep.desired, &observed, &intent);
         if args.dry_run {
             print_plan(&obj.label(), &target, &p);
             if p.is_converged() {
@@ -357,18 +397,6 @@ async fn apply_one(
             return Ok(());
         }
         if let Some(b) = &p.blocker {
-            if args.adopt && !adopted && matches!(b, kubepve_plan::Blocker::ForeignGuest { .. }) {
-                adopt(
-                    app,
-                    &observed,
-                    prep.kind,
-                    prep.vmid,
-                    &prep.desired.owner_tag(),
-                )
-                .await?;
-                adopted = true;
-                continue;
-            }
             anyhow::bail!("{}", b.reason());
         }
         let Some(step) = p.next_step().cloned() else {
@@ -438,34 +466,6 @@ async fn apply_one(
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
 }
 
-/// Add the managed and owner tags to a guest that lacks them (`--adopt`).
-async fn adopt(
-    app: &App,
-    observed: &Observed,
-    kind: GuestKind,
-    vmid: i64,
-    owner: &str,
-) -> anyhow::Result<()> {
-    let mut tags: Vec<String> = observed.tags().into_iter().collect();
-    for t in [kubepve_api::MANAGED_TAG.to_string(), owner.to_string()] {
-        if !tags.contains(&t) {
-            tags.push(t);
-        }
-    }
-    let vmid32 = u32::try_from(vmid).unwrap_or_default();
-    app.conn
-        .client
-        .guest(pve_kind(kind), &observed.node, vmid32)
-        .update_config(Params::new().set("tags", tags.join(";")))
-        .await
-        .map_err(|e| pve_err("cannot adopt the guest", e))?;
-    app.progress.note(&format!(
-        "adopted guest {vmid}: added tags {} and {owner}",
-        kubepve_api::MANAGED_TAG
-    ));
-    Ok(())
-}
-
 /// Run `diff`; 0 without differences, 1 with.
 pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
     let m = manifest::load(&args.files, &args.secret_file)?;
@@ -478,7 +478,11 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
         let guests = select::all_guests(client).await?;
         let prep = prepare(client, obj, &m.secrets, &guests).await?;
         let observed = observe(client, prep.kind, prep.vmid).await?;
-        let p = kubepve_plan::plan(&prep.desired, &observed, &Intent::default());
+        let intent = Intent {
+            adopt: prep.adopt,
+            ..Intent::default()
+        };
+        let p = kubepve_plan::plan(&prep.desired, &observed, &intent);
         let kind_label = if prep.kind == GuestKind::Qemu {
             "vm"
         } else {

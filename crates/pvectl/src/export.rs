@@ -4,7 +4,8 @@
 //! strategy follows the current power state (`Always` when running, `Halted` when stopped,
 //! `Manual` for templates). An operator-owned guest keeps its owner: the manifest carries
 //! `metadata.uid` from its `kubepve-owner-<uid>` tag. A guest without owner tags needs
-//! `apply --adopt` the first time (the manifest says so in a comment).
+//! `apply --adopt` the first time (the manifest says so in a comment), or `export --adopt`,
+//! which writes `spec.adopt` so that the operator takes the guest over as well.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,11 @@ pub struct ExportArgs {
     /// spec.connectionRef.name (default: the context's name).
     #[arg(long)]
     pub connection: Option<String>,
+    /// Write a manifest that takes the guest over where it is applied: `spec.adopt` is set and
+    /// `metadata.uid` left out, so the kubepve operator (or `pvectl apply`) adds its own owner
+    /// tags and changes nothing else. Refused for a guest the operator already owns.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 fn dns_name(text: &str, vmid: u32) -> String {
@@ -344,10 +350,28 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
         ("ProxmoxVM", dns_name(&name, g.vmid))
     };
     let mut metadata = json!({"name": name, "namespace": args.namespace});
-    match &owner_uid {
-        Some(uid) => metadata["uid"] = json!(uid),
-        None => header.push_str(&format!(
-            "# {} carries no kubepve owner tag: the first `pvectl apply` of this manifest needs --adopt.\n",
+    let by_operator = owner_uid
+        .as_deref()
+        .filter(|uid| !uid.starts_with(kubepve_api::CLI_OWNER_PREFIX));
+    match (&owner_uid, args.adopt) {
+        (_, true) => {
+            if let Some(uid) = by_operator {
+                return Err(crate::exit::usage(format!(
+                    "{} is owned by the kubepve object with UID {uid}; adopting it elsewhere \
+                     would be a conflict: export without --adopt, or delete that object with \
+                     deletionPolicy Orphan first",
+                    g.label()
+                )));
+            }
+            spec.insert("adopt".into(), json!({}));
+            header.push_str(&format!(
+                "# spec.adopt: applying this manifest takes {} over (adds the kubepve owner tags) and changes nothing else.\n",
+                g.label()
+            ));
+        }
+        (Some(uid), false) => metadata["uid"] = json!(uid),
+        (None, false) => header.push_str(&format!(
+            "# {} carries no kubepve owner tag: the first `pvectl apply` of this manifest needs --adopt (or export it with --adopt).\n",
             g.label()
         )),
     }

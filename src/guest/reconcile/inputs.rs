@@ -100,17 +100,48 @@ pub async fn template(
     })
 }
 
-/// A free VMID: the lowest one Proxmox reports free that this operator has not handed out yet.
-pub async fn allocate_vmid(conn: &Connection) -> Result<u64, pve_client::Error> {
+/// A free VMID: with the connection's `vmidRange`, the lowest id in it that the cluster does not
+/// use; else the lowest one Proxmox reports free. Never one this operator has handed out and
+/// Proxmox does not show yet. `None`: the range is used up. Proxmox confirms each candidate
+/// (`/cluster/nextid?vmid=`); a guest created by someone else between that check and the create
+/// makes the create fail, and the reconcile allocates again.
+pub async fn allocate_vmid(conn: &Connection) -> Result<Option<u64>, pve_client::Error> {
     let mut reserved = conn.reserved.lock().await;
-    let mut candidate = u64::from(conn.pve.next_id(None).await?);
-    // Bounded: each pass moves past one id this operator already handed out.
+    let (mut candidate, end, taken) = match conn.policy.vmid_range {
+        Some((start, end)) => {
+            // Fresh, not cached: ids taken since the last poll would only cost retries.
+            conn.invalidate().await;
+            let snapshot = conn.resources_fresh_enough().await?;
+            let taken: std::collections::HashSet<u64> = snapshot
+                .items
+                .iter()
+                .filter(|r| r.is_guest())
+                .filter_map(|r| r.vmid)
+                .collect();
+            let free = kubepve_plan::lowest_free_vmid(start, end, |id| {
+                taken.contains(&id) || reserved.contains(&id)
+            });
+            match free {
+                Some(first) => (first, end, taken),
+                None => return Ok(None),
+            }
+        }
+        None => (
+            u64::from(conn.pve.next_id(None).await?),
+            999_999_999,
+            std::collections::HashSet::new(),
+        ),
+    };
+    // Bounded: each pass moves past one id that is taken or handed out already.
     for _ in 0..1024 {
-        if !reserved.contains(&candidate) {
+        if candidate > end {
+            return Ok(None);
+        }
+        if !reserved.contains(&candidate) && !taken.contains(&candidate) {
             match conn.pve.next_id(u32::try_from(candidate).ok()).await {
                 Ok(_) => {
                     reserved.insert(candidate);
-                    return Ok(candidate);
+                    return Ok(Some(candidate));
                 }
                 Err(pve_client::Error::InvalidParams { .. }) => {}
                 Err(e) => return Err(e),

@@ -45,23 +45,51 @@ impl Outcome {
             phase: Some(Phase::Failed),
         }
     }
+    pub(super) fn ready(reason: &str, message: impl Into<String>, after: Duration) -> Self {
+        let health = Health::Ready {
+            reason: reason.into(),
+            message: message.into(),
+        };
+        Self {
+            health,
+            action: Action::requeue(after),
+            phase: None,
+        }
+    }
     pub(super) fn phase(mut self, phase: Phase) -> Self {
         self.phase = Some(phase);
         self
     }
 }
 
-/// A plan that may not run: a foreign guest (Conflict) or protection blocking deletion.
+/// A plan that may not run: a guest another object owns (Conflict), an unmarked guest
+/// (ForeignGuest), protection blocking deletion, or no node to create on.
 pub(super) async fn blocked<K: GuestObject>(
     object: &K,
     ctx: &Context,
     st: &mut GuestStatus,
     blocker: &Blocker,
 ) -> Result<Outcome, GuestError> {
-    if matches!(blocker, Blocker::ForeignGuest { .. }) && object.common().vmid.is_none() {
+    let taken = matches!(
+        blocker,
+        Blocker::ForeignGuest { .. } | Blocker::Conflict { .. }
+    );
+    // Only a VMID this object never ran a task on: a guest it created and someone stripped of
+    // its marks must not make it create a second one.
+    let never_used = st.current_task.is_none() && st.last_task.is_none();
+    if taken && object.common().vmid.is_none() && never_used {
         // An allocated VMID that someone else took first (nextid hands the same id to
-        // concurrent callers): forget it and allocate another.
-        st.vmid = None;
+        // concurrent callers, other clients create at the same moment): forget it and
+        // allocate another.
+        let id = st.vmid.take().unwrap_or_default();
+        ctx.event(
+            object,
+            EventType::Normal,
+            "VmidTaken",
+            "Allocate",
+            format!("VMID {id} was taken by another guest before this object created one; allocating another"),
+        )
+        .await;
         forget(&ctx.observations, &object.uid().unwrap_or_default());
         return Ok(Outcome::progressing(
             "VmidTaken",
@@ -73,8 +101,10 @@ pub(super) async fn blocked<K: GuestObject>(
     // not show: read the config again next time, so that clearing it in Proxmox is noticed.
     forget(&ctx.observations, &object.uid().unwrap_or_default());
     let reason = match blocker {
-        Blocker::ForeignGuest { .. } => "Conflict",
+        Blocker::ForeignGuest { .. } => "ForeignGuest",
+        Blocker::Conflict { .. } => "Conflict",
         Blocker::Protected { .. } => "DeletionProtected",
+        Blocker::NoNode { .. } => "Unschedulable",
     };
     let already =
         conditions::find(&st.conditions, conditions::STALLED).is_some_and(|c| c.reason == reason);

@@ -43,7 +43,12 @@ pub(super) async fn act<K: GuestObject>(
     let node = if observed.exists {
         observed.node.clone()
     } else {
-        object.common().node.clone()
+        object
+            .common()
+            .node
+            .clone()
+            .or_else(|| st.node.clone())
+            .unwrap_or_default()
     };
     let generation = object.meta().generation;
     // Ready at this very generation means the spec did not change: Proxmox moved (drift), or a

@@ -65,6 +65,7 @@ pub(super) async fn follow_task<K: GuestObject>(
     *freshness = Freshness::Direct;
     let outcome = TaskOutcome::from_exit_status(&exit);
     st.current_task = None;
+    conn.end_create(&object.uid().unwrap_or_default());
     st.last_task = Some(TaskRef {
         finished_at: Some(now()),
         exit_status: Some(exit.clone()),

@@ -159,6 +159,12 @@ impl Desired {
         &self.node
     }
 
+    /// The same guest created on `node` (the one placement chose).
+    pub fn on_node(mut self, node: String) -> Self {
+        self.node = node;
+        self
+    }
+
     /// The memory the spec asks for, in MiB (`None`: left as Proxmox or the template has it).
     pub fn memory_mib(&self) -> Option<u64> {
         let first = self.settings.get("memory")?.value.split(',').next()?.trim();
