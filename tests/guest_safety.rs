@@ -27,7 +27,7 @@ fn vmid_of(object: &Value) -> u32 {
 }
 
 #[tokio::test]
-async fn a_foreign_guest_with_the_requested_vmid_is_a_conflict_and_left_untouched() {
+async fn an_unmarked_guest_at_the_requested_vmid_is_foreign_and_left_untouched() {
     let env = Env::new("proxmoxvms").await;
     env.pve
         .add_vm(
@@ -41,7 +41,7 @@ async fn a_foreign_guest_with_the_requested_vmid_is_a_conflict_and_left_untouche
     env.kube.put(clone_vm("web", 300, json!({})));
 
     let object = env
-        .drive::<ProxmoxVM>("web", stalled("Conflict"))
+        .drive::<ProxmoxVM>("web", stalled("ForeignGuest"))
         .await
         .unwrap();
     env.passes::<ProxmoxVM>("web", 5).await;
@@ -52,7 +52,7 @@ async fn a_foreign_guest_with_the_requested_vmid_is_a_conflict_and_left_untouche
     assert!(message.contains("300"), "{message}");
     assert_eq!(condition(&object, "Ready")["status"], "False");
     assert_eq!(object["status"]["phase"], "Failed");
-    let warnings = env.events_with("Conflict");
+    let warnings = env.events_with("ForeignGuest");
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert_eq!(warnings[0]["type"], "Warning");
 

@@ -203,7 +203,9 @@ impl Connection {
             ));
         }
         for storage in &slot.storages {
-            let busy = others().filter(|(_, s)| s.storages.contains(storage)).count();
+            let busy = others()
+                .filter(|(_, s)| s.storages.contains(storage))
+                .count();
             if busy >= self.policy.clones_per_storage {
                 return Err(format!(
                     "{busy} clones already use {storage} (limit {}, \

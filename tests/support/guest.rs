@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kubepve::connection::registry::Connection;
+use kubepve::connection::registry::{Connection, Policy};
 use kubepve::context::{Context, Settings};
 use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
@@ -35,6 +35,7 @@ pub struct Env {
     token: pve_testkit::Token,
     settings: Settings,
     poll_interval: Duration,
+    policy: Mutex<Policy>,
     ctx: Mutex<Arc<Context>>,
 }
 
@@ -69,13 +70,22 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
-        let ctx = Mutex::new(new_context(&pve, &kube, &token, &settings, poll_interval));
+        let policy = Policy::default();
+        let ctx = Mutex::new(new_context(
+            &pve,
+            &kube,
+            &token,
+            &settings,
+            poll_interval,
+            &policy,
+        ));
         Env {
             pve,
             kube,
             token,
             settings,
             poll_interval,
+            policy: Mutex::new(policy),
             ctx,
         }
     }
@@ -88,13 +98,40 @@ impl Env {
     /// "Kill and restart the operator": a brand-new context (no remembered observations,
     /// repeats, backoff or reserved VMIDs) with a new client for the same Proxmox.
     pub fn restart_operator(&self) {
-        *self.ctx.lock().unwrap() = new_context(
+        *self.ctx.lock().unwrap() = self.operator(&self.kube);
+    }
+
+    /// A brand-new operator context for the same Proxmox that serves objects of `kube`: another
+    /// operator (or replica) racing this one.
+    pub fn operator(&self, kube: &FakeKube) -> Arc<Context> {
+        new_context(
             &self.pve,
-            &self.kube,
+            kube,
             &self.token,
             &self.settings,
             self.poll_interval,
-        );
+            &self.policy.lock().unwrap(),
+        )
+    }
+
+    /// The connection's VMID range, placement defaults and create limits, as its spec would set
+    /// them (the operator keeps what it remembers, as on a spec change).
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.lock().unwrap() = policy.clone();
+        let conn = Connection::new(
+            client(&self.pve, &self.token),
+            self.poll_interval,
+            "test".into(),
+        )
+        .with_policy(policy);
+        self.ctx()
+            .connections
+            .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
+    }
+
+    /// The real pvectl, configured for this fakepve.
+    pub fn pvectl(&self) -> super::pvectl::Pvectl {
+        super::pvectl::Pvectl::new(&self.pve, &self.token)
     }
 
     /// A Proxmox client of its own, to change things behind the operator's back.
@@ -273,9 +310,11 @@ fn new_context(
     token: &pve_testkit::Token,
     settings: &Settings,
     poll_interval: Duration,
+    policy: &Policy,
 ) -> Arc<Context> {
     let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
-    let conn = Connection::new(client(pve, token), poll_interval, "test".into());
+    let conn = Connection::new(client(pve, token), poll_interval, "test".into())
+        .with_policy(policy.clone());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     Arc::new(ctx)

@@ -5,3 +5,4 @@ pub mod fakekube;
 pub mod guest;
 pub mod lab;
 pub mod mockkube;
+pub mod pvectl;

@@ -51,12 +51,49 @@ class WarningLog(list):
         super().append(line)
 
 
+class NodeMemory(object):
+    """Per-node memory figures in `/cluster/resources` and `/nodes`.
+
+    fakepve reports the same memory use for every node; placement tests need nodes that differ.
+    The figures set here replace `mem` and `maxmem` of those nodes in the answers, through a
+    middleware wrapped around fakepve's own (installed before the server starts).
+    """
+
+    def __init__(self):
+        self.nodes = {}
+
+    def wrap(self, inner):
+        @web.middleware
+        async def middleware(request, handler):
+            response = await inner(request, handler)
+            if self.nodes and request.method == 'GET' and request.path.endswith(('/cluster/resources', '/nodes')):
+                self._patch(response)
+            return response
+        return middleware
+
+    def _patch(self, response):
+        try:
+            answer = json.loads(response.body)
+        except (TypeError, ValueError):
+            return
+        for item in answer.get('data') or []:
+            figures = self.nodes.get(item.get('node'))
+            if figures and item.get('type', 'node') == 'node' and 'maxmem' in item:
+                item.update(figures)
+        response.body = json.dumps(answer).encode('utf-8')
+
+
 class Control(object):
     """The ops of the control channel, one method per op."""
 
-    def __init__(self, pve, stop):
+    def __init__(self, pve, stop, node_memory):
         self.pve = pve
         self.stop = stop
+        self.node_memory = node_memory
+
+    async def op_node_memory(self, node, maxmem, mem):
+        """Report `maxmem` bytes of memory on `node`, `mem` of them in use."""
+        self.node_memory.nodes[node] = {'maxmem': int(maxmem), 'mem': int(mem)}
 
     async def op_add_node(self, name, online=True):
         self.pve.add_node(name, online=online)
@@ -239,9 +276,11 @@ async def watch_stdin(stop):
 async def serve(args):
     pve = FakePve(user=args.user, password=args.password, host=HOST, port=0)
     pve.time_scale = args.time_scale
+    node_memory = NodeMemory()
+    pve._middleware = node_memory.wrap(pve._middleware)
     await pve.start(args.cert, args.key)
     stop = asyncio.Event()
-    control = Control(pve, stop)
+    control = Control(pve, stop, node_memory)
     app = web.Application()
     app.router.add_post('/op', lambda request: handle(control, request))
     runner = web.AppRunner(app)

@@ -16,7 +16,11 @@ pub struct NodeLoad {
 /// The node for a guest needing `need_mib` MiB, or why there is none (for an `Unschedulable`
 /// condition). `allowed` empty means any node. Ties go to the first name in alphabetical order,
 /// so the choice is deterministic.
-pub fn choose_node(nodes: &[NodeLoad], allowed: &[String], need_mib: u64) -> Result<String, String> {
+pub fn choose_node(
+    nodes: &[NodeLoad],
+    allowed: &[String],
+    need_mib: u64,
+) -> Result<String, String> {
     let candidates: Vec<&NodeLoad> = nodes
         .iter()
         .filter(|n| allowed.is_empty() || allowed.contains(&n.name))
@@ -67,7 +71,11 @@ pub fn node_loads(
         .filter(|r| r.kind == "node")
         .map(|n| {
             let name = n.node.clone().unwrap_or_default();
-            let free = n.maxmem.unwrap_or_default().saturating_sub(n.mem.unwrap_or_default()) / MIB;
+            let free = n
+                .maxmem
+                .unwrap_or_default()
+                .saturating_sub(n.mem.unwrap_or_default())
+                / MIB;
             NodeLoad {
                 free_mib: free.saturating_sub(reserved(&name)),
                 online: n.status.as_deref() == Some("online"),
@@ -129,7 +137,10 @@ mod tests {
     #[test]
     fn lowest_free_vmid_in_range() {
         let taken = [100u64, 101, 103];
-        assert_eq!(lowest_free_vmid(100, 105, |id| taken.contains(&id)), Some(102));
+        assert_eq!(
+            lowest_free_vmid(100, 105, |id| taken.contains(&id)),
+            Some(102)
+        );
         assert_eq!(lowest_free_vmid(100, 101, |id| taken.contains(&id)), None);
     }
 }

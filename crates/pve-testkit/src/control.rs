@@ -282,6 +282,16 @@ impl FakePve {
             .await;
     }
 
+    /// Report `maxmem` bytes of memory on `node`, `mem` of them in use, in `/cluster/resources`
+    /// and `/nodes` (fakepve alone reports the same figures for every node).
+    pub async fn node_memory(&self, node: &str, maxmem: u64, mem: u64) {
+        self.op(
+            "node_memory",
+            json!({"node": node, "maxmem": maxmem, "mem": mem}),
+        )
+        .await;
+    }
+
     /// Take a node offline (requests for it get 595) or bring it back.
     pub async fn set_node_offline(&self, node: &str, offline: bool) {
         self.op(

@@ -210,7 +210,11 @@ impl Desired {
         let mut d = Desired {
             kind,
             vmid: id.vmid,
-            node: g.node.clone().or_else(|| id.node.clone()).unwrap_or_default(),
+            node: g
+                .node
+                .clone()
+                .or_else(|| id.node.clone())
+                .unwrap_or_default(),
             uid: id.uid.clone(),
             source,
             settings: BTreeMap::new(),
