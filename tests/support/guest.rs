@@ -141,12 +141,18 @@ impl Env {
 
     /// One reconcile of `name`, as the controller would run it.
     pub async fn pass<K: GuestObject>(&self, name: &str) -> Result<(), GuestError> {
-        let object = self
-            .kube
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} is gone"));
+        Self::pass_on::<K>(&self.kube, self.ctx(), name).await
+    }
+
+    /// One reconcile of `name` stored in `kube` by the operator `ctx` (see [`Env::operator`]).
+    pub async fn pass_on<K: GuestObject>(
+        kube: &FakeKube,
+        ctx: Arc<Context>,
+        name: &str,
+    ) -> Result<(), GuestError> {
+        let object = kube.get(name).unwrap_or_else(|| panic!("{name} is gone"));
         let typed: K = serde_json::from_value(object).unwrap();
-        reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
+        reconcile(Arc::new(typed), ctx).await.map(|_| ())
     }
 
     /// Runs reconciles of `name` until `done` holds for the stored object (bounded).
