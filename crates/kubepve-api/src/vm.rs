@@ -43,7 +43,7 @@ pub const IPCONFIG_SLOT_PATTERN: &str = r"^ipconfig([0-9]|[12][0-9]|3[01])$";
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.vmid)").message("managementPolicy ObserveOnly needs spec.vmid: the VMID of the guest to observe").field_path(".vmid").reason(kube::core::Reason::FieldValueRequired))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.managementPolicy) || self.managementPolicy != 'ObserveOnly' || has(self.vmid)").message("managementPolicy ObserveOnly needs spec.vmid: the VMID of the guest to observe").field_path(".vmid").reason(kube::core::Reason::FieldValueRequired))]
 #[x_kube(validation = kube::core::Rule::new("!has(self.adopt) || has(self.vmid)").message("adopt needs spec.vmid: the VMID of the existing guest to take over").field_path(".vmid").reason(kube::core::Reason::FieldValueRequired))]
 #[x_kube(validation = kube::core::Rule::new("!has(self.node) || !has(self.placement) || !has(self.placement.allowedNodes) || self.node in self.placement.allowedNodes").message("node must be one of placement.allowedNodes").field_path(".node"))]
 #[x_kube(validation = kube::core::Rule::new("!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)").message("vmid is immutable once set").field_path(".vmid").reason(kube::core::Reason::FieldValueForbidden))]

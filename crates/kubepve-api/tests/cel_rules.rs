@@ -206,3 +206,69 @@ fn a_gateway_needs_a_static_address() {
     let v6 = with(v6, "/spec/networks/0/ip6", json!("fd00::5/64"));
     assert_allowed("ProxmoxContainer", &v6, None);
 }
+
+#[test]
+fn observe_only_and_adopt_need_the_vmid_of_an_existing_guest() {
+    for kind in ["ProxmoxVM", "ProxmoxContainer"] {
+        let doc = sample(kind, |d| d["spec"].get("vmid").is_some());
+        let observe = with(doc.clone(), "/spec/managementPolicy", json!("ObserveOnly"));
+        assert_allowed(kind, &observe, None);
+        assert_rejected(
+            kind,
+            &without(observe, "/spec", "vmid"),
+            None,
+            "managementPolicy ObserveOnly needs spec.vmid",
+        );
+        let adopt = with(doc.clone(), "/spec/adopt", json!({"applyChanges": false}));
+        assert_allowed(kind, &adopt, None);
+        assert_rejected(
+            kind,
+            &without(adopt, "/spec", "vmid"),
+            None,
+            "adopt needs spec.vmid",
+        );
+    }
+}
+
+#[test]
+fn a_named_node_must_be_one_of_the_allowed_nodes() {
+    let vm = clone_vm();
+    let node = vm["spec"]["node"].as_str().unwrap().to_string();
+    let allowed = with(
+        vm.clone(),
+        "/spec/placement",
+        json!({"allowedNodes": [node, "pve9"]}),
+    );
+    assert_allowed("ProxmoxVM", &allowed, None);
+    let elsewhere = with(
+        vm.clone(),
+        "/spec/placement",
+        json!({"allowedNodes": ["pve9"]}),
+    );
+    assert_rejected(
+        "ProxmoxVM",
+        &elsewhere,
+        None,
+        "node must be one of placement.allowedNodes",
+    );
+    let placed = without(elsewhere, "/spec", "node");
+    assert_allowed("ProxmoxVM", &placed, None);
+}
+
+#[test]
+fn a_vmid_range_starts_before_it_ends() {
+    let conn = sample("ProxmoxConnection", |_| true);
+    let good = with(
+        conn.clone(),
+        "/spec/vmidRange",
+        json!({"start": 1000, "end": 1999}),
+    );
+    assert_allowed("ProxmoxConnection", &good, None);
+    let backwards = with(conn, "/spec/vmidRange", json!({"start": 2000, "end": 1999}));
+    assert_rejected(
+        "ProxmoxConnection",
+        &backwards,
+        None,
+        "vmidRange.start must not be greater than vmidRange.end",
+    );
+}
