@@ -126,6 +126,8 @@ async fn real_apiserver_operator_end_to_end() {
         "{table:?}"
     );
 
+    adoption_and_placement(&client, &ns, &pve).await;
+
     // Deleting removes the guests and then the objects.
     vms.delete("web-01", &DeleteParams::default())
         .await
@@ -143,6 +145,107 @@ async fn real_apiserver_operator_end_to_end() {
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())
         .await;
+}
+
+/// Guests that exist before their objects (adopt, ObserveOnly, another owner), and a VM without
+/// a node, on the running operator.
+async fn adoption_and_placement(client: &Client, ns: &str, pve: &pve_testkit::FakePve) {
+    use pve_testkit::VmSeed;
+    let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), ns);
+    let seed = |vmid: u32, name: &str, tags: &str| {
+        VmSeed::new(vmid, name)
+            .running()
+            .config("cores", 2)
+            .config("memory", 2048)
+            .config("tags", tags.to_string())
+    };
+    pve.add_vm(seed(310, "legacy", "prod")).await;
+    pve.add_vm(seed(320, "watched", "prod")).await;
+    pve.add_vm(seed(330, "theirs", "kubepve;kubepve-owner-someone-else"))
+        .await;
+    let existing = |name: &str, vmid: u32, extra: Value| {
+        let mut spec = json!({
+            "connectionRef": {"name": "pve-lab"}, "vmid": vmid, "source": {"blank": {}},
+            "memory": "2Gi", "cpu": {"cores": 2}, "tags": ["prod"],
+        });
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
+               "metadata": {"name": name}, "spec": spec})
+    };
+    apply(client, &vms, existing("legacy", 310, json!({"adopt": {}}))).await;
+    apply(
+        client,
+        &vms,
+        existing(
+            "watched",
+            320,
+            json!({"managementPolicy": "ObserveOnly", "cpu": {"cores": 4}}),
+        ),
+    )
+    .await;
+    apply(
+        client,
+        &vms,
+        existing("intruder", 330, json!({"adopt": {}})),
+    )
+    .await;
+    let mut floating = existing("floating", 340, json!({}));
+    floating["spec"]["source"] = json!({"blank": {}});
+    apply(client, &vms, floating).await;
+
+    let reason_of = |o: &ProxmoxVM, type_: &str| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .map(|c| c.reason.clone())
+            .unwrap_or_default()
+    };
+    let legacy = wait_until(&vms, "legacy", Duration::from_secs(60), |o| {
+        is_ready(o.status.as_ref().map(|s| &s.conditions))
+    })
+    .await;
+    assert_eq!(legacy.status.as_ref().unwrap().adopted, Some(true));
+    let tags = pve.guest(310).await.unwrap()["config"]["tags"].to_string();
+    assert!(tags.contains("kubepve-owner-"), "{tags}");
+
+    let watched = wait_until(&vms, "watched", Duration::from_secs(60), |o| {
+        reason_of(o, "Ready") == "Observed"
+    })
+    .await;
+    let planned = &watched.status.as_ref().unwrap().planned_changes;
+    assert!(
+        planned.iter().any(|c| c.starts_with("cores")),
+        "{planned:?}"
+    );
+
+    wait_until(&vms, "intruder", Duration::from_secs(60), |o| {
+        reason_of(o, "Stalled") == "Conflict"
+    })
+    .await;
+    let floating = wait_until(&vms, "floating", Duration::from_secs(60), |o| {
+        is_ready(o.status.as_ref().map(|s| &s.conditions))
+    })
+    .await;
+    assert_eq!(floating.status.unwrap().node.as_deref(), Some("pve1"));
+
+    for name in ["legacy", "watched", "intruder", "floating"] {
+        vms.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["legacy", "watched", "intruder", "floating"] {
+        wait_gone(&vms, name).await;
+    }
+    assert!(
+        pve.guest(310).await.is_none(),
+        "the adopted guest was deleted with its object"
+    );
+    assert!(pve.guest(320).await.is_some(), "ObserveOnly never deletes");
+    assert!(
+        pve.guest(330).await.is_some(),
+        "another owner's guest stays"
+    );
+    assert!(pve.guest(340).await.is_none());
 }
 
 fn sample(file: &str, kind: &str) -> Value {
