@@ -380,14 +380,14 @@ async fn pipeline<K: GuestObject>(
             });
         return Ok(Some(Outcome::stalled(&reason, message, left)));
     }
-    if let Some(slot) = create_slot(&step, desired.node()) {
-        if let Err(limit) = conn.try_start_create(&uid, slot) {
-            return Ok(Some(Outcome::progressing(
-                "WaitingForCreateSlot",
-                limit,
-                settings.task_poll * 2,
-            )));
-        }
+    if let Some(slot) = create_slot(&step, desired.node())
+        && let Err(limit) = conn.try_start_create(&uid, slot)
+    {
+        return Ok(Some(Outcome::progressing(
+            "WaitingForCreateSlot",
+            limit,
+            settings.task_poll * 2,
+        )));
     }
     if matches!(step, Step::Adopt { .. }) {
         st.adopted = Some(true);
