@@ -15,21 +15,23 @@ pub struct Pvectl {
     dir: tempfile::TempDir,
 }
 
-/// The workspace's pvectl binary, built once per test process (a no-op when `make test` or
-/// `cargo nextest run --workspace` built it already).
+/// The workspace's pvectl binary. `cargo nextest run --workspace` (and so `make test`) builds it
+/// next to the test binaries for pvectl's own tests; a run of this package alone builds it here
+/// once. It is never rebuilt when present: pvectl's tests may be running it.
 fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "pvectl"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build -p pvectl");
-        assert!(status.success(), "cargo build -p pvectl failed");
         // Test binaries live in <target>/debug/deps; pvectl in <target>/debug.
         let exe = std::env::current_exe().unwrap();
-        let debug = exe.parent().and_then(|d| d.parent()).unwrap();
-        let bin = debug.join("pvectl");
+        let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("pvectl");
+        if !bin.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "pvectl"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build -p pvectl");
+            assert!(status.success(), "cargo build -p pvectl failed");
+        }
         assert!(bin.exists(), "pvectl not found at {}", bin.display());
         bin
     })
