@@ -268,3 +268,51 @@ async fn an_exported_guest_applied_with_adopt_reconciles_with_no_change_but_the_
     env.passes::<ProxmoxVM>(name, 5).await;
     assert_eq!(env.writes_for(340).await.len(), 1);
 }
+
+#[tokio::test]
+async fn from_observe_only_to_full_the_changes_wait_in_status_until_the_spec_approves_them() {
+    let env = Env::new("proxmoxvms").await;
+    env.pve.add_vm(legacy(350, "moving")).await;
+    env.pve.clear_requests().await;
+    env.kube.put(existing(
+        "moving",
+        350,
+        json!({"managementPolicy": "ObserveOnly", "cpu": {"cores": 2}, "onBoot": true}),
+    ));
+    let object = env.drive::<ProxmoxVM>("moving", ready_now).await.unwrap();
+    // What Full management would do: set onboot, and add the ownership tags.
+    let mut observed_changes = planned(&object);
+    assert_eq!(observed_changes.len(), 2, "{observed_changes:?}");
+    assert!(
+        observed_changes[0].starts_with("onboot: (unset) -> 1"),
+        "{observed_changes:?}"
+    );
+    assert!(
+        observed_changes[1].starts_with("tags: prod -> kubepve;kubepve-owner-uid-moving;prod"),
+        "{observed_changes:?}"
+    );
+
+    env.kube.edit_spec("moving", |spec| {
+        spec["managementPolicy"] = json!("Full");
+        spec["adopt"] = json!({});
+    });
+    let object = env
+        .drive::<ProxmoxVM>("moving", stalled("AwaitingApproval"))
+        .await
+        .unwrap();
+    // Only the owner tags were written; the rest of what ObserveOnly showed waits.
+    observed_changes.pop();
+    assert_eq!(planned(&object), observed_changes);
+    assert_eq!(env.writes_for(350).await.len(), 1);
+    assert!(
+        env.pve.guest(350).await.unwrap()["config"]
+            .get("onboot")
+            .is_none()
+    );
+
+    env.kube
+        .edit_spec("moving", |spec| spec["adopt"]["applyChanges"] = json!(true));
+    env.drive::<ProxmoxVM>("moving", ready_now).await;
+    let onboot = env.pve.guest(350).await.unwrap()["config"]["onboot"].to_string();
+    assert_eq!(onboot.trim_matches('"'), "1");
+}

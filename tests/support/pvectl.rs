@@ -23,7 +23,11 @@ fn binary() -> PathBuf {
     BIN.get_or_init(|| {
         // Test binaries live in <target>/debug/deps; pvectl in <target>/debug.
         let exe = std::env::current_exe().unwrap();
-        let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("pvectl");
+        let bin = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .unwrap()
+            .join("pvectl");
         if !bin.exists() {
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--quiet", "-p", "pvectl"])
