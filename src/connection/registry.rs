@@ -218,6 +218,19 @@ impl Connection {
         Ok(())
     }
 
+    /// Counts a create or clone found running (after a restart) against its node, whatever the
+    /// limit says: it runs already.
+    pub fn keep_create(&self, uid: &str, node: &str) {
+        if let Ok(mut creating) = self.creating.lock() {
+            creating
+                .entry(uid.to_string())
+                .or_insert_with(|| CreateSlot {
+                    node: node.to_string(),
+                    storages: Vec::new(),
+                });
+        }
+    }
+
     /// Gives the object's create slot back (its task ended, or it was never started).
     pub fn end_create(&self, uid: &str) {
         if let Ok(mut creating) = self.creating.lock() {
@@ -288,5 +301,73 @@ impl Registry {
         if let Ok(mut map) = self.inner.write() {
             map.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(creates_per_node: usize, clones_per_storage: usize) -> Connection {
+        let client = pve_client::Client::builder(
+            "https://127.0.0.1:8006",
+            pve_client::Auth::token("root@pam!t", "x"),
+        )
+        .build()
+        .expect("client");
+        Connection::new(client, Duration::from_secs(30), String::new()).with_policy(Policy {
+            creates_per_node,
+            clones_per_storage,
+            ..Policy::default()
+        })
+    }
+
+    fn slot(node: &str, storages: &[&str]) -> CreateSlot {
+        CreateSlot {
+            node: node.into(),
+            storages: storages.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn create_slots_are_limited_per_node_and_per_storage() {
+        let conn = connection(2, 1);
+        assert!(conn.try_start_create("a", slot("pve1", &["fast"])).is_ok());
+        // The same object asking again keeps its slot.
+        assert!(conn.try_start_create("a", slot("pve1", &["fast"])).is_ok());
+        let busy = conn
+            .try_start_create("b", slot("pve2", &["fast"]))
+            .unwrap_err();
+        assert!(busy.contains("maxConcurrentClonesPerStorage"), "{busy}");
+        assert!(conn.try_start_create("c", slot("pve1", &[])).is_ok());
+        let full = conn.try_start_create("d", slot("pve1", &[])).unwrap_err();
+        assert!(full.contains("node pve1"), "{full}");
+        conn.end_create("a");
+        assert!(conn.try_start_create("b", slot("pve2", &["fast"])).is_ok());
+        assert!(conn.try_start_create("d", slot("pve1", &[])).is_ok());
+    }
+
+    #[test]
+    fn creates_found_running_after_a_restart_count_against_their_node() {
+        let conn = connection(1, 1);
+        conn.keep_create("running", "pve1");
+        assert!(conn.try_start_create("new", slot("pve1", &[])).is_err());
+        assert!(
+            conn.try_start_create("elsewhere", slot("pve2", &[]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn placed_memory_counts_until_unplaced_and_not_for_the_object_itself() {
+        let conn = connection(1, 1);
+        conn.place("a", "pve1", 1024);
+        conn.place("b", "pve1", 512);
+        conn.place("c", "pve2", 256);
+        assert_eq!(conn.placed_mib("pve1", ""), 1536);
+        assert_eq!(conn.placed_mib("pve1", "a"), 512);
+        conn.unplace("b");
+        assert_eq!(conn.placed_mib("pve1", ""), 1024);
+        assert_eq!(conn.placed_mib("pve2", ""), 256);
     }
 }

@@ -34,6 +34,10 @@ pub(super) async fn follow_task<K: GuestObject>(
     let vmid = u64::try_from(st.vmid.unwrap_or_default()).unwrap_or_default();
     let exit = match conn.pve.task_status(&upid).await {
         Ok(ts) if ts.is_running() => {
+            if matches!(upid.task_type.as_str(), "qmcreate" | "qmclone" | "vzcreate") {
+                // A restarted operator counts the creates it finds running.
+                conn.keep_create(&object.uid().unwrap_or_default(), &upid.node);
+            }
             let message = format!("Proxmox task {} running ({})", task.task_type, task.upid);
             return Ok(Some(Outcome::progressing(
                 "TaskRunning",
