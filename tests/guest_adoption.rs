@@ -9,7 +9,7 @@ mod support;
 use kubepve_api::ProxmoxVM;
 use pve_testkit::VmSeed;
 use serde_json::{Value, json};
-use support::guest::{Env, condition, gone, ready_now, stalled, tags, vm};
+use support::guest::{Env, condition, condition_message, gone, ready_now, stalled, tags, vm};
 
 /// A running VM 310-style guest made by hand: 2 cores, 2 GiB, one disk, one NIC, tag `prod`.
 fn legacy(vmid: u32, name: &str) -> VmSeed {
@@ -82,10 +82,7 @@ async fn adoption_adds_only_the_owner_tags_and_applies_differences_only_when_app
             .any(|c| c.starts_with("onboot: (unset) -> 1")),
         "{changes:?}"
     );
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&object, "Stalled");
     assert!(message.contains("applyChanges"), "{message}");
     assert_eq!(env.events_with("Conflict").len(), 0);
 
@@ -177,12 +174,7 @@ async fn observe_only_of_a_missing_guest_reports_it_and_creates_nothing() {
         .drive::<ProxmoxVM>("ghost", stalled("GuestNotFound"))
         .await
         .unwrap();
-    assert!(
-        condition(&object, "Stalled")["message"]
-            .as_str()
-            .unwrap()
-            .contains("321")
-    );
+    assert!(condition_message(&object, "Stalled").contains("321"));
     assert_eq!(env.creates_for(321).await.len(), 0);
     assert!(env.pve.guest(321).await.is_none());
 }
@@ -204,10 +196,7 @@ async fn a_guest_owned_by_another_object_is_a_conflict_even_with_adopt() {
         .await
         .unwrap();
     env.passes::<ProxmoxVM>("mine", 5).await;
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&object, "Stalled");
     assert!(message.contains("uid-other"), "{message}");
     assert!(env.writes_for(330).await.is_empty());
     assert_eq!(env.events_with("Conflict").len(), 1);

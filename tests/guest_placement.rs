@@ -13,7 +13,9 @@ use kubepve_api::ProxmoxVM;
 use pve_testkit::VmSeed;
 use serde_json::{Value, json};
 use support::fakekube::FakeKube;
-use support::guest::{Env, MAX_PASSES, clone_vm, condition, ready, stalled, tags, vm};
+use support::guest::{
+    Env, MAX_PASSES, clone_vm, condition, condition_message, ready, stalled, tags, vm,
+};
 
 const GIB: u64 = 1 << 30;
 
@@ -104,10 +106,7 @@ async fn no_node_with_room_is_unschedulable_with_the_reason_and_nothing_is_creat
         .drive::<ProxmoxVM>("huge", stalled("Unschedulable"))
         .await
         .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&object, "Stalled");
     assert!(message.contains("32768 MiB"), "{message}");
     assert!(message.contains("pve2 has 12288 MiB free"), "{message}");
     assert!(message.contains("pve3 is offline"), "{message}");
@@ -144,10 +143,7 @@ async fn vmids_come_from_the_range_lowest_first_until_it_is_exhausted() {
         .drive::<ProxmoxVM>("r3", stalled("VmidRangeExhausted"))
         .await
         .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&object, "Stalled");
     assert!(message.contains("500-502"), "{message}");
     assert!(object["status"]["vmid"].is_null());
     assert!(env.creates_for(503).await.is_empty());
@@ -259,10 +255,7 @@ async fn creates_and_clones_wait_for_a_slot_on_their_node_and_storage() {
     // c1 clones; c2 waits for the template's storage; blank1 creates (2 per node); blank2 waits.
     assert_eq!(reason("c1"), "TaskRunning");
     assert_eq!(reason("c2"), "WaitingForCreateSlot");
-    let message = condition(&env.kube.get("c2").unwrap(), "Reconciling")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = condition_message(&env.kube.get("c2").unwrap(), "Reconciling");
     assert!(
         message.contains("maxConcurrentClonesPerStorage"),
         "{message}"

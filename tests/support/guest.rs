@@ -334,6 +334,14 @@ pub fn condition(object: &Value, type_: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The message of the condition of this type ("" when there is none).
+pub fn condition_message(object: &Value, type_: &str) -> String {
+    condition(object, type_)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Ready=True.
 pub fn ready(object: Option<&Value>) -> bool {
     object.is_some_and(|o| condition(o, "Ready")["status"] == "True")

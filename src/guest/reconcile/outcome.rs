@@ -23,38 +23,33 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
+    fn new(health: Health, after: Duration, phase: Option<Phase>) -> Self {
+        Self {
+            health,
+            action: Action::requeue(after),
+            phase,
+        }
+    }
     pub(super) fn progressing(reason: &str, message: impl Into<String>, after: Duration) -> Self {
         let health = Health::Progressing {
             reason: reason.into(),
             message: message.into(),
         };
-        Self {
-            health,
-            action: Action::requeue(after),
-            phase: None,
-        }
+        Self::new(health, after, None)
     }
     pub(super) fn stalled(reason: &str, message: impl Into<String>, after: Duration) -> Self {
         let health = Health::Stalled {
             reason: reason.into(),
             message: message.into(),
         };
-        Self {
-            health,
-            action: Action::requeue(after),
-            phase: Some(Phase::Failed),
-        }
+        Self::new(health, after, Some(Phase::Failed))
     }
     pub(super) fn ready(reason: &str, message: impl Into<String>, after: Duration) -> Self {
         let health = Health::Ready {
             reason: reason.into(),
             message: message.into(),
         };
-        Self {
-            health,
-            action: Action::requeue(after),
-            phase: None,
-        }
+        Self::new(health, after, None)
     }
     pub(super) fn phase(mut self, phase: Phase) -> Self {
         self.phase = Some(phase);
