@@ -10,21 +10,23 @@ use std::time::Instant;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, Phase, RESTARTED_AT_ANNOTATION};
+use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, RESTARTED_AT_ANNOTATION};
 use kubepve_plan::{Blocker, Identity, Intent, Observed, Step, TemplateRef};
 
 use super::observe::{Freshness, forget, observe};
 use super::{GuestObject, status};
 use crate::conditions::{self, Health, now};
-use crate::connection::registry::{Connection, CreateSlot};
+use crate::connection::registry::Connection;
 use crate::context::Context;
 
 mod inputs;
 mod outcome;
+mod placement;
 mod step;
 mod task;
 
-use outcome::{Outcome, blocked, converged, set_restart_required};
+use outcome::{Outcome, blocked, converged, observing, set_restart_required};
+use placement::{create_slot, place};
 use step::act;
 use task::follow_task;
 
@@ -412,77 +414,6 @@ async fn pipeline<K: GuestObject>(
         conn.end_create(&uid);
     }
     outcome.map(Some)
-}
-
-/// The create slot a create or clone step needs: its node, and for a clone the storage it
-/// writes to (its target storage, else the template's, named by the template).
-fn create_slot(step: &Step, node: &str) -> Option<CreateSlot> {
-    let storages = match step {
-        Step::Create { .. } => Vec::new(),
-        Step::Clone {
-            source_vmid,
-            params,
-            ..
-        } => vec![
-            params
-                .get("storage")
-                .map_or_else(|| format!("template {source_vmid}"), str::to_string),
-        ],
-        _ => return None,
-    };
-    Some(CreateSlot {
-        node: node.to_string(),
-        storages,
-    })
-}
-
-/// ObserveOnly: the guest as it is, and what Full management would change, never acted on.
-fn observing(
-    st: &mut GuestStatus,
-    desired: &kubepve_plan::Desired,
-    observed: &Observed,
-    poll: std::time::Duration,
-) -> Outcome {
-    let preview = kubepve_plan::preview(desired, observed);
-    st.planned_changes = preview.changes.iter().map(ToString::to_string).collect();
-    let (phase, power) = match observed.power {
-        kubepve_plan::Power::Running => (Phase::Running, "running"),
-        kubepve_plan::Power::Paused => (Phase::Running, "paused"),
-        _ => (Phase::Stopped, "stopped"),
-    };
-    let differences = if st.planned_changes.is_empty() {
-        "it matches the spec".to_string()
-    } else {
-        format!(
-            "{} differences from the spec are listed in status.plannedChanges",
-            st.planned_changes.len()
-        )
-    };
-    let message = format!(
-        "observing guest {} ({power}) without changing it (managementPolicy ObserveOnly); {differences}",
-        desired.vmid()
-    );
-    Outcome::ready("Observed", message, poll).phase(phase)
-}
-
-/// The node for a guest without one: the online node with the most free memory that fits it,
-/// counting guests placed but not running yet. `Ok(Err(reason))` when none fits.
-async fn place(
-    conn: &Connection,
-    uid: &str,
-    desired: &kubepve_plan::Desired,
-    allowed: &[String],
-) -> Result<Result<String, String>, pve_client::Error> {
-    let need = desired
-        .memory_mib()
-        .unwrap_or(kubepve_plan::DEFAULT_MEMORY_MIB);
-    let snapshot = conn.resources_fresh_enough().await?;
-    let loads = kubepve_plan::node_loads(&snapshot.items, |node| conn.placed_mib(node, uid));
-    let chosen = kubepve_plan::choose_node(&loads, allowed, need);
-    if let Ok(node) = &chosen {
-        conn.place(uid, node, need);
-    }
-    Ok(chosen)
 }
 
 /// The desired state, or the outcome that explains why there is none.

@@ -136,23 +136,45 @@ pub(super) fn set_restart_required(st: &mut GuestStatus, plan: &Plan, generation
     );
 }
 
-pub(super) fn converged(observed: &Observed, plan: &Plan, poll: Duration) -> Outcome {
-    let (phase, what) = match observed.power {
+/// The phase a guest's power state shows, and the word for it.
+fn power_phase(power: Power) -> (Phase, &'static str) {
+    match power {
         Power::Running => (Phase::Running, "running"),
         Power::Paused => (Phase::Running, "paused"),
         _ => (Phase::Stopped, "stopped"),
-    };
+    }
+}
+
+pub(super) fn converged(observed: &Observed, plan: &Plan, poll: Duration) -> Outcome {
+    let (phase, what) = power_phase(observed.power);
     let mut message = format!("guest matches the spec and is {what}");
     if !plan.warnings.is_empty() {
         message.push_str(&format!("; warnings: {}", plan.warnings.join("; ")));
     }
-    let health = Health::Ready {
-        reason: "Converged".into(),
-        message,
+    Outcome::ready("Converged", message, poll).phase(phase)
+}
+
+/// ObserveOnly: the guest as it is, and what Full management would change, never acted on.
+pub(super) fn observing(
+    st: &mut GuestStatus,
+    desired: &kubepve_plan::Desired,
+    observed: &Observed,
+    poll: Duration,
+) -> Outcome {
+    let preview = kubepve_plan::preview(desired, observed);
+    st.planned_changes = preview.changes.iter().map(ToString::to_string).collect();
+    let (phase, power) = power_phase(observed.power);
+    let differences = if st.planned_changes.is_empty() {
+        "it matches the spec".to_string()
+    } else {
+        format!(
+            "{} differences from the spec are listed in status.plannedChanges",
+            st.planned_changes.len()
+        )
     };
-    Outcome {
-        health,
-        action: Action::requeue(poll),
-        phase: Some(phase),
-    }
+    let message = format!(
+        "observing guest {} ({power}) without changing it (managementPolicy ObserveOnly); {differences}",
+        desired.vmid()
+    );
+    Outcome::ready("Observed", message, poll).phase(phase)
 }
