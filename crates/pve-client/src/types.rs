@@ -247,6 +247,108 @@ pub struct PendingItem {
     pub delete: Option<u64>,
 }
 
+/// An item of `GET .../snapshot` (QEMU and LXC). PVE lists the live state as a pseudo snapshot
+/// named `current`; [`Snapshot::is_current`] tells it apart.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// Snapshot name (`current` for the live state).
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Parent snapshot.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Creation time, Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub snaptime: Option<u64>,
+    /// Includes RAM (QEMU).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub vmstate: Option<bool>,
+}
+
+impl Snapshot {
+    /// True for the `current` pseudo snapshot (the live state, not a snapshot).
+    pub fn is_current(&self) -> bool {
+        self.name == "current"
+    }
+}
+
+/// An item of `GET /cluster/ha/resources`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct HaResource {
+    /// `vm:100` or `ct:101`.
+    pub sid: String,
+    /// Requested state (`started`, `stopped`, `disabled`, `ignored`).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// HA group.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+impl HaResource {
+    /// The VMID the resource manages (`vm:100` gives 100).
+    pub fn vmid(&self) -> Option<u32> {
+        self.sid.rsplit(':').next()?.parse().ok()
+    }
+}
+
+/// An item of `GET /cluster/replication`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ReplicationJob {
+    /// `<guest>-<jobnum>`.
+    pub id: String,
+    /// The guest's VMID.
+    #[serde(deserialize_with = "lenient_u64_req")]
+    pub guest: u64,
+    /// Target node.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Disabled.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub disable: Option<bool>,
+}
+
+/// An item of `GET /cluster/backup` (vzdump jobs).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct BackupJob {
+    /// Job id.
+    pub id: String,
+    /// The VMIDs the job names, comma-separated (absent for `all` or pool jobs).
+    #[serde(default)]
+    pub vmid: Option<String>,
+    /// Backs up every guest (except `exclude`).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub all: Option<bool>,
+    /// Guests excluded from an `all` job.
+    #[serde(default)]
+    pub exclude: Option<String>,
+    /// Schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Target storage.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// Enabled (default true).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub enabled: Option<bool>,
+}
+
+impl BackupJob {
+    /// True when the job names `vmid` in its list (what `purge` removes). `all` and pool jobs
+    /// pick guests when they run and keep working after a guest is gone.
+    pub fn names(&self, vmid: u32) -> bool {
+        self.vmid.as_deref().is_some_and(|list| {
+            list.split(',')
+                .any(|v| v.trim().parse::<u32>().ok() == Some(vmid))
+        })
+    }
+}
+
 pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
@@ -278,3 +380,28 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 
 pub(crate) use lenient_u64 as de_u64;
 pub(crate) use lenient_u64_req as de_u64_req;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_and_ha_name_their_guests() {
+        let job: BackupJob =
+            serde_json::from_value(serde_json::json!({"id": "backup-1", "vmid": "101, 150,1500"}))
+                .unwrap();
+        assert!(job.names(150) && job.names(101) && !job.names(15));
+        let all: BackupJob =
+            serde_json::from_value(serde_json::json!({"id": "b2", "all": 1})).unwrap();
+        assert!(!all.names(150));
+        let ha: HaResource = serde_json::from_value(serde_json::json!({"sid": "ct:200"})).unwrap();
+        assert_eq!(ha.vmid(), Some(200));
+        let snaps: Vec<Snapshot> = serde_json::from_value(serde_json::json!([
+            {"name": "pre-upgrade", "snaptime": "1700000000", "vmstate": 0, "description": ""},
+            {"name": "current", "description": "You are here!"}
+        ]))
+        .unwrap();
+        assert_eq!(snaps[0].snaptime, Some(1_700_000_000));
+        assert!(!snaps[0].is_current() && snaps[1].is_current());
+    }
+}
