@@ -52,6 +52,9 @@ pub struct UpdateArgs {
     /// Remove config keys (repeatable).
     #[arg(long)]
     pub delete: Vec<String>,
+    /// Apply memory or CPU increases even beyond what the node has in total.
+    #[arg(long)]
+    pub ignore_capacity: bool,
     /// Print the config diff and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -164,10 +167,53 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             for l in &lines {
                 println!("{l}");
             }
+            let grown = |keys: &[&str]| {
+                let value = |k: &str, from_params: bool| {
+                    let v = if from_params {
+                        params
+                            .pairs()
+                            .iter()
+                            .find(|(x, _)| x == k)
+                            .map(|(_, v)| v.clone())
+                    } else {
+                        None
+                    };
+                    v.or_else(|| config.get(k))
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
+                let product = |from: bool| {
+                    keys.iter()
+                        .map(|k| value(k, from).unwrap_or(1))
+                        .product::<u64>()
+                };
+                let touched = keys
+                    .iter()
+                    .any(|k| params.pairs().iter().any(|(x, _)| x == k));
+                (touched && product(true) > product(false)).then(|| product(true))
+            };
+            crate::safety::check_capacity(
+                app,
+                &g.node,
+                grown(&["memory"]),
+                grown(&["cores", "sockets"]),
+                a.ignore_capacity,
+            )
+            .await?;
             if a.dry_run {
                 return Ok(());
             }
             if !deletes.is_empty() {
+                let saved = crate::backup::save(app, g, &config, &[], "update").await?;
+                println!(
+                    "{}: configuration saved to {} before removing {}",
+                    g.label(),
+                    saved.display(),
+                    deletes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 params.push(
                     "delete",
                     deletes
