@@ -203,14 +203,26 @@ const NOT_COPIED: &[&str] = &[
 ];
 
 /// The raw config keys (with `vmid` and `node`) that re-create the guest of `backup`: settings
-/// as they were, disks as new volumes of the same size on the same storage, no unused disks,
-/// and no redacted secrets (returned by name, for the caller to mention).
+/// as they were last configured (pending changes applied), disks as new volumes of the same
+/// size on the same storage, no unused disks, and no redacted secrets (returned by name, for
+/// the caller to mention).
 pub fn recreate_keys(backup: &Backup) -> (BTreeMap<String, String>, Vec<String>) {
     let mut keys = BTreeMap::new();
     let mut dropped = Vec::new();
     keys.insert("vmid".to_string(), backup.vmid.to_string());
     keys.insert("node".to_string(), backup.node.clone());
-    for (k, v) in &backup.config {
+    let mut wanted = backup.config.clone();
+    for p in &backup.pending {
+        let Some(key) = p["key"].as_str() else {
+            continue;
+        };
+        if p["delete"].as_u64().unwrap_or(0) > 0 {
+            wanted.remove(key);
+        } else if let Some(v) = p.get("pending") {
+            wanted.insert(key.to_string(), v.clone());
+        }
+    }
+    for (k, v) in &wanted {
         let text = match v {
             Value::String(s) => s.clone(),
             Value::Null => continue,
