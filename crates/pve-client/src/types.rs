@@ -231,6 +231,36 @@ impl GuestConfig {
     }
 }
 
+impl GuestConfig {
+    /// Whether a disk of this guest is built on a base disk of template `template`
+    /// (`local-lvm:base-9000-disk-0/vm-101-disk-0`): a linked clone, which breaks if the
+    /// template goes.
+    pub fn is_linked_clone_of(&self, template: u32) -> bool {
+        let base = format!("base-{template}-disk-");
+        self.0
+            .iter()
+            .filter(|(k, _)| is_disk_key(k))
+            .filter_map(|(_, v)| v.as_str())
+            .any(|v| v.split([':', '/']).any(|part| part.starts_with(&base)))
+            && !self.0.get("template").is_some_and(|t| t == 1 || t == "1")
+    }
+}
+
+/// Whether `key` is a disk slot of a guest config (`scsi0`, `virtio1`, `rootfs`, `mp0`,
+/// `unused0`, `efidisk0`, `tpmstate0`, ...).
+pub fn is_disk_key(key: &str) -> bool {
+    let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    let numbered = stem.len() < key.len();
+    (numbered && matches!(stem, "scsi" | "virtio" | "sata" | "ide" | "mp" | "unused"))
+        || matches!(key, "rootfs" | "efidisk0" | "tpmstate0")
+}
+
+/// Whether the value of config key `key` is a secret (`cipassword`; a container's `password`)
+/// that must never be shown, logged or stored in a backup.
+pub fn is_secret_key(key: &str) -> bool {
+    matches!(key, "cipassword" | "password")
+}
+
 /// An item of `GET .../pending`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct PendingItem {
@@ -403,5 +433,31 @@ mod tests {
         .unwrap();
         assert_eq!(snaps[0].snaptime, Some(1_700_000_000));
         assert!(!snaps[0].is_current() && snaps[1].is_current());
+    }
+
+    #[test]
+    fn disk_keys_and_linked_clones() {
+        assert!(is_disk_key("scsi0") && is_disk_key("rootfs") && is_disk_key("mp3"));
+        assert!(!is_disk_key("net0") && !is_disk_key("scsihw") && !is_disk_key("ide"));
+        let config = |pairs: &[(&str, &str)]| {
+            GuestConfig(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                    .collect(),
+            )
+        };
+        let lvm = config(&[("scsi0", "local-lvm:base-9000-disk-0/vm-101-disk-0,size=8G")]);
+        let dir = config(&[(
+            "virtio0",
+            "local:9000/base-9000-disk-0.qcow2/102/vm-102-disk-0.qcow2",
+        )]);
+        let full = config(&[("scsi0", "local-lvm:vm-103-disk-0,size=8G")]);
+        let other = config(&[("scsi0", "local-lvm:base-90001-disk-0/vm-104-disk-0")]);
+        let notes = config(&[("description", "cloned from base-9000-disk-0")]);
+        let template = config(&[("scsi0", "local-lvm:base-9000-disk-0"), ("template", "1")]);
+        assert!(lvm.is_linked_clone_of(9000) && dir.is_linked_clone_of(9000));
+        assert!(!full.is_linked_clone_of(9000) && !other.is_linked_clone_of(9000));
+        assert!(!notes.is_linked_clone_of(9000) && !template.is_linked_clone_of(9000));
     }
 }

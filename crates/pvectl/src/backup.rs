@@ -235,7 +235,7 @@ pub fn recreate_keys(backup: &Backup) -> (BTreeMap<String, String>, Vec<String>)
             dropped.push(k.clone());
             continue;
         }
-        let value = if crate::safety::is_disk_key(k) {
+        let value = if pve_client::types::is_disk_key(k) {
             new_volume(&text)
         } else {
             text

@@ -353,7 +353,7 @@ async fn add_config(app: &App, item: &mut Value) -> anyhow::Result<()> {
 
 /// Config keys whose values are secrets.
 pub fn is_secret_key(key: &str) -> bool {
-    matches!(key, "cipassword" | "password")
+    pve_client::types::is_secret_key(key)
 }
 
 /// A config map with secret values replaced.

@@ -8,6 +8,8 @@
 
 use std::io::BufRead;
 
+use pve_client::types::is_disk_key;
+
 use crate::App;
 use crate::exit::{ABORTED, Exit, FAILED};
 use crate::select::GuestInfo;
@@ -68,14 +70,6 @@ struct DiskLine {
     slot: String,
     volume: String,
     size: String,
-}
-
-/// Whether `key` is a disk slot (`scsi0`, `rootfs`, `mp1`, `unused0`, `efidisk0`, ...).
-pub(crate) fn is_disk_key(key: &str) -> bool {
-    let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
-    let numbered = stem.len() < key.len();
-    (numbered && matches!(stem, "scsi" | "virtio" | "sata" | "ide" | "mp" | "unused"))
-        || matches!(key, "rootfs" | "efidisk0" | "tpmstate0")
 }
 
 fn disks(config: &pve_client::types::GuestConfig) -> Vec<DiskLine> {
@@ -162,16 +156,6 @@ async fn cluster_facts(app: &App) -> anyhow::Result<ClusterFacts> {
     })
 }
 
-/// `base-150-disk-0` in a disk of `config`: a linked clone of template 150.
-fn uses_base_of(config: &pve_client::types::GuestConfig, template: u32) -> bool {
-    let base = format!("base-{template}-disk-");
-    config
-        .0
-        .iter()
-        .filter(|(k, _)| is_disk_key(k))
-        .any(|(_, v)| v.as_str().is_some_and(|s| s.contains(&base)))
-}
-
 async fn preflight(
     app: &App,
     g: &GuestInfo,
@@ -226,7 +210,7 @@ async fn preflight(
                 .config()
                 .await
                 .map_err(|e| fail("linked clones", e))?;
-            if uses_base_of(&c, g.vmid) {
+            if c.is_linked_clone_of(g.vmid) {
                 linked_clones.push(other.display());
             }
         }
@@ -504,15 +488,4 @@ pub async fn check_capacity(
         ),
     }
     .into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disk_keys() {
-        assert!(is_disk_key("scsi0") && is_disk_key("rootfs") && is_disk_key("mp3"));
-        assert!(!is_disk_key("net0") && !is_disk_key("scsihw") && !is_disk_key("ide"));
-    }
 }
