@@ -2,6 +2,7 @@
 //! (`reconcile.rs`: observe -> plan -> act -> status); [`GuestObject`] is what differs.
 
 mod act;
+pub mod backup;
 mod observe;
 pub mod reconcile;
 mod status;

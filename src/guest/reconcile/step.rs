@@ -14,6 +14,7 @@ use crate::conditions::{self, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
 use crate::guest::act::{Acted, execute, phase_of};
+use crate::guest::backup::{self, Hold};
 use crate::guest::observe::forget;
 use crate::guest::{GuestObject, status};
 
@@ -51,7 +52,29 @@ pub(super) async fn act<K: GuestObject>(
     let drifted = restart_request.is_none()
         && conditions::find(&st.conditions, conditions::READY)
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
+    // Pre-flight checks and the configuration backup (see `guest::backup`).
+    let backup = match backup::before(object, ctx, conn, vmid, observed, step).await {
+        Ok(taken) => taken,
+        Err(Hold::Refused { reason, message }) => {
+            let repeated = conditions::find(&st.conditions, conditions::STALLED)
+                .is_some_and(|c| c.reason == reason && c.message == message);
+            if !repeated {
+                ctx.event(
+                    object,
+                    EventType::Warning,
+                    reason,
+                    step.name(),
+                    message.clone(),
+                )
+                .await;
+            }
+            forget(&ctx.observations, &uid);
+            return Ok(Outcome::stalled(reason, message, settings.drift_interval));
+        }
+        Err(Hold::Failed(error)) => return Err(error),
+    };
     let executed = execute(&conn.pve, K::PVE_KIND, &node, vmid, step).await;
+    backup::after(object, ctx, backup, &executed).await;
     if drifted && executed.is_ok() {
         let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
         let note = format!(
