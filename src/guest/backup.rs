@@ -130,6 +130,16 @@ fn redacted(key: &str, value: &str) -> String {
     }
 }
 
+/// Whether removing `key` loses something: everything but a description that holds only the
+/// operator's own ownership line (which its first config step of a clone removes).
+fn loses(observed: &Observed, key: &str) -> bool {
+    let marker_only = |text: &String| {
+        text.lines()
+            .all(|l| l.trim().is_empty() || l.starts_with(kubepve_api::OWNER_DESCRIPTION_PREFIX))
+    };
+    !(key == "description" && observed.config.get(key).is_none_or(marker_only))
+}
+
 fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
     move |source| Hold::Failed(GuestError::Proxmox { op, vmid, source })
 }
@@ -156,7 +166,7 @@ pub async fn before<K: GuestObject>(
     }
     let reason = match step {
         Step::Delete { .. } => "delete",
-        Step::SetConfig { delete, .. } if !delete.is_empty() => "config",
+        Step::SetConfig { delete, .. } if delete.iter().any(|k| loses(observed, k)) => "config",
         _ => return Ok(None),
     };
     let kind = pve_kind(K::PVE_KIND);
@@ -167,9 +177,9 @@ pub async fn before<K: GuestObject>(
         .pending()
         .await
         .map_err(proxmox("read pending changes", vmid))?;
-    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let now = Timestamp::now();
     let entry = Entry {
-        time: now.to_string(),
+        time: now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         reason: reason.into(),
         step: step.to_string(),
         vmid,
@@ -203,11 +213,8 @@ pub async fn before<K: GuestObject>(
             })
             .collect(),
     };
-    let stamp: String = entry
-        .time
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
+    // Sorts by time: the oldest key goes first when the ConfigMap is full.
+    let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
     let taken = Taken {
         config_map: config_map_name(K::KIND, &object.name_any()),
         key: format!("{stamp}-{reason}"),
@@ -276,7 +283,7 @@ async fn store<K: GuestObject>(
     let mut n = 1;
     while taken.entry.upid.is_none() && data.contains_key(&key) {
         n += 1;
-        key = format!("{}-{n}", taken.key);
+        key = format!("{}-{n:03}", taken.key);
     }
     let text = serde_json::to_string_pretty(&taken.entry).unwrap_or_default();
     data.insert(key.clone(), text);
@@ -518,5 +525,19 @@ mod tests {
         assert!(parse_retention("1w").is_err() && parse_retention("soon").is_err());
         assert_eq!(redacted("cipassword", "hunter2"), REDACTED);
         assert_eq!(redacted("memory", "2048"), "2048");
+        let t: Timestamp = "2026-01-31T12:00:00.5Z".parse().unwrap();
+        assert_eq!(
+            t.strftime("%Y%m%dT%H%M%S%.3fZ").to_string(),
+            "20260131T120000.500Z"
+        );
+        let mut observed = Observed::default();
+        observed
+            .config
+            .insert("description".into(), "kubepve.io/owner: abc".into());
+        assert!(!loses(&observed, "description") && loses(&observed, "onboot"));
+        observed
+            .config
+            .insert("description".into(), "kubepve.io/owner: abc\nnotes".into());
+        assert!(loses(&observed, "description"));
     }
 }
