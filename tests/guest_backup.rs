@@ -213,10 +213,7 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
     ));
     env.drive::<ProxmoxVM>("ha", ready).await.unwrap();
     env.pve
-        .answer_get(
-            "/cluster/ha/resources",
-            json!([{"sid": "vm:152", "state": "started"}]),
-        )
+        .guest_attrs(152, json!({"ha_state": "started"}))
         .await;
     env.pve
         .answer_get(
@@ -235,12 +232,10 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
         .unwrap()
         .to_string();
     assert!(
-        message.contains("vm:152") && message.contains("deleteOptions.purge"),
+        message.contains("HA (state started)") && message.contains("deleteOptions.purge"),
         "{message}"
     );
-    env.pve
-        .answer_get("/cluster/ha/resources", Value::Null)
-        .await;
+    env.pve.guest_attrs(152, json!({"ha_state": null})).await;
     let object = env
         .drive::<ProxmoxVM>("ha", stalled("ReplicationJobs"))
         .await

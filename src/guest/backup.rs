@@ -358,18 +358,22 @@ async fn preflight<K: GuestObject>(
             );
         }
     }
+    // `/cluster/resources` shows HA management (`hastate`) with the privileges the operator
+    // already has; `/cluster/ha/resources` would need Sys.Audit on `/`.
+    let guests = pve.guests().await.map_err(proxmox("list guests", vmid))?;
     if !purge {
-        let ha = pve
-            .ha_resources()
-            .await
-            .map_err(proxmox("list HA resources", vmid))?;
-        if let Some(r) = ha.iter().find(|r| r.vmid() == Some(vmid32)) {
+        let ha = guests
+            .iter()
+            .find(|g| g.vmid == Some(vmid))
+            .and_then(|g| g.hastate.as_deref())
+            .filter(|h| !h.is_empty());
+        if let Some(state) = ha {
             return refuse(
                 "HAManaged",
                 format!(
-                    "guest {vmid} is managed by HA ({}) and Proxmox refuses to delete it without \
-                     purge; set spec.deleteOptions.purge: true, or remove the HA resource",
-                    r.sid
+                    "guest {vmid} is managed by HA (state {state}) and Proxmox refuses to delete \
+                     it without purge; set spec.deleteOptions.purge: true, or remove the HA \
+                     resource"
                 ),
             );
         }
@@ -395,7 +399,6 @@ async fn preflight<K: GuestObject>(
     }
     if observed.template {
         let mut clones = Vec::new();
-        let guests = pve.guests().await.map_err(proxmox("list guests", vmid))?;
         for g in guests.iter().filter(|g| g.vmid != Some(vmid)) {
             let (Some(id), Some(node), Some(k)) = (
                 g.vmid.and_then(|v| u32::try_from(v).ok()),

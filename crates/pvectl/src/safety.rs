@@ -132,27 +132,35 @@ struct ClusterFacts {
     backup_jobs: Vec<pve_client::types::BackupJob>,
 }
 
-async fn cluster_facts(app: &App) -> anyhow::Result<ClusterFacts> {
-    let client = &app.conn.client;
-    let fail = |what: &str, e: pve_client::Error| {
-        anyhow::anyhow!(
+/// A cluster-wide list that needs Sys.Audit on `/`: a token without it still deletes, with a
+/// warning (HA still shows in `/cluster/resources` as `hastate`).
+fn optional<T>(
+    app: &App,
+    what: &str,
+    read: Result<Vec<T>, pve_client::Error>,
+) -> anyhow::Result<Vec<T>> {
+    match read {
+        Ok(items) => Ok(items),
+        Err(e @ pve_client::Error::Permission { .. }) => {
+            app.progress.note(&format!(
+                "warning: cannot check {what} (needs Sys.Audit on /): {}",
+                crate::exit::describe(&e)
+            ));
+            Ok(Vec::new())
+        }
+        Err(e) => Err(anyhow::anyhow!(
             "cannot read the {what} to check the deletion: {}",
             crate::exit::describe(&e)
-        )
-    };
+        )),
+    }
+}
+
+async fn cluster_facts(app: &App) -> anyhow::Result<ClusterFacts> {
+    let client = &app.conn.client;
     Ok(ClusterFacts {
-        ha: client
-            .ha_resources()
-            .await
-            .map_err(|e| fail("HA resources", e))?,
-        replication: client
-            .replication_jobs()
-            .await
-            .map_err(|e| fail("replication jobs", e))?,
-        backup_jobs: client
-            .backup_jobs()
-            .await
-            .map_err(|e| fail("backup jobs", e))?,
+        ha: optional(app, "HA resources", client.ha_resources().await)?,
+        replication: optional(app, "replication jobs", client.replication_jobs().await)?,
+        backup_jobs: optional(app, "backup jobs", client.backup_jobs().await)?,
     })
 }
 
