@@ -35,6 +35,15 @@ async fn delete_and_release(env: &Env, name: &str) {
     panic!("{name} was not released: {:#}", env.kube.get(name).unwrap());
 }
 
+/// Runs reconciles of `name` until it is Stalled with `reason`; returns the condition's message.
+async fn stalled_with(env: &Env, name: &str, reason: &'static str) -> String {
+    let object = env.drive::<ProxmoxVM>(name, stalled(reason)).await.unwrap();
+    condition(&object, "Stalled")["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The entries of a backup ConfigMap, parsed, oldest first.
 fn entries(cm: &Value) -> Vec<(String, Value)> {
     cm["data"]
@@ -180,14 +189,7 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
     env.wait(&upid.parse().unwrap()).await;
     env.pve.clear_requests().await;
     env.kube.delete("snap");
-    let object = env
-        .drive::<ProxmoxVM>("snap", stalled("HasSnapshots"))
-        .await
-        .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = stalled_with(&env, "snap", "HasSnapshots").await;
     assert!(
         message.contains("before-upgrade") && message.contains("kubepve.io/delete-snapshots=true"),
         "{message}"
@@ -223,27 +225,13 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
         .await;
     env.pve.clear_requests().await;
     env.kube.delete("ha");
-    let object = env
-        .drive::<ProxmoxVM>("ha", stalled("HAManaged"))
-        .await
-        .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = stalled_with(&env, "ha", "HAManaged").await;
     assert!(
         message.contains("HA (state started)") && message.contains("deleteOptions.purge"),
         "{message}"
     );
     env.pve.guest_attrs(152, json!({"ha_state": null})).await;
-    let object = env
-        .drive::<ProxmoxVM>("ha", stalled("ReplicationJobs"))
-        .await
-        .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = stalled_with(&env, "ha", "ReplicationJobs").await;
     assert!(message.contains("152-0"), "{message}");
     assert!(env.writes_for(152).await.is_empty());
     env.kube
@@ -275,14 +263,7 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
     env.kube.put(golden);
     env.pve.clear_requests().await;
     env.kube.delete("golden");
-    let object = env
-        .drive::<ProxmoxVM>("golden", stalled("LinkedClones"))
-        .await
-        .unwrap();
-    let message = condition(&object, "Stalled")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = stalled_with(&env, "golden", "LinkedClones").await;
     assert!(
         message.contains("template 160") && message.contains("161"),
         "{message}"

@@ -421,6 +421,23 @@ fn show(a: &ShowArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn sample() -> Backup {
+        Backup {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            time: "2025-01-31T12:00:00Z".into(),
+            reason: "delete".into(),
+            context: "lab".into(),
+            guest: "vm/150".into(),
+            vmid: 150,
+            node: "pve1".into(),
+            name: String::new(),
+            config: BTreeMap::new(),
+            pending: vec![],
+            snapshots: vec![],
+        }
+    }
+
     #[test]
     fn disks_become_new_volumes_of_the_same_size() {
         assert_eq!(
@@ -445,29 +462,18 @@ mod tests {
 
     #[test]
     fn recreate_drops_state_and_redacted_secrets() {
-        let backup = Backup {
-            api_version: API_VERSION.into(),
-            kind: KIND.into(),
-            time: "2025-01-31T12:00:00Z".into(),
-            reason: "delete".into(),
-            context: "lab".into(),
-            guest: "vm/150".into(),
-            vmid: 150,
-            node: "pve1".into(),
-            name: "web".into(),
-            config: [
-                ("memory", json!(2048)),
-                ("digest", json!("abc")),
-                ("cipassword", json!(REDACTED)),
-                ("unused0", json!("local-lvm:vm-150-disk-9")),
-                ("scsi0", json!("local-lvm:vm-150-disk-0,size=4G")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            pending: vec![],
-            snapshots: vec![],
-        };
+        let mut backup = sample();
+        backup.name = "web".into();
+        backup.config = [
+            ("memory", json!(2048)),
+            ("digest", json!("abc")),
+            ("cipassword", json!(REDACTED)),
+            ("unused0", json!("local-lvm:vm-150-disk-9")),
+            ("scsi0", json!("local-lvm:vm-150-disk-0,size=4G")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         let (keys, dropped) = recreate_keys(&backup);
         assert_eq!(dropped, vec!["cipassword".to_string()]);
         let want: BTreeMap<String, String> = [
@@ -485,20 +491,7 @@ mod tests {
     #[test]
     fn files_never_overwrite_each_other() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Backup {
-            api_version: API_VERSION.into(),
-            kind: KIND.into(),
-            time: "2025-01-31T12:00:00Z".into(),
-            reason: "delete".into(),
-            context: "lab".into(),
-            guest: "vm/150".into(),
-            vmid: 150,
-            node: "pve1".into(),
-            name: String::new(),
-            config: BTreeMap::new(),
-            pending: vec![],
-            snapshots: vec![],
-        };
+        let b = sample();
         let first = write(dir.path(), &b).unwrap();
         let second = write(dir.path(), &b).unwrap();
         assert_eq!(

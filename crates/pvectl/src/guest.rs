@@ -384,16 +384,19 @@ async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Result<
     Ok(())
 }
 
+/// "cannot read the WHAT of vm/150: ..." for a failed read of a guest.
+pub(crate) fn read_failed(g: &GuestInfo, what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot read the {what} of {}: {}",
+        g.label(),
+        crate::exit::describe(&e)
+    )
+}
+
 async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
-    let fail = |what: &str, e: pve_client::Error| {
-        anyhow::anyhow!(
-            "cannot read the {what} of {}: {}",
-            g.label(),
-            crate::exit::describe(&e)
-        )
-    };
+    let fail = |what: &str, e| read_failed(g, what, e);
     let status = handle.status().await.map_err(|e| fail("status", e))?;
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let pending = handle

@@ -172,13 +172,7 @@ async fn preflight(
 ) -> anyhow::Result<Preflight> {
     let client = &app.conn.client;
     let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
-    let fail = |what: &str, e: pve_client::Error| {
-        anyhow::anyhow!(
-            "cannot read the {what} of {}: {}",
-            g.label(),
-            crate::exit::describe(&e)
-        )
-    };
+    let fail = |what: &str, e| crate::guest::read_failed(g, what, e);
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let snapshots = handle
         .snapshots()

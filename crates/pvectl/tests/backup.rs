@@ -283,17 +283,16 @@ async fn capacity_and_backups_before_removing_keys() {
     let env = Env::new().await;
     env.seed().await;
     // fakepve's node pve1 has 8 GiB and 4 CPUs.
-    let r = env
-        .run(&[
-            "vm",
-            "create",
-            "--name",
-            "big",
-            "--memory",
-            "64G",
-            "--dry-run",
-        ])
-        .expect(1);
+    let big = [
+        "vm",
+        "create",
+        "--name",
+        "big",
+        "--memory",
+        "64G",
+        "--dry-run",
+    ];
+    let r = env.run(&big).expect(1);
     assert!(
         r.stderr
             .contains("65536 MiB of memory is more than node pve1 has (8G)")
@@ -302,16 +301,7 @@ async fn capacity_and_backups_before_removing_keys() {
         r.stderr
     );
     let r = env
-        .run(&[
-            "vm",
-            "create",
-            "--name",
-            "big",
-            "--memory",
-            "64G",
-            "--dry-run",
-            "--ignore-capacity",
-        ])
+        .run(&[&big[..], &["--ignore-capacity"]].concat())
         .expect(0);
     assert!(r.stderr.contains("warning: 65536 MiB"), "{}", r.stderr);
     env.pve.clear_requests().await;

@@ -9,7 +9,7 @@ use kubepve_api::{GuestStatus, TaskRef};
 use kubepve_plan::{Observed, Plan, Step};
 
 use super::GuestError;
-use super::outcome::Outcome;
+use super::outcome::{Outcome, held};
 use crate::conditions::{self, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
@@ -56,20 +56,7 @@ pub(super) async fn act<K: GuestObject>(
     let backup = match backup::before(object, ctx, conn, vmid, observed, step).await {
         Ok(taken) => taken,
         Err(Hold::Refused { reason, message }) => {
-            let repeated = conditions::find(&st.conditions, conditions::STALLED)
-                .is_some_and(|c| c.reason == reason && c.message == message);
-            if !repeated {
-                ctx.event(
-                    object,
-                    EventType::Warning,
-                    reason,
-                    step.name(),
-                    message.clone(),
-                )
-                .await;
-            }
-            forget(&ctx.observations, &uid);
-            return Ok(Outcome::stalled(reason, message, settings.drift_interval));
+            return Ok(held(object, ctx, st, reason, step.name(), message).await);
         }
         Err(Hold::Failed(error)) => return Err(error),
     };
