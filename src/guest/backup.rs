@@ -130,16 +130,6 @@ fn redacted(key: &str, value: &str) -> String {
     }
 }
 
-/// Whether removing `key` loses something: everything but a description that holds only the
-/// operator's own ownership line (which its first config step of a clone removes).
-fn loses(observed: &Observed, key: &str) -> bool {
-    let marker_only = |text: &String| {
-        text.lines()
-            .all(|l| l.trim().is_empty() || l.starts_with(kubepve_api::OWNER_DESCRIPTION_PREFIX))
-    };
-    !(key == "description" && observed.config.get(key).is_none_or(marker_only))
-}
-
 fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
     move |source| Hold::Failed(GuestError::Proxmox { op, vmid, source })
 }
@@ -166,7 +156,9 @@ pub async fn before<K: GuestObject>(
     }
     let reason = match step {
         Step::Delete { .. } => "delete",
-        Step::SetConfig { delete, .. } if delete.iter().any(|k| loses(observed, k)) => "config",
+        Step::SetConfig { delete, .. } if delete.iter().any(|k| observed.loses_on_removal(k)) => {
+            "config"
+        }
         _ => return Ok(None),
     };
     let kind = pve_kind(K::PVE_KIND);
@@ -397,7 +389,7 @@ async fn preflight<K: GuestObject>(
             );
         }
     }
-    if observed.template {
+    if observed.is_template() {
         let mut clones = Vec::new();
         for g in guests.iter().filter(|g| g.vmid != Some(vmid)) {
             let (Some(id), Some(node), Some(k)) = (
@@ -533,14 +525,5 @@ mod tests {
             t.strftime("%Y%m%dT%H%M%S%.3fZ").to_string(),
             "20260131T120000.500Z"
         );
-        let mut observed = Observed::default();
-        observed
-            .config
-            .insert("description".into(), "kubepve.io/owner: abc".into());
-        assert!(!loses(&observed, "description") && loses(&observed, "onboot"));
-        observed
-            .config
-            .insert("description".into(), "kubepve.io/owner: abc\nnotes".into());
-        assert!(loses(&observed, "description"));
     }
 }

@@ -417,7 +417,7 @@ async fn apply_one(
             prep.desired.node().to_string()
         };
         if let Step::SetConfig { delete, .. } = &step
-            && !delete.is_empty()
+            && delete.iter().any(|k| observed.loses_on_removal(k))
             && let Some(g) = select::all_guests(client)
                 .await?
                 .into_iter()

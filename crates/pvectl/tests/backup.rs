@@ -336,3 +336,34 @@ async fn capacity_and_backups_before_removing_keys() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_saves_nothing_when_it_only_removes_its_ownership_line() {
+    let env = Env::new().await;
+    env.pve
+        .add_vm(
+            VmSeed::new(9000, "tmpl")
+                .template()
+                .config("scsi0", "local-lvm:base-9000-disk-0,size=8G")
+                .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+        )
+        .await;
+    let manifest = env.path("vm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: kubepve.io/v1alpha1\nkind: ProxmoxVM\nmetadata:\n  name: app\n  \
+         namespace: default\nspec:\n  connectionRef:\n    name: pve\n  node: pve1\n  vmid: 170\n  \
+         source:\n    clone:\n      templateName: tmpl\n  memory: 1Gi\n",
+    )
+    .unwrap();
+    let r = env
+        .run(&["apply", "-f", &manifest.display().to_string()])
+        .expect(0);
+    // The clone's first config step drops the ownership line from the description: nothing
+    // of the user's is lost, so nothing is saved.
+    assert!(r.stdout.contains("created"), "{}", r.stdout);
+    assert!(!r.stdout.contains("configuration saved"), "{}", r.stdout);
+    let guest = env.pve.guest(170).await.unwrap();
+    assert!(guest["config"].get("description").is_none(), "{guest}");
+    assert!(backups(&env).is_empty());
+}
