@@ -422,7 +422,14 @@ pub async fn confirm_delete(
         return Ok(());
     }
     eprint!("{text}");
-    confirm(app, &format!("Delete {} guest(s)?", guests.len()))
+    let question = match guests {
+        [one] => format!("Are you sure you want to delete {}?", noun(one)),
+        all => format!(
+            "Are you sure you want to delete these {} guests?",
+            all.len()
+        ),
+    };
+    confirm(app, &question)
 }
 
 /// Refuse a guest that needs more memory or CPUs than `node` has at all (it could never start

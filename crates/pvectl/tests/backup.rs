@@ -106,6 +106,7 @@ async fn delete_saves_the_config_lists_snapshots_and_the_backup_recreates_the_gu
         "  - Snapshots: 2 (pre-upgrade, nightly) will be destroyed with it",
         "  - Backup of the configuration: ",
         "  - This action cannot be undone",
+        "Are you sure you want to delete VM 150? [y/N]: ",
     ] {
         assert!(r.stderr.contains(line), "missing {line:?} in\n{}", r.stderr);
     }
@@ -366,4 +367,52 @@ async fn apply_saves_nothing_when_it_only_removes_its_ownership_line() {
     let guest = env.pve.guest(170).await.unwrap();
     assert!(guest["config"].get("description").is_none(), "{guest}");
     assert!(backups(&env).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_sys_audit_on_root_still_deletes_with_a_warning() {
+    let env = Env::new().await;
+    env.seed().await;
+    // A least-privilege user: guests and nodes, but not `/` (HA resources and backup jobs).
+    env.pve.add_user("ops@pve", "not-used-here").await;
+    let token = env.pve.create_token("ops@pve", "cli").await;
+    for who in ["ops@pve", token.id.as_str()] {
+        env.pve
+            .grant(who, "/vms", &["VM.Audit", "VM.Allocate", "VM.PowerMgmt"])
+            .await;
+        env.pve.grant(who, "/nodes", &["Sys.Audit"]).await;
+    }
+    std::fs::write(env.path("ops-token"), &token.secret).unwrap();
+    let (url, ca, secret) = (
+        env.pve.url().to_string(),
+        env.path("ca.pem").display().to_string(),
+        env.path("ops-token").display().to_string(),
+    );
+    env.run(&[
+        "config",
+        "set-context",
+        "ops",
+        "--server",
+        &url,
+        "--token-id",
+        &token.id,
+        "--token-secret-file",
+        &secret,
+        "--ca-file",
+        &ca,
+    ])
+    .expect(0);
+    let r = env
+        .run(&["--context", "ops", "vm", "delete", "151", "--yes"])
+        .expect(0);
+    assert!(
+        r.stderr
+            .contains("warning: cannot check HA resources (needs Sys.Audit on /)")
+            && r.stderr
+                .contains("warning: cannot check backup jobs (needs Sys.Audit on /)"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.pve.guest(151).await.is_none());
+    assert_eq!(backups(&env).len(), 1);
 }
