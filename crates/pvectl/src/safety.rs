@@ -432,6 +432,30 @@ pub async fn confirm_delete(
     confirm(app, &question)
 }
 
+/// The new value of `keys` multiplied (`memory`; `cores` x `sockets`) when `params` raise it
+/// above what `config` has (an unset key counts as 1), for the capacity check of an update.
+pub fn raised(
+    config: &pve_client::types::GuestConfig,
+    params: &pve_client::Params,
+    keys: &[&str],
+) -> Option<u64> {
+    let given = |k: &str| {
+        params
+            .pairs()
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+    };
+    let number = |v: Option<String>| v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+    let before: u64 = keys.iter().map(|k| number(config.get(k))).product();
+    let after: u64 = keys
+        .iter()
+        .map(|k| number(given(k).or_else(|| config.get(k))))
+        .product();
+    let touched = keys.iter().any(|k| given(k).is_some());
+    (touched && after > before).then_some(after)
+}
+
 /// Refuse a guest that needs more memory or CPUs than `node` has at all (it could never start
 /// there); warn when it needs more memory than is free now. `ignore` (`--ignore-capacity`)
 /// turns the refusal into a warning.

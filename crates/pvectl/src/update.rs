@@ -167,35 +167,12 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             for l in &lines {
                 println!("{l}");
             }
-            let grown = |keys: &[&str]| {
-                let value = |k: &str, from_params: bool| {
-                    let v = if from_params {
-                        params
-                            .pairs()
-                            .iter()
-                            .find(|(x, _)| x == k)
-                            .map(|(_, v)| v.clone())
-                    } else {
-                        None
-                    };
-                    v.or_else(|| config.get(k))
-                        .and_then(|v| v.parse::<u64>().ok())
-                };
-                let product = |from: bool| {
-                    keys.iter()
-                        .map(|k| value(k, from).unwrap_or(1))
-                        .product::<u64>()
-                };
-                let touched = keys
-                    .iter()
-                    .any(|k| params.pairs().iter().any(|(x, _)| x == k));
-                (touched && product(true) > product(false)).then(|| product(true))
-            };
+            let raised = |keys: &[&str]| crate::safety::raised(&config, &params, keys);
             crate::safety::check_capacity(
                 app,
                 &g.node,
-                grown(&["memory"]),
-                grown(&["cores", "sockets"]),
+                raised(&["memory"]),
+                raised(&["cores", "sockets"]),
                 a.ignore_capacity,
             )
             .await?;
