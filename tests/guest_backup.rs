@@ -202,8 +202,11 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
     );
     assert_eq!(env.pve.guest(151).await.unwrap()["status"], "running");
     assert_eq!(env.events_with("HasSnapshots").len(), 1);
-    env.kube
-        .annotate("snap", backup::DELETE_SNAPSHOTS_ANNOTATION, "true");
+    env.kube.annotate(
+        "snap",
+        kubepve::guest::preflight::DELETE_SNAPSHOTS_ANNOTATION,
+        "true",
+    );
     delete_and_release(&env, "snap").await;
     assert!(env.pve.guest(151).await.is_none());
 

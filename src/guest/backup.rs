@@ -9,13 +9,8 @@
 //! so the ConfigMap never holds one. It has no owner reference, so it survives the deletion of
 //! the object; its `kubepve.io/backup-expires-at` annotation is renewed with every backup, and
 //! [`prune`] (run periodically by the leader) deletes it once that time has passed.
-//!
-//! While an object is being deleted, every step first checks what Proxmox would refuse or what
-//! would be lost silently: snapshots (kept unless the object is annotated
-//! `kubepve.io/delete-snapshots: "true"`), HA management and replication jobs (Proxmox refuses
-//! without `deleteOptions.purge`), and a template's linked clones (they would break). A failed
-//! check stops the deletion before the guest is even shut down, with a `Stalled` condition that
-//! says what to do.
+//! Before any of it, while the object is being deleted, `preflight` checks what Proxmox would
+//! refuse or what would be lost silently.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,8 +38,6 @@ pub const BACKUP_LABEL: &str = "kubepve.io/config-backup";
 pub const EXPIRES_ANNOTATION: &str = "kubepve.io/backup-expires-at";
 /// The object the backups are of (`ProxmoxVM/web-01`).
 pub const BACKUP_OF_ANNOTATION: &str = "kubepve.io/backup-of";
-/// Set to `"true"` on an object to delete its guest together with the guest's snapshots.
-pub const DELETE_SNAPSHOTS_ANNOTATION: &str = "kubepve.io/delete-snapshots";
 /// Most bytes of backup data one ConfigMap holds (the API server's limit is 1 MiB).
 pub const MAX_BYTES: usize = 256 * 1024;
 /// What replaces a secret value.
@@ -130,7 +123,8 @@ fn redacted(key: &str, value: &str) -> String {
     }
 }
 
-fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
+/// A Proxmox read that failed while checking or backing up, as a [`Hold`].
+pub(super) fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
     move |source| Hold::Failed(GuestError::Proxmox { op, vmid, source })
 }
 
@@ -152,7 +146,7 @@ pub async fn before<K: GuestObject>(
             Step::Shutdown { .. } | Step::Stop | Step::Delete { .. }
         )
     {
-        preflight(object, conn, vmid, observed).await?;
+        super::preflight::check(object, conn, vmid, observed).await?;
     }
     let reason = match step {
         Step::Delete { .. } => "delete",
@@ -312,114 +306,6 @@ async fn store<K: GuestObject>(
     )
     .await?;
     Ok(key)
-}
-
-async fn preflight<K: GuestObject>(
-    object: &K,
-    conn: &Connection,
-    vmid: u64,
-    observed: &Observed,
-) -> Result<(), Hold> {
-    let pve = &conn.pve;
-    let kind = pve_kind(K::PVE_KIND);
-    let vmid32 = u32::try_from(vmid).unwrap_or_default();
-    let purge = object.common().delete_options.purge;
-    let refuse = |reason, message| Err(Hold::Refused { reason, message });
-    let allowed = object
-        .annotations()
-        .get(DELETE_SNAPSHOTS_ANNOTATION)
-        .is_some_and(|v| v == "true");
-    if !allowed {
-        let snapshots: Vec<String> = pve
-            .guest(kind, &observed.node, vmid32)
-            .snapshots()
-            .await
-            .map_err(proxmox("list snapshots", vmid))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        if !snapshots.is_empty() {
-            return refuse(
-                "HasSnapshots",
-                format!(
-                    "guest {vmid} has snapshots ({}) that Proxmox would destroy with it; delete \
-                     them in Proxmox, or annotate this object {DELETE_SNAPSHOTS_ANNOTATION}=true \
-                     to delete them with the guest",
-                    snapshots.join(", ")
-                ),
-            );
-        }
-    }
-    // `/cluster/resources` shows HA management (`hastate`) with the privileges the operator
-    // already has; `/cluster/ha/resources` would need Sys.Audit on `/`.
-    let guests = pve.guests().await.map_err(proxmox("list guests", vmid))?;
-    if !purge {
-        let ha = guests
-            .iter()
-            .find(|g| g.vmid == Some(vmid))
-            .and_then(|g| g.hastate.as_deref())
-            .filter(|h| !h.is_empty());
-        if let Some(state) = ha {
-            return refuse(
-                "HAManaged",
-                format!(
-                    "guest {vmid} is managed by HA (state {state}) and Proxmox refuses to delete \
-                     it without purge; set spec.deleteOptions.purge: true, or remove the HA \
-                     resource"
-                ),
-            );
-        }
-        let jobs = pve
-            .replication_jobs()
-            .await
-            .map_err(proxmox("list replication jobs", vmid))?;
-        let ids: Vec<&str> = jobs
-            .iter()
-            .filter(|j| j.guest == vmid)
-            .map(|j| j.id.as_str())
-            .collect();
-        if !ids.is_empty() {
-            return refuse(
-                "ReplicationJobs",
-                format!(
-                    "guest {vmid} has replication jobs ({}) and Proxmox refuses to delete it \
-                     without purge; set spec.deleteOptions.purge: true, or remove the jobs",
-                    ids.join(", ")
-                ),
-            );
-        }
-    }
-    if observed.is_template() {
-        let mut clones = Vec::new();
-        for g in guests.iter().filter(|g| g.vmid != Some(vmid)) {
-            let (Some(id), Some(node), Some(k)) = (
-                g.vmid.and_then(|v| u32::try_from(v).ok()),
-                g.node.as_deref(),
-                pve_client::GuestKind::parse(&g.kind),
-            ) else {
-                continue;
-            };
-            let config = pve
-                .guest(k, node, id)
-                .config()
-                .await
-                .map_err(proxmox("read a possible linked clone", vmid))?;
-            if config.is_linked_clone_of(vmid32) {
-                clones.push(id.to_string());
-            }
-        }
-        if !clones.is_empty() {
-            return refuse(
-                "LinkedClones",
-                format!(
-                    "template {vmid} has linked clones ({}) whose disks are built on its base \
-                     disks; delete them or replace them with full clones first",
-                    clones.join(", ")
-                ),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Deletes the backup ConfigMaps (in `namespace`, or everywhere) whose expiry has passed by

@@ -4,6 +4,7 @@
 mod act;
 pub mod backup;
 mod observe;
+pub mod preflight;
 pub mod reconcile;
 mod status;
 

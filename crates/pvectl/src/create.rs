@@ -374,7 +374,7 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
     };
     let cpus = (number("cores").is_some() || number("sockets").is_some())
         .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
-    crate::safety::check_capacity(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
+    crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
     let label = format!("{kind}/{vmid}");
     let mut record = app.record();
     record.guests.push(label.clone());

@@ -9,6 +9,7 @@
 mod apply;
 mod backup;
 mod bulk;
+mod capacity;
 mod config;
 mod create;
 mod discovery;

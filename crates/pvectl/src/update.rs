@@ -167,8 +167,8 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             for l in &lines {
                 println!("{l}");
             }
-            let raised = |keys: &[&str]| crate::safety::raised(&config, &params, keys);
-            crate::safety::check_capacity(
+            let raised = |keys: &[&str]| crate::capacity::raised(&config, &params, keys);
+            crate::capacity::check(
                 app,
                 &g.node,
                 raised(&["memory"]),
