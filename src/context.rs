@@ -60,6 +60,8 @@ pub struct Context {
     pub repeats: Repeats,
     /// Steps Proxmox refused, by object UID, held back until their backoff ends.
     pub refusals: Refusals,
+    /// How many configuration backups to keep, and for how long.
+    pub backups: crate::guest::backup::BackupSettings,
     /// Objects with a Proxmox task in flight, for the tasks-in-flight gauge.
     tasks: Arc<Mutex<HashSet<String>>>,
 }
@@ -82,7 +84,14 @@ impl Context {
             repeats: Repeats::default(),
             tasks: Arc::default(),
             refusals: Refusals::default(),
+            backups: Default::default(),
         }
+    }
+
+    /// The same context with these backup bounds.
+    pub fn with_backups(mut self, backups: crate::guest::backup::BackupSettings) -> Self {
+        self.backups = backups;
+        self
     }
 
     /// Records whether the object `uid` has a Proxmox task in flight, and updates the gauge.

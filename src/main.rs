@@ -41,6 +41,13 @@ enum Command {
         /// Log as JSON lines instead of text.
         #[arg(long, env = "KUBEPVE_LOG_JSON")]
         log_json: bool,
+        /// Configuration backups kept per guest object (ConfigMap `kubepve-backup-<kind>-<name>`).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        backup_keep: u16,
+        /// How long a guest's backup ConfigMap is kept after its last backup, also after the
+        /// object is deleted (`7d`, `36h`, `90m`).
+        #[arg(long, default_value = "7d", value_parser = kubepve::guest::backup::parse_retention)]
+        backup_retention: Duration,
     },
     /// Print every CRD as multi-document YAML, or write one file per CRD with --out-dir.
     Crd {
@@ -60,6 +67,8 @@ fn main() -> anyhow::Result<()> {
             lease_name,
             task_poll_seconds,
             log_json,
+            backup_keep,
+            backup_retention,
         } => {
             init_logging(log_json);
             let settings = kubepve::context::Settings {
@@ -73,6 +82,10 @@ fn main() -> anyhow::Result<()> {
                 lease_namespace,
                 lease_name,
                 settings,
+                backups: kubepve::guest::backup::BackupSettings {
+                    keep: usize::from(backup_keep),
+                    retention: backup_retention,
+                },
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -33,7 +33,12 @@ pub struct Options {
     pub lease_name: String,
     /// Timings.
     pub settings: Settings,
+    /// Configuration backups: how many, how long.
+    pub backups: guest::backup::BackupSettings,
 }
+
+/// How often expired configuration backups are looked for.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Runs the operator until a shutdown signal (or the loss of the lease).
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -48,11 +53,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     ));
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        options.settings.clone(),
-    ));
+    let ctx = Arc::new(
+        Context::new(client.clone(), metrics, options.settings.clone())
+            .with_backups(options.backups.clone()),
+    );
     let outcome = if options.leader_election {
         lead_then_run(client, ctx, &options, probe, stop_rx).await
     } else {
@@ -117,7 +121,8 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the three controllers until `shutdown` resolves.
+/// Runs the three controllers and the pruner of expired configuration backups until
+/// `shutdown` resolves.
 pub async fn controllers(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -135,8 +140,14 @@ pub async fn controllers(
         namespace.clone(),
         shutdown.clone(),
     );
+    let pruner = guest::backup::pruner(
+        client.clone(),
+        namespace.clone(),
+        PRUNE_EVERY,
+        shutdown.clone(),
+    );
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
-    futures::join!(connection_controller, vms, cts);
+    futures::join!(connection_controller, vms, cts, pruner);
 }
 
 /// The Api for a namespaced kind, in one namespace or all of them.

@@ -83,6 +83,7 @@ impl Pvectl {
             .args(args)
             .env("PVECTL_CONFIG", self.home.join("config.yaml"))
             .env("PVECTL_JOURNAL", self.home.join("journal.jsonl"))
+            .env("PVECTL_BACKUP_DIR", self.home.join("backups"))
             .env_remove("PVECTL_CONTEXT");
         command
     }

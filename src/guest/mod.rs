@@ -2,7 +2,9 @@
 //! (`reconcile.rs`: observe -> plan -> act -> status); [`GuestObject`] is what differs.
 
 mod act;
+pub mod backup;
 mod observe;
+pub mod preflight;
 pub mod reconcile;
 mod status;
 

@@ -36,7 +36,7 @@ pub enum Freshness {
     Direct,
 }
 
-fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
+pub(super) fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
     match kind {
         GuestKind::Qemu => pve_client::GuestKind::Qemu,
         GuestKind::Lxc => pve_client::GuestKind::Lxc,

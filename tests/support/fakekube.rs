@@ -19,6 +19,7 @@ use super::mockkube::{MockKube, Recorded, status_error};
 struct State {
     objects: BTreeMap<String, Value>,
     secrets: BTreeMap<String, Value>,
+    config_maps: BTreeMap<String, Value>,
     events: Vec<Value>,
     version: u64,
     fail_status_writes: bool,
@@ -136,6 +137,11 @@ impl FakeKube {
         self.state.lock().unwrap().fail_status_writes = fail;
     }
 
+    /// The stored ConfigMap `name`.
+    pub fn config_map(&self, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().config_maps.get(name).cloned()
+    }
+
     /// The URL plural this fake serves.
     pub fn plural(&self) -> &str {
         &self.plural
@@ -157,6 +163,9 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
             Some(secret) => (200, secret.clone()),
             None => status_error(404, "NotFound", &format!("secrets \"{name}\" not found")),
         };
+    }
+    if let Some(i) = segments.iter().position(|p| *p == "configmaps") {
+        return config_maps(&mut s, segments.get(i + 1).copied(), r);
     }
     let Some(i) = segments.iter().position(|p| *p == plural) else {
         return status_error(404, "NotFound", &format!("unexpected path {path}"));
@@ -198,5 +207,51 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
             (200, answer)
         }
         _ => status_error(405, "MethodNotAllowed", &format!("{} {path}", r.method)),
+    }
+}
+
+/// ConfigMaps: get, server-side apply (the body replaces labels, annotations and data), list
+/// (with an `a=b` label selector) and delete.
+fn config_maps(s: &mut State, name: Option<&str>, r: &Recorded) -> (u16, Value) {
+    let missing =
+        |name: &str| status_error(404, "NotFound", &format!("configmaps \"{name}\" not found"));
+    match (r.method.as_str(), name) {
+        ("GET", Some(name)) => match s.config_maps.get(name) {
+            Some(cm) => (200, cm.clone()),
+            None => missing(name),
+        },
+        ("PATCH", Some(name)) => {
+            s.version += 1;
+            let mut cm = r.body.clone();
+            cm["metadata"]["resourceVersion"] = json!(s.version.to_string());
+            s.config_maps.insert(name.to_string(), cm.clone());
+            (200, cm)
+        }
+        ("DELETE", Some(name)) => match s.config_maps.remove(name) {
+            Some(cm) => (200, cm),
+            None => missing(name),
+        },
+        ("GET", None) => {
+            let query = r.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            let selector = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("labelSelector="))
+                .map(|v| v.replace("%3D", "=").replace("%2F", "/"));
+            let items: Vec<Value> = s
+                .config_maps
+                .values()
+                .filter(|cm| {
+                    selector.as_deref().is_none_or(|sel| {
+                        sel.split_once('=')
+                            .is_some_and(|(k, v)| cm["metadata"]["labels"][k].as_str() == Some(v))
+                    })
+                })
+                .cloned()
+                .collect();
+            let list = json!({"apiVersion": "v1", "kind": "ConfigMapList",
+                "metadata": {"resourceVersion": s.version.to_string()}, "items": items});
+            (200, list)
+        }
+        _ => status_error(405, "MethodNotAllowed", &format!("{} configmaps", r.method)),
     }
 }

@@ -246,8 +246,36 @@ class Control(object):
     async def op_tasks(self):
         return [dict((k, v) for k, v in t.items() if k != 'log') for t in self.pve.tasklog]
 
+    async def op_answer_get(self, path, data):
+        """Make `GET path` (`/cluster/ha/resources`) answer `data`, for the endpoints fakepve only
+        answers generically (HA, replication and backup jobs); `data` None removes the answer."""
+        if not path.startswith('/'):
+            raise ValueError('path {0!r} must start with /'.format(path))
+        if data is None:
+            self.pve.canned_gets.pop(path, None)
+        else:
+            self.pve.canned_gets[path] = data
+
     async def op_shutdown(self):
         self.stop.set()
+
+
+def serve_canned_gets(pve):
+    """Put the answers of `answer_get` in front of fakepve's catch-all route. Authentication still
+    runs first (fakepve's middleware); only the data of the catch-all is replaced."""
+    pve.canned_gets = {}
+    generic = pve._generic
+
+    async def canned_or_generic(request):
+        path = request.path
+        for prefix in ('/api2/json', '/api2/extjs'):
+            if path.startswith(prefix + '/'):
+                path = path[len(prefix):]
+        if request.method == 'GET' and path in pve.canned_gets:
+            return web.json_response({'data': pve.canned_gets[path]})
+        return await generic(request)
+    # The app is built in start(), which looks the handler up on the instance.
+    pve._generic = canned_or_generic
 
 
 async def handle(control, request):
@@ -278,6 +306,7 @@ async def serve(args):
     pve.time_scale = args.time_scale
     node_memory = NodeMemory()
     pve._middleware = node_memory.wrap(pve._middleware)
+    serve_canned_gets(pve)
     await pve.start(args.cert, args.key)
     stop = asyncio.Event()
     control = Control(pve, stop, node_memory)

@@ -46,6 +46,11 @@ MANAGER_RULES = [
         "verbs": ["update"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+    },
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
 ]

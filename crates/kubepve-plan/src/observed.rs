@@ -117,6 +117,18 @@ impl Observed {
     pub fn is_template(&self) -> bool {
         self.template || self.config.get("template").is_some_and(|t| t == "1")
     }
+
+    /// Whether removing config key `key` loses something worth a backup: anything but a
+    /// description that holds only the ownership line (which the first config step of a clone
+    /// removes).
+    pub fn loses_on_removal(&self, key: &str) -> bool {
+        let marker_only = |text: &String| {
+            text.lines().all(|l| {
+                l.trim().is_empty() || l.trim().starts_with(kubepve_api::OWNER_DESCRIPTION_PREFIX)
+            })
+        };
+        !(key == "description" && self.config.get(key).is_none_or(marker_only))
+    }
 }
 
 /// A Proxmox JSON config object (`{"memory": 4096, "net0": "virtio=..."}`) as the string map
@@ -172,5 +184,19 @@ mod tests {
         assert_eq!(m.get("memory").map(String::as_str), Some("4096"));
         assert_eq!(m.get("onboot").map(String::as_str), Some("1"));
         assert!(!m.contains_key("x"));
+    }
+
+    #[test]
+    fn removing_only_the_ownership_line_loses_nothing() {
+        let mut o = Observed::default();
+        o.config
+            .insert("description".into(), "kubepve.io/owner: abc".into());
+        assert!(!o.loses_on_removal("description"));
+        assert!(o.loses_on_removal("onboot"));
+        o.config.insert(
+            "description".into(),
+            "kubepve.io/owner: abc\nmy notes".into(),
+        );
+        assert!(o.loses_on_removal("description"));
     }
 }

@@ -234,6 +234,36 @@ impl GuestConfig {
     }
 }
 
+impl GuestConfig {
+    /// Whether a disk of this guest is built on a base disk of template `template`
+    /// (`local-lvm:base-9000-disk-0/vm-101-disk-0`): a linked clone, which breaks if the
+    /// template goes.
+    pub fn is_linked_clone_of(&self, template: u32) -> bool {
+        let base = format!("base-{template}-disk-");
+        self.0
+            .iter()
+            .filter(|(k, _)| is_disk_key(k))
+            .filter_map(|(_, v)| v.as_str())
+            .any(|v| v.split([':', '/']).any(|part| part.starts_with(&base)))
+            && !self.0.get("template").is_some_and(|t| t == 1 || t == "1")
+    }
+}
+
+/// Whether `key` is a disk slot of a guest config (`scsi0`, `virtio1`, `rootfs`, `mp0`,
+/// `unused0`, `efidisk0`, `tpmstate0`, ...).
+pub fn is_disk_key(key: &str) -> bool {
+    let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    let numbered = stem.len() < key.len();
+    (numbered && matches!(stem, "scsi" | "virtio" | "sata" | "ide" | "mp" | "unused"))
+        || matches!(key, "rootfs" | "efidisk0" | "tpmstate0")
+}
+
+/// Whether the value of config key `key` is a secret (`cipassword`; a container's `password`)
+/// that must never be shown, logged or stored in a backup.
+pub fn is_secret_key(key: &str) -> bool {
+    matches!(key, "cipassword" | "password")
+}
+
 /// An item of `GET .../pending`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct PendingItem {
@@ -248,6 +278,108 @@ pub struct PendingItem {
     /// 1 (or 2 for force) when the key will be deleted.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub delete: Option<u64>,
+}
+
+/// An item of `GET .../snapshot` (QEMU and LXC). PVE lists the live state as a pseudo snapshot
+/// named `current`; [`Snapshot::is_current`] tells it apart.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// Snapshot name (`current` for the live state).
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Parent snapshot.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Creation time, Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub snaptime: Option<u64>,
+    /// Includes RAM (QEMU).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub vmstate: Option<bool>,
+}
+
+impl Snapshot {
+    /// True for the `current` pseudo snapshot (the live state, not a snapshot).
+    pub fn is_current(&self) -> bool {
+        self.name == "current"
+    }
+}
+
+/// An item of `GET /cluster/ha/resources`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct HaResource {
+    /// `vm:100` or `ct:101`.
+    pub sid: String,
+    /// Requested state (`started`, `stopped`, `disabled`, `ignored`).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// HA group.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+impl HaResource {
+    /// The VMID the resource manages (`vm:100` gives 100).
+    pub fn vmid(&self) -> Option<u32> {
+        self.sid.rsplit(':').next()?.parse().ok()
+    }
+}
+
+/// An item of `GET /cluster/replication`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ReplicationJob {
+    /// `<guest>-<jobnum>`.
+    pub id: String,
+    /// The guest's VMID.
+    #[serde(deserialize_with = "lenient_u64_req")]
+    pub guest: u64,
+    /// Target node.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Disabled.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub disable: Option<bool>,
+}
+
+/// An item of `GET /cluster/backup` (vzdump jobs).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct BackupJob {
+    /// Job id.
+    pub id: String,
+    /// The VMIDs the job names, comma-separated (absent for `all` or pool jobs).
+    #[serde(default)]
+    pub vmid: Option<String>,
+    /// Backs up every guest (except `exclude`).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub all: Option<bool>,
+    /// Guests excluded from an `all` job.
+    #[serde(default)]
+    pub exclude: Option<String>,
+    /// Schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Target storage.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// Enabled (default true).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub enabled: Option<bool>,
+}
+
+impl BackupJob {
+    /// True when the job names `vmid` in its list (what `purge` removes). `all` and pool jobs
+    /// pick guests when they run and keep working after a guest is gone.
+    pub fn names(&self, vmid: u32) -> bool {
+        self.vmid.as_deref().is_some_and(|list| {
+            list.split(',')
+                .any(|v| v.trim().parse::<u32>().ok() == Some(vmid))
+        })
+    }
 }
 
 pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -281,3 +413,54 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 
 pub(crate) use lenient_u64 as de_u64;
 pub(crate) use lenient_u64_req as de_u64_req;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_and_ha_name_their_guests() {
+        let job: BackupJob =
+            serde_json::from_value(serde_json::json!({"id": "backup-1", "vmid": "101, 150,1500"}))
+                .unwrap();
+        assert!(job.names(150) && job.names(101) && !job.names(15));
+        let all: BackupJob =
+            serde_json::from_value(serde_json::json!({"id": "b2", "all": 1})).unwrap();
+        assert!(!all.names(150));
+        let ha: HaResource = serde_json::from_value(serde_json::json!({"sid": "ct:200"})).unwrap();
+        assert_eq!(ha.vmid(), Some(200));
+        let snaps: Vec<Snapshot> = serde_json::from_value(serde_json::json!([
+            {"name": "pre-upgrade", "snaptime": "1700000000", "vmstate": 0, "description": ""},
+            {"name": "current", "description": "You are here!"}
+        ]))
+        .unwrap();
+        assert_eq!(snaps[0].snaptime, Some(1_700_000_000));
+        assert!(!snaps[0].is_current() && snaps[1].is_current());
+    }
+
+    #[test]
+    fn disk_keys_and_linked_clones() {
+        assert!(is_disk_key("scsi0") && is_disk_key("rootfs") && is_disk_key("mp3"));
+        assert!(!is_disk_key("net0") && !is_disk_key("scsihw") && !is_disk_key("ide"));
+        let config = |pairs: &[(&str, &str)]| {
+            GuestConfig(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                    .collect(),
+            )
+        };
+        let lvm = config(&[("scsi0", "local-lvm:base-9000-disk-0/vm-101-disk-0,size=8G")]);
+        let dir = config(&[(
+            "virtio0",
+            "local:9000/base-9000-disk-0.qcow2/102/vm-102-disk-0.qcow2",
+        )]);
+        let full = config(&[("scsi0", "local-lvm:vm-103-disk-0,size=8G")]);
+        let other = config(&[("scsi0", "local-lvm:base-90001-disk-0/vm-104-disk-0")]);
+        let notes = config(&[("description", "cloned from base-9000-disk-0")]);
+        let template = config(&[("scsi0", "local-lvm:base-9000-disk-0"), ("template", "1")]);
+        assert!(lvm.is_linked_clone_of(9000) && dir.is_linked_clone_of(9000));
+        assert!(!full.is_linked_clone_of(9000) && !other.is_linked_clone_of(9000));
+        assert!(!notes.is_linked_clone_of(9000) && !template.is_linked_clone_of(9000));
+    }
+}

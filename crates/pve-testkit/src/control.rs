@@ -446,6 +446,14 @@ impl FakePve {
     pub async fn clear_requests(&self) {
         self.op("clear_requests", json!({})).await;
     }
+
+    /// Make `GET path` (`/cluster/ha/resources`, `/cluster/replication`, `/cluster/backup`)
+    /// answer `data`, for endpoints fakepve answers only generically. Authentication still
+    /// applies.
+    pub async fn answer_get(&self, path: &str, data: Value) {
+        self.op("answer_get", json!({"path": path, "data": data}))
+            .await;
+    }
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {

@@ -444,6 +444,26 @@ async fn apply_one(
         } else {
             prep.desired.node().to_string()
         };
+        if let Step::SetConfig { delete, .. } = &step
+            && delete.iter().any(|k| observed.loses_on_removal(k))
+            && let Some(g) = select::all_guests(client)
+                .await?
+                .into_iter()
+                .find(|g| i64::from(g.vmid) == prep.vmid)
+        {
+            let config = client
+                .guest(g.pve_kind(), &g.node, g.vmid)
+                .config()
+                .await
+                .map_err(|e| pve_err("cannot read the config to save it", e))?;
+            let saved = crate::backup::save(app, &g, &config, &[], "apply").await?;
+            println!(
+                "{} ({target}): configuration saved to {} before removing {}",
+                obj.label(),
+                saved.display(),
+                delete.join(", ")
+            );
+        }
         let upid = execute(client, prep.kind, &node, prep.vmid, &step).await?;
         acted += 1;
         match upid {

@@ -16,8 +16,9 @@ use crate::select::{self, GuestInfo, Selection, label_to_tag};
 /// `create` flags.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// A file: raw Proxmox config keys (YAML/JSON map, may hold `vmid` and `node`), or a
-    /// ProxmoxVM/ProxmoxContainer manifest (created through `apply`).
+    /// A file: raw Proxmox config keys (YAML/JSON map, may hold `vmid` and `node`), a
+    /// ProxmoxVM/ProxmoxContainer manifest (created through `apply`), or a configuration backup
+    /// from `pvectl backup list` (same settings, new empty disks of the same sizes).
     #[arg(short = 'f', long = "filename")]
     pub file: Option<PathBuf>,
     /// The VMID (default: the next free one).
@@ -93,6 +94,9 @@ pub struct CreateArgs {
     /// Start the guest once created.
     #[arg(long)]
     pub start: bool,
+    /// Create even when the node has less memory or fewer CPUs than asked for in total.
+    #[arg(long)]
+    pub ignore_capacity: bool,
     /// Print the request and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -194,7 +198,13 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
             };
             return crate::apply::apply(app, &args).await;
         }
-        raw = raw_keys(f)?;
+        raw = match docs.as_slice() {
+            [doc] => match crate::backup::parse(doc)? {
+                Some(backup) => from_backup(app, kind, &backup)?,
+                None => raw_keys(f)?,
+            },
+            _ => raw_keys(f)?,
+        };
     }
     let client = &app.conn.client;
     let guests = select::all_guests(client).await?;
@@ -355,6 +365,16 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
     {
         create_only.push(("pool".into(), p.clone()));
     }
+    let number = |k: &str| {
+        config
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
+    let cpus = (number("cores").is_some() || number("sockets").is_some())
+        .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
+    crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
     let label = format!("{kind}/{vmid}");
     let mut record = app.record();
     record.guests.push(label.clone());
@@ -379,6 +399,29 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
     }
     crate::journal::append(&record);
     result
+}
+
+/// The raw keys that re-create the guest of a configuration backup.
+fn from_backup(
+    app: &App,
+    kind: &str,
+    backup: &crate::backup::Backup,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    if !backup.guest.starts_with(&format!("{kind}/")) {
+        return Err(usage(format!(
+            "the backup is of {}: use `pvectl {} create -f`",
+            backup.guest,
+            backup.guest.split('/').next().unwrap_or_default()
+        )));
+    }
+    let (keys, dropped) = crate::backup::recreate_keys(backup);
+    if !dropped.is_empty() {
+        app.progress.note(&format!(
+            "note: {} not restored (redacted in the backup): set it again with --set",
+            dropped.join(", ")
+        ));
+    }
+    Ok(keys)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -71,11 +71,17 @@ pub enum GuestCommand {
     ///   pvectl vm update 150 --set onboot=1 --delete balloon
     ///   pvectl vm update -l env=dev --add-tag team.web
     Update(Box<UpdateArgs>),
-    /// Delete guests (asks first; a running guest needs --force).
+    /// Delete guests (checks first, saves each config, asks; a running guest needs --force).
+    ///
+    /// Before anything is deleted: protected guests, templates with linked clones, and (without
+    /// --purge) HA-managed guests and guests with replication jobs are refused; snapshots,
+    /// disks, HA, replication and backup jobs are listed; the configuration is saved (see
+    /// `pvectl backup list`).
     ///
     /// Examples:
     ///   pvectl vm delete 150
     ///   pvectl vm delete 150,151 --force --purge-disks --yes
+    ///   pvectl vm delete 150 --keep-snapshots   # refuse if it has snapshots
     #[command(visible_alias = "rm")]
     Delete(DeleteArgs),
 }
@@ -153,9 +159,14 @@ pub struct DeleteArgs {
     /// Also destroy disks that carry the VMID but are not in the config.
     #[arg(long)]
     pub purge_disks: bool,
-    /// Also remove the guest from backup jobs, replication and HA.
+    /// Also remove the guest from backup jobs, replication jobs and HA. Without it Proxmox
+    /// refuses to delete HA-managed guests and guests with replication jobs, and backup jobs
+    /// keep naming the deleted VMID.
     #[arg(long)]
     pub purge: bool,
+    /// Refuse to delete guests that have snapshots (Proxmox destroys them with the guest).
+    #[arg(long)]
+    pub keep_snapshots: bool,
     /// Print what would be done and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -200,7 +211,14 @@ pub async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()>
         }
         GuestCommand::Delete(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
-            safety::confirm_delete(app, &guests, a.force, a.dry_run).await?;
+            let flags = safety::DeleteFlags {
+                force: a.force,
+                purge: a.purge,
+                purge_disks: a.purge_disks,
+                keep_snapshots: a.keep_snapshots,
+                dry_run: a.dry_run,
+            };
+            safety::confirm_delete(app, &guests, &flags).await?;
             let action = Action::Delete {
                 force: a.force,
                 purge: a.purge,
@@ -335,7 +353,7 @@ async fn add_config(app: &App, item: &mut Value) -> anyhow::Result<()> {
 
 /// Config keys whose values are secrets.
 pub fn is_secret_key(key: &str) -> bool {
-    matches!(key, "cipassword" | "password")
+    pve_client::types::is_secret_key(key)
 }
 
 /// A config map with secret values replaced.
@@ -366,16 +384,19 @@ async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Result<
     Ok(())
 }
 
+/// "cannot read the WHAT of vm/150: ..." for a failed read of a guest.
+pub(crate) fn read_failed(g: &GuestInfo, what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot read the {what} of {}: {}",
+        g.label(),
+        crate::exit::describe(&e)
+    )
+}
+
 async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
-    let fail = |what: &str, e: pve_client::Error| {
-        anyhow::anyhow!(
-            "cannot read the {what} of {}: {}",
-            g.label(),
-            crate::exit::describe(&e)
-        )
-    };
+    let fail = |what: &str, e| read_failed(g, what, e);
     let status = handle.status().await.map_err(|e| fail("status", e))?;
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let pending = handle

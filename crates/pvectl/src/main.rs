@@ -7,7 +7,9 @@
 //! 3 partially failed, 4 declined.
 
 mod apply;
+mod backup;
 mod bulk;
+mod capacity;
 mod config;
 mod create;
 mod discovery;
@@ -111,6 +113,13 @@ enum Command {
     ///   pvectl export vm 150 > web-01.yaml
     ///   pvectl export ct dns-01 -o json
     Export(export::ExportArgs),
+    /// Configuration backups pvectl saved before deleting guests or removing config keys.
+    ///
+    /// Examples:
+    ///   pvectl backup list --guest 150
+    ///   pvectl backup show vm-150-20250131T120000Z-delete.json
+    #[command(subcommand, visible_alias = "backups")]
+    Backup(backup::BackupCommand),
     /// List the local journal of mutating commands.
     ///
     /// Examples:
@@ -231,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Config(cmd) => config::run(&path, cmd)?,
         Command::History(args) => journal::history(&args)?,
+        Command::Backup(cmd) => backup::run(cmd)?,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
         }

@@ -1,10 +1,14 @@
-//! Safety before destruction: what will happen (guests, status, disks and their sizes), a
-//! confirmation read from stdin unless `--yes`, refusal to delete running guests without
-//! `--force`, and a warning for guests the kubepve operator owns (it will undo manual changes).
+//! Safety before destruction: pre-flight checks (running, protection, snapshots, templates with
+//! linked clones, HA, replication and backup jobs), what will be lost (status,
+//! disks and their sizes, snapshots, jobs, where the configuration backup went), a confirmation
+//! read from stdin unless `--yes`, and a warning for guests the kubepve operator owns (it will
+//! undo manual changes).
 //! Prompts go to stderr; the answer is read from stdin even when it is not a terminal, so
 //! scripts can pipe `yes`; no answer (EOF) is "no".
 
 use std::io::BufRead;
+
+use pve_client::types::is_disk_key;
 
 use crate::App;
 use crate::exit::{ABORTED, Exit, FAILED};
@@ -68,13 +72,6 @@ struct DiskLine {
     size: String,
 }
 
-fn is_disk_key(key: &str) -> bool {
-    let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
-    let numbered = stem.len() < key.len();
-    (numbered && matches!(stem, "scsi" | "virtio" | "sata" | "ide" | "mp" | "unused"))
-        || matches!(key, "rootfs" | "efidisk0" | "tpmstate0")
-}
-
 fn disks(config: &pve_client::types::GuestConfig) -> Vec<DiskLine> {
     config
         .0
@@ -103,20 +100,281 @@ fn disks(config: &pve_client::types::GuestConfig) -> Vec<DiskLine> {
         .collect()
 }
 
-/// Refuse running guests without `--force` and protected guests; show what will be destroyed;
-/// ask unless `--yes`. With `dry_run`, show and return without asking.
+/// What `delete` was asked to do, for the pre-flight checks and the confirmation.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteFlags {
+    /// Stop running guests first.
+    pub force: bool,
+    /// Proxmox `purge`: also remove the guest from HA, replication and backup jobs.
+    pub purge: bool,
+    /// Proxmox `destroy-unreferenced-disks`.
+    pub purge_disks: bool,
+    /// Refuse guests that have snapshots instead of destroying the snapshots with them.
+    pub keep_snapshots: bool,
+    /// Show and change nothing.
+    pub dry_run: bool,
+}
+
+/// What deleting one guest involves, read before anything is changed.
+struct Preflight {
+    config: pve_client::types::GuestConfig,
+    snapshots: Vec<String>,
+    ha: Option<String>,
+    replication: Vec<String>,
+    backup_jobs: Vec<String>,
+    linked_clones: Vec<String>,
+}
+
+/// The cluster-wide facts every guest's checks share: one read each.
+struct ClusterFacts {
+    ha: Vec<pve_client::types::HaResource>,
+    replication: Vec<pve_client::types::ReplicationJob>,
+    backup_jobs: Vec<pve_client::types::BackupJob>,
+}
+
+/// A cluster-wide list that needs Sys.Audit on `/`: a token without it still deletes, with a
+/// warning (HA still shows in `/cluster/resources` as `hastate`).
+fn optional<T>(
+    app: &App,
+    what: &str,
+    read: Result<Vec<T>, pve_client::Error>,
+) -> anyhow::Result<Vec<T>> {
+    match read {
+        Ok(items) => Ok(items),
+        Err(e @ pve_client::Error::Permission { .. }) => {
+            app.progress.note(&format!(
+                "warning: cannot check {what} (needs Sys.Audit on /): {}",
+                crate::exit::describe(&e)
+            ));
+            Ok(Vec::new())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the {what} to check the deletion: {}",
+            crate::exit::describe(&e)
+        )),
+    }
+}
+
+async fn cluster_facts(app: &App) -> anyhow::Result<ClusterFacts> {
+    let client = &app.conn.client;
+    Ok(ClusterFacts {
+        ha: optional(app, "HA resources", client.ha_resources().await)?,
+        replication: optional(app, "replication jobs", client.replication_jobs().await)?,
+        backup_jobs: optional(app, "backup jobs", client.backup_jobs().await)?,
+    })
+}
+
+async fn preflight(
+    app: &App,
+    g: &GuestInfo,
+    facts: &ClusterFacts,
+    all: &[GuestInfo],
+) -> anyhow::Result<Preflight> {
+    let client = &app.conn.client;
+    let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+    let fail = |what: &str, e| crate::guest::read_failed(g, what, e);
+    let config = handle.config().await.map_err(|e| fail("config", e))?;
+    let snapshots = handle
+        .snapshots()
+        .await
+        .map_err(|e| fail("snapshots", e))?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let ha = facts
+        .ha
+        .iter()
+        .find(|r| r.vmid() == Some(g.vmid))
+        .map(|r| r.sid.clone())
+        .or_else(|| g.hastate.as_ref().map(|s| format!("state {s}")));
+    let replication = facts
+        .replication
+        .iter()
+        .filter(|j| j.guest == u64::from(g.vmid))
+        .map(|j| match &j.target {
+            Some(t) => format!("{} (to {t})", j.id),
+            None => j.id.clone(),
+        })
+        .collect();
+    let backup_jobs = facts
+        .backup_jobs
+        .iter()
+        .filter(|j| j.names(g.vmid))
+        .map(|j| j.id.clone())
+        .collect();
+    let mut linked_clones = Vec::new();
+    if g.template {
+        // Only a template has base volumes; reading every other guest's config is the price of
+        // not breaking its clones, paid only when a template is deleted.
+        for other in all.iter().filter(|o| o.vmid != g.vmid) {
+            let c = client
+                .guest(other.pve_kind(), &other.node, other.vmid)
+                .config()
+                .await
+                .map_err(|e| fail("linked clones", e))?;
+            if c.is_linked_clone_of(g.vmid) {
+                linked_clones.push(other.display());
+            }
+        }
+    }
+    Ok(Preflight {
+        config,
+        snapshots,
+        ha,
+        replication,
+        backup_jobs,
+        linked_clones,
+    })
+}
+
+/// Why `g` may not be deleted with these flags, one sentence each that says what to do.
+fn refusals(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags) -> Vec<String> {
+    let label = g.label();
+    let mut out = Vec::new();
+    if p.config.get("protection").as_deref() == Some("1") {
+        out.push(format!(
+            "{label} is protected: clear it first with `update {} --set protection=0`",
+            g.vmid
+        ));
+    }
+    if !p.linked_clones.is_empty() {
+        out.push(format!(
+            "{label} is a template with linked clones ({}): their disks are built on its base \
+             disks, so Proxmox cannot delete it without breaking them; delete the clones or \
+             replace them with full clones (`vm create --clone-from ID --full`) first",
+            p.linked_clones.join(", ")
+        ));
+    }
+    if flags.keep_snapshots && !p.snapshots.is_empty() {
+        out.push(format!(
+            "{label} has snapshots ({}) that would be destroyed with it (--keep-snapshots): \
+             delete them first, or drop --keep-snapshots",
+            p.snapshots.join(", ")
+        ));
+    }
+    if let Some(ha) = p.ha.as_ref().filter(|_| !flags.purge) {
+        out.push(format!(
+            "{label} is managed by HA ({ha}): Proxmox refuses to delete it; pass --purge to \
+             remove it from HA with it, or remove the HA resource first"
+        ));
+    }
+    if !p.replication.is_empty() && !flags.purge {
+        out.push(format!(
+            "{label} has replication jobs ({}): Proxmox refuses to delete it; pass --purge to \
+             remove the jobs with it",
+            p.replication.join(", ")
+        ));
+    }
+    out
+}
+
+/// `VM 150` or `container 200`.
+fn noun(g: &GuestInfo) -> String {
+    let what = if g.kind == "ct" { "container" } else { "VM" };
+    format!("{what} {}", g.vmid)
+}
+
+/// The confirmation block of one guest.
+fn summary(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags, backup: &str) -> String {
+    let mut lines = vec![if g.name.is_empty() {
+        format!("WARNING: This will permanently delete {}", noun(g))
+    } else {
+        format!(
+            "WARNING: This will permanently delete {} ({})",
+            noun(g),
+            g.name
+        )
+    }];
+    let mut item = |text: String| lines.push(format!("  - {text}"));
+    item(format!("Node: {}", g.node));
+    item(if g.status == "running" {
+        "Status: running (will be stopped first)".to_string()
+    } else {
+        format!("Status: {}", g.status)
+    });
+    let disks: Vec<String> = disks(&p.config)
+        .iter()
+        .map(|d| {
+            let storage = d.volume.split(':').next().unwrap_or_default();
+            format!("{} on {storage} ({}: {})", d.size, d.slot, d.volume)
+        })
+        .collect();
+    item(if disks.is_empty() {
+        "Disks: none".to_string()
+    } else {
+        format!("Disks: {} will be removed", disks.join(", "))
+    });
+    if flags.purge_disks {
+        item(format!(
+            "Unreferenced disks carrying VMID {} will be removed too (--purge-disks)",
+            g.vmid
+        ));
+    }
+    item(if p.snapshots.is_empty() {
+        "Snapshots: none".to_string()
+    } else {
+        format!(
+            "Snapshots: {} ({}) will be destroyed with it",
+            p.snapshots.len(),
+            p.snapshots.join(", ")
+        )
+    });
+    if let Some(ha) = &p.ha {
+        item(format!("HA: managed ({ha}); --purge removes it from HA"));
+    }
+    if !p.replication.is_empty() {
+        item(format!(
+            "Replication jobs: {}; --purge removes them",
+            p.replication.join(", ")
+        ));
+    }
+    if !p.backup_jobs.is_empty() {
+        item(if flags.purge {
+            format!(
+                "Backup jobs: {}; --purge removes VMID {} from them",
+                p.backup_jobs.join(", "),
+                g.vmid
+            )
+        } else {
+            format!(
+                "Backup jobs: {} keep naming VMID {} (and report it missing); pass --purge to \
+                 remove it from them",
+                p.backup_jobs.join(", "),
+                g.vmid
+            )
+        });
+    }
+    let marks = g.owner_tags();
+    if !marks.is_empty() {
+        item(format!(
+            "Managed by the kubepve operator ({}): delete its object with kubectl instead, or \
+             the operator may recreate it",
+            marks.join(", ")
+        ));
+    }
+    item(format!("Backup of the configuration: {backup}"));
+    item("This action cannot be undone".to_string());
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// Pre-flight checks before deleting `guests`: refuse running guests without `--force`,
+/// protected guests, templates with linked clones, HA-managed guests and guests with
+/// replication jobs without `--purge`, and guests with snapshots under `--keep-snapshots`.
+/// Then save each guest's configuration (see `backup`), show what will be lost and ask unless
+/// `--yes`. With `--dry-run`, show and return without saving or asking.
 pub async fn confirm_delete(
     app: &App,
     guests: &[GuestInfo],
-    force: bool,
-    dry_run: bool,
+    flags: &DeleteFlags,
 ) -> anyhow::Result<()> {
     let running: Vec<String> = guests
         .iter()
         .filter(|g| g.status == "running")
         .map(GuestInfo::label)
         .collect();
-    if !running.is_empty() && !force {
+    if !running.is_empty() && !flags.force {
         return Err(Exit {
             code: FAILED,
             message: format!(
@@ -127,73 +385,49 @@ pub async fn confirm_delete(
         }
         .into());
     }
-    let mut text = String::from(if dry_run {
-        "Would delete (dry run):\n"
+    let facts = cluster_facts(app).await?;
+    let all = if guests.iter().any(|g| g.template) {
+        crate::select::all_guests(&app.conn.client).await?
     } else {
-        "The following guests will be DELETED with their disks. This cannot be undone.\n"
-    });
-    let mut protected = Vec::new();
+        Vec::new()
+    };
+    let mut checked = Vec::new();
+    let mut refused = Vec::new();
     for g in guests {
-        let config = app
-            .conn
-            .client
-            .guest(g.pve_kind(), &g.node, g.vmid)
-            .config()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot read {}: {}", g.label(), crate::exit::describe(&e))
-            })?;
-        if config.get("protection").as_deref() == Some("1") {
-            protected.push(g.label());
-        }
-        let stop = if g.status == "running" {
-            " (will be stopped first)"
-        } else {
-            ""
-        };
-        text.push_str(&format!(
-            "  {}  node {}  {}{stop}\n",
-            g.display(),
-            g.node,
-            g.status
-        ));
-        for d in disks(&config) {
-            text.push_str(&format!("    {:<10} {:<40} {}\n", d.slot, d.volume, d.size));
-        }
-        let marks = g.owner_tags();
-        if !marks.is_empty() {
-            text.push_str(&format!(
-                "    warning: managed by the kubepve operator ({}); delete its object with \
-                 kubectl instead, or the operator may recreate it\n",
-                marks.join(", ")
-            ));
-        }
+        let p = preflight(app, g, &facts, &all).await?;
+        refused.extend(refusals(g, &p, flags));
+        checked.push((g, p));
     }
-    if !protected.is_empty() {
+    if !refused.is_empty() {
         return Err(Exit {
             code: FAILED,
-            message: format!(
-                "{} protected: clear it first with `update ID --set protection=0`",
-                protected.join(", ")
-            ),
+            message: format!("nothing was deleted: {}", refused.join("; ")),
         }
         .into());
     }
-    if dry_run {
-        print!("{text}");
+    let mut text = String::new();
+    for (g, p) in &checked {
+        let backup = if flags.dry_run {
+            format!("would be saved in {}", crate::backup::dir().display())
+        } else {
+            crate::backup::save(app, g, &p.config, &p.snapshots, "delete")
+                .await?
+                .display()
+                .to_string()
+        };
+        text.push_str(&summary(g, p, flags, &backup));
+    }
+    if flags.dry_run {
+        print!("Would delete (dry run):\n{text}");
         return Ok(());
     }
     eprint!("{text}");
-    confirm(app, &format!("Delete {} guest(s)?", guests.len()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disk_keys() {
-        assert!(is_disk_key("scsi0") && is_disk_key("rootfs") && is_disk_key("mp3"));
-        assert!(!is_disk_key("net0") && !is_disk_key("scsihw") && !is_disk_key("ide"));
-    }
+    let question = match guests {
+        [one] => format!("Are you sure you want to delete {}?", noun(one)),
+        all => format!(
+            "Are you sure you want to delete these {} guests?",
+            all.len()
+        ),
+    };
+    confirm(app, &question)
 }

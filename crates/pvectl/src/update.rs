@@ -52,6 +52,9 @@ pub struct UpdateArgs {
     /// Remove config keys (repeatable).
     #[arg(long)]
     pub delete: Vec<String>,
+    /// Apply memory or CPU increases even beyond what the node has in total.
+    #[arg(long)]
+    pub ignore_capacity: bool,
     /// Print the config diff and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -164,10 +167,30 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             for l in &lines {
                 println!("{l}");
             }
+            let raised = |keys: &[&str]| crate::capacity::raised(&config, &params, keys);
+            crate::capacity::check(
+                app,
+                &g.node,
+                raised(&["memory"]),
+                raised(&["cores", "sockets"]),
+                a.ignore_capacity,
+            )
+            .await?;
             if a.dry_run {
                 return Ok(());
             }
             if !deletes.is_empty() {
+                let saved = crate::backup::save(app, g, &config, &[], "update").await?;
+                println!(
+                    "{}: configuration saved to {} before removing {}",
+                    g.label(),
+                    saved.display(),
+                    deletes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 params.push(
                     "delete",
                     deletes

@@ -80,7 +80,8 @@ async fn answered_prompts_proceed() {
     assert_eq!(env.status(152).await.as_deref(), Some("stopped"));
     let r = env.run_stdin(&["vm", "delete", "151"], "yes\n").expect(0);
     assert!(
-        r.stderr.contains("Delete 1 guest(s)? [y/N]"),
+        r.stderr
+            .contains("Are you sure you want to delete VM 151? [y/N]"),
         "{}",
         r.stderr
     );

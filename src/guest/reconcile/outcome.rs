@@ -94,30 +94,41 @@ pub(super) async fn blocked<K: GuestObject>(
     }
     // What blocks is in the guest's config (protection), which the shared resources read does
     // not show: read the config again next time, so that clearing it in Proxmox is noticed.
-    forget(&ctx.observations, &object.uid().unwrap_or_default());
     let reason = match blocker {
         Blocker::ForeignGuest { .. } => "ForeignGuest",
         Blocker::Conflict { .. } => "Conflict",
         Blocker::Protected { .. } => "DeletionProtected",
         Blocker::NoNode { .. } => "Unschedulable",
     };
+    Ok(held(
+        object,
+        ctx,
+        st,
+        reason,
+        "Plan",
+        blocker.reason().to_string(),
+    )
+    .await)
+}
+
+/// Stalled until what blocks `action` changes: a Warning Event when the reason is new, the
+/// guest read afresh next time, and a look again after the drift interval.
+pub(super) async fn held<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    st: &GuestStatus,
+    reason: &str,
+    action: &str,
+    message: String,
+) -> Outcome {
+    forget(&ctx.observations, &object.uid().unwrap_or_default());
     let already =
         conditions::find(&st.conditions, conditions::STALLED).is_some_and(|c| c.reason == reason);
     if !already {
-        ctx.event(
-            object,
-            EventType::Warning,
-            reason,
-            "Plan",
-            blocker.reason().to_string(),
-        )
-        .await;
+        ctx.event(object, EventType::Warning, reason, action, message.clone())
+            .await;
     }
-    Ok(Outcome::stalled(
-        reason,
-        blocker.reason(),
-        ctx.settings.drift_interval,
-    ))
+    Outcome::stalled(reason, message, ctx.settings.drift_interval)
 }
 
 pub(super) fn set_restart_required(st: &mut GuestStatus, plan: &Plan, generation: Option<i64>) {

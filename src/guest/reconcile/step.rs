@@ -9,11 +9,12 @@ use kubepve_api::{GuestStatus, TaskRef};
 use kubepve_plan::{Observed, Plan, Step};
 
 use super::GuestError;
-use super::outcome::Outcome;
+use super::outcome::{Outcome, held};
 use crate::conditions::{self, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
 use crate::guest::act::{Acted, execute, phase_of};
+use crate::guest::backup::{self, Hold};
 use crate::guest::observe::forget;
 use crate::guest::{GuestObject, status};
 
@@ -56,7 +57,16 @@ pub(super) async fn act<K: GuestObject>(
     let drifted = restart_request.is_none()
         && conditions::find(&st.conditions, conditions::READY)
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
+    // Pre-flight checks and the configuration backup (see `guest::backup`).
+    let backup = match backup::before(object, ctx, conn, vmid, observed, step).await {
+        Ok(taken) => taken,
+        Err(Hold::Refused { reason, message }) => {
+            return Ok(held(object, ctx, st, reason, step.name(), message).await);
+        }
+        Err(Hold::Failed(error)) => return Err(error),
+    };
     let executed = execute(&conn.pve, K::PVE_KIND, &node, vmid, step).await;
+    backup::after(object, ctx, backup, &executed).await;
     if drifted && executed.is_ok() {
         let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
         let note = format!(

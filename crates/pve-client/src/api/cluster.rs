@@ -4,7 +4,8 @@
 use reqwest::Method;
 
 use crate::types::{
-    ClusterResource, NodeInfo, NodeStatus, Pool, StorageContent, StorageInfo, Version,
+    BackupJob, ClusterResource, HaResource, NodeInfo, NodeStatus, Pool, ReplicationJob,
+    StorageContent, StorageInfo, Version,
 };
 use crate::{Client, Error, Params};
 
@@ -96,6 +97,27 @@ impl Client {
             path: "cluster/nextid".into(),
             message: format!("not a VMID: {v}"),
         })
+    }
+
+    /// `GET /cluster/ha/resources`: the guests HA manages.
+    pub async fn ha_resources(&self) -> Result<Vec<HaResource>, Error> {
+        let segs = ["cluster", "ha", "resources"];
+        self.call("ha_resources", Method::GET, &segs, Params::new())
+            .await
+    }
+
+    /// `GET /cluster/replication`: storage replication jobs.
+    pub async fn replication_jobs(&self) -> Result<Vec<ReplicationJob>, Error> {
+        let segs = ["cluster", "replication"];
+        self.call("replication_jobs", Method::GET, &segs, Params::new())
+            .await
+    }
+
+    /// `GET /cluster/backup`: scheduled backup (vzdump) jobs.
+    pub async fn backup_jobs(&self) -> Result<Vec<BackupJob>, Error> {
+        let segs = ["cluster", "backup"];
+        self.call("backup_jobs", Method::GET, &segs, Params::new())
+            .await
     }
 
     /// `GET /pools`.

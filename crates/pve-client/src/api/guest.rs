@@ -5,7 +5,7 @@
 
 use reqwest::Method;
 
-use crate::types::{GuestConfig, GuestStatus, PendingItem};
+use crate::types::{GuestConfig, GuestStatus, PendingItem, Snapshot};
 use crate::{Client, Error, Params, Upid};
 
 /// QEMU VM or LXC container.
@@ -211,6 +211,14 @@ impl Guest {
     pub async fn pending(&self) -> Result<Vec<PendingItem>, Error> {
         self.call("guest_pending", Method::GET, &["pending"], Params::new())
             .await
+    }
+
+    /// `GET .../snapshot`: the snapshots, without the `current` pseudo entry.
+    pub async fn snapshots(&self) -> Result<Vec<Snapshot>, Error> {
+        let all: Vec<Snapshot> = self
+            .call("guest_snapshots", Method::GET, &["snapshot"], Params::new())
+            .await?;
+        Ok(all.into_iter().filter(|s| !s.is_current()).collect())
     }
 
     /// `PUT .../config` (synchronous): set keys, and `delete`/`digest` as given in `params`.

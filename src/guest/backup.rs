@@ -1,0 +1,415 @@
+//! Configuration backups and pre-flight checks before destructive steps.
+//!
+//! Before a guest is destroyed, and before a config step removes keys (a disk, a NIC, a
+//! setting), the guest's Proxmox config (pending changes applied) and its pending changes go
+//! into one ConfigMap per guest object, `kubepve-backup-<kind>-<name>`: one data key per backup
+//! (`<UTC time>-<reason>`, JSON with the time, reason, VMID, node, config, pending changes and
+//! the UPID of the task that followed), the newest [`BackupSettings::keep`] of them, at most
+//! [`MAX_BYTES`] in all. Secret values (`cipassword`) are redacted before anything is written,
+//! so the ConfigMap never holds one. It has no owner reference, so it survives the deletion of
+//! the object; its `kubepve.io/backup-expires-at` annotation is renewed with every backup, and
+//! [`prune`] (run periodically by the leader) deletes it once that time has passed.
+//! Before any of it, while the object is being deleted, `preflight` checks what Proxmox would
+//! refuse or what would be lost silently.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use kube::{Client, ResourceExt};
+use kubepve_plan::{Observed, Step};
+use pve_client::types::is_secret_key;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::GuestObject;
+use super::act::Acted;
+use super::observe::pve_kind;
+use super::reconcile::GuestError;
+use crate::connection::registry::Connection;
+use crate::context::{Context, MANAGER};
+
+/// The label every backup ConfigMap carries (value `"true"`), for listing and pruning.
+pub const BACKUP_LABEL: &str = "kubepve.io/config-backup";
+/// When the ConfigMap may be deleted (RFC 3339), renewed with every backup.
+pub const EXPIRES_ANNOTATION: &str = "kubepve.io/backup-expires-at";
+/// The object the backups are of (`ProxmoxVM/web-01`).
+pub const BACKUP_OF_ANNOTATION: &str = "kubepve.io/backup-of";
+/// Most bytes of backup data one ConfigMap holds (the API server's limit is 1 MiB).
+pub const MAX_BYTES: usize = 256 * 1024;
+/// What replaces a secret value.
+pub const REDACTED: &str = "(redacted)";
+
+/// How many backups to keep and for how long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupSettings {
+    /// Backups kept per guest object (oldest dropped first); at least 1.
+    pub keep: usize,
+    /// How long a ConfigMap is kept after its last backup, also after the object is gone.
+    pub retention: Duration,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            keep: 10,
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// One backup, as stored under its data key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// `delete`, or `config` for a config step that removes keys.
+    pub reason: String,
+    /// What the step was about to do.
+    pub step: String,
+    /// VMID.
+    pub vmid: u64,
+    /// The node the guest was on.
+    pub node: String,
+    /// The task the step started, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upid: Option<String>,
+    /// The config, pending changes applied, secrets redacted.
+    pub config: BTreeMap<String, String>,
+    /// `GET .../pending` items with a change or deletion waiting, secrets redacted.
+    #[serde(default)]
+    pub pending: Vec<Value>,
+}
+
+/// A backup written before a step, to complete with the step's UPID.
+#[derive(Debug)]
+pub struct Taken {
+    config_map: String,
+    key: String,
+    entry: Entry,
+}
+
+/// Why a step may not run yet, or what failed while checking.
+#[derive(Debug)]
+pub enum Hold {
+    /// A pre-flight check failed: a condition reason and what to do.
+    Refused {
+        /// PascalCase reason.
+        reason: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Reading Proxmox or writing the backup failed; the step must not run.
+    Failed(GuestError),
+}
+
+/// The backup ConfigMap's name for an object of `kind` named `name`.
+pub fn config_map_name(kind: &str, name: &str) -> String {
+    let mut out = format!("kubepve-backup-{}-{name}", kind.to_ascii_lowercase());
+    out.truncate(253);
+    out.trim_end_matches(['-', '.']).to_string()
+}
+
+/// A redacted copy of a config value.
+fn redacted(key: &str, value: &str) -> String {
+    if is_secret_key(key) {
+        REDACTED.into()
+    } else {
+        value.into()
+    }
+}
+
+/// A Proxmox read that failed while checking or backing up, as a [`Hold`].
+pub(super) fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
+    move |source| Hold::Failed(GuestError::Proxmox { op, vmid, source })
+}
+
+/// Pre-flight checks (while deleting) and the backup (before a destroy or a removal), ahead of
+/// `step`. `Ok(None)`: nothing to back up, go ahead.
+pub async fn before<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    conn: &Connection,
+    vmid: u64,
+    observed: &Observed,
+    step: &Step,
+) -> Result<Option<Taken>, Hold> {
+    let deleting = object.meta().deletion_timestamp.is_some();
+    if deleting
+        && observed.exists
+        && matches!(
+            step,
+            Step::Shutdown { .. } | Step::Stop | Step::Delete { .. }
+        )
+    {
+        super::preflight::check(object, conn, vmid, observed).await?;
+    }
+    let reason = match step {
+        Step::Delete { .. } => "delete",
+        Step::SetConfig { delete, .. } if delete.iter().any(|k| observed.loses_on_removal(k)) => {
+            "config"
+        }
+        _ => return Ok(None),
+    };
+    let kind = pve_kind(K::PVE_KIND);
+    let vmid32 = u32::try_from(vmid).unwrap_or_default();
+    let pending = conn
+        .pve
+        .guest(kind, &observed.node, vmid32)
+        .pending()
+        .await
+        .map_err(proxmox("read pending changes", vmid))?;
+    let now = Timestamp::now();
+    let entry = Entry {
+        time: now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        reason: reason.into(),
+        step: step.to_string(),
+        vmid,
+        node: observed.node.clone(),
+        upid: None,
+        config: observed
+            .config
+            .iter()
+            .filter(|(k, _)| k.as_str() != "digest")
+            .map(|(k, v)| (k.clone(), redacted(k, v)))
+            .collect(),
+        pending: pending
+            .iter()
+            .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+            .map(|p| {
+                let text = |v: &Value| {
+                    let s = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                    json!(redacted(&p.key, &s))
+                };
+                let mut item = json!({"key": p.key});
+                if let Some(v) = &p.value {
+                    item["value"] = text(v);
+                }
+                if let Some(v) = &p.pending {
+                    item["pending"] = text(v);
+                }
+                if p.delete.unwrap_or(0) > 0 {
+                    item["delete"] = json!(1);
+                }
+                item
+            })
+            .collect(),
+    };
+    // Sorts by time: the oldest key goes first when the ConfigMap is full.
+    let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let taken = Taken {
+        config_map: config_map_name(K::KIND, &object.name_any()),
+        key: format!("{stamp}-{reason}"),
+        entry,
+    };
+    let key = store(object, ctx, &taken)
+        .await
+        .map_err(|e| Hold::Failed(GuestError::Kube(e)))?;
+    let taken = Taken { key, ..taken };
+    let expires = expiry(ctx);
+    ctx.event(
+        object,
+        EventType::Normal,
+        "ConfigBackedUp",
+        step.name(),
+        format!(
+            "saved the Proxmox config of VMID {vmid} before {}: ConfigMap {} key {} (kept until {expires})",
+            taken.entry.reason, taken.config_map, taken.key
+        ),
+    )
+    .await;
+    Ok(Some(taken))
+}
+
+/// After the step: record the UPID of the task it started in the backup. A failure to record
+/// it is logged; the backup itself is already stored.
+pub async fn after<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    taken: Option<Taken>,
+    executed: &Result<Acted, pve_client::Error>,
+) {
+    let (Some(mut taken), Ok(Acted::Task(upid))) = (taken, executed) else {
+        return;
+    };
+    taken.entry.upid = Some(upid.to_string());
+    if let Err(error) = store(object, ctx, &taken).await {
+        tracing::warn!(%error, config_map = %taken.config_map, "could not record the UPID in the config backup");
+    }
+}
+
+fn expiry(ctx: &Context) -> String {
+    let secs = i64::try_from(ctx.backups.retention.as_secs()).unwrap_or(i64::MAX / 2);
+    Timestamp::from_second(Timestamp::now().as_second().saturating_add(secs))
+        .unwrap_or(Timestamp::MAX)
+        .to_string()
+}
+
+/// Adds (or replaces) the entry of `taken` in the object's ConfigMap, keeping the newest
+/// entries within the count and size bounds. Returns the data key used.
+async fn store<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    taken: &Taken,
+) -> Result<String, kube::Error> {
+    let ns = object.namespace().unwrap_or_default();
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut data = api
+        .get_opt(&taken.config_map)
+        .await?
+        .and_then(|cm| cm.data)
+        .unwrap_or_default();
+    // A second backup in the same second and for the same reason gets its own key; the UPID of
+    // an entry is recorded under the key it already has.
+    let mut key = taken.key.clone();
+    let mut n = 1;
+    while taken.entry.upid.is_none() && data.contains_key(&key) {
+        n += 1;
+        key = format!("{}-{n:03}", taken.key);
+    }
+    let text = serde_json::to_string_pretty(&taken.entry).unwrap_or_default();
+    data.insert(key.clone(), text);
+    let keep = ctx.backups.keep.max(1);
+    while data.len() > keep
+        || (data.len() > 1 && data.values().map(String::len).sum::<usize>() > MAX_BYTES)
+    {
+        let Some(oldest) = data.keys().find(|k| **k != key).cloned() else {
+            break;
+        };
+        data.remove(&oldest);
+    }
+    let cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": taken.config_map,
+            "namespace": ns,
+            "labels": {
+                BACKUP_LABEL: "true",
+                "app.kubernetes.io/managed-by": MANAGER,
+            },
+            "annotations": {
+                EXPIRES_ANNOTATION: expiry(ctx),
+                BACKUP_OF_ANNOTATION: format!("{}/{}", K::KIND, object.name_any()),
+            },
+        },
+        "data": data,
+    });
+    api.patch(
+        &taken.config_map,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(cm),
+    )
+    .await?;
+    Ok(key)
+}
+
+/// Deletes the backup ConfigMaps (in `namespace`, or everywhere) whose expiry has passed by
+/// `now`. Returns their names.
+pub async fn prune(
+    client: &Client,
+    namespace: Option<&str>,
+    now: Timestamp,
+) -> Result<Vec<String>, kube::Error> {
+    let api: Api<ConfigMap> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let list = api
+        .list(&ListParams::default().labels(&format!("{BACKUP_LABEL}=true")))
+        .await?;
+    let mut gone = Vec::new();
+    for cm in list {
+        let expired = cm
+            .annotations()
+            .get(EXPIRES_ANNOTATION)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .is_some_and(|t| t <= now);
+        if !expired {
+            continue;
+        }
+        let ns = cm.namespace().unwrap_or_default();
+        let name = cm.name_any();
+        Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .delete(&name, &DeleteParams::default())
+            .await?;
+        gone.push(format!("{ns}/{name}"));
+    }
+    Ok(gone)
+}
+
+/// Prunes expired backups now and then every `every`, until `shutdown`.
+pub async fn pruner(
+    client: Client,
+    namespace: Option<String>,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let work = async {
+        loop {
+            match prune(&client, namespace.as_deref(), Timestamp::now()).await {
+                Ok(gone) if !gone.is_empty() => {
+                    tracing::info!(?gone, "deleted expired config backups");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not prune config backups"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = shutdown => {}
+    }
+}
+
+/// Parses a retention such as `7d`, `36h`, `90m` or `600s` (plain numbers are seconds).
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a retention like 7d, 36h or 90m"))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(n.saturating_mul(unit_secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_retention() {
+        assert_eq!(
+            config_map_name("ProxmoxVM", "web-01"),
+            "kubepve-backup-proxmoxvm-web-01"
+        );
+        assert_eq!(config_map_name("ProxmoxVM", &"a".repeat(300)).len(), 253);
+        assert_eq!(parse_retention("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_retention("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_retention("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_retention("1w").is_err() && parse_retention("soon").is_err());
+        assert_eq!(redacted("cipassword", "hunter2"), REDACTED);
+        assert_eq!(redacted("memory", "2048"), "2048");
+        let t: Timestamp = "2026-01-31T12:00:00.5Z".parse().unwrap();
+        assert_eq!(
+            t.strftime("%Y%m%dT%H%M%S%.3fZ").to_string(),
+            "20260131T120000.500Z"
+        );
+    }
+}
