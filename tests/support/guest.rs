@@ -35,8 +35,12 @@ pub struct Env {
     token: pve_testkit::Token,
     settings: Settings,
     poll_interval: Duration,
+    make_client: MakeClient,
     ctx: Mutex<Arc<Context>>,
 }
+
+/// How the operator's Proxmox client is made from the fake and its token.
+pub type MakeClient = fn(&FakePve, &pve_testkit::Token) -> Client;
 
 /// The operator's timings in these scenarios: short, so that a scenario takes about a second.
 pub fn fast_settings() -> Settings {
@@ -57,6 +61,17 @@ impl Env {
 
     /// Like [`Env::new`], with these operator timings and this `/cluster/resources` cache time.
     pub async fn with_settings(plural: &str, settings: Settings, poll_interval: Duration) -> Self {
+        Self::with_client(plural, settings, poll_interval, client).await
+    }
+
+    /// Like [`Env::with_settings`], with the operator's client made by `make_client` (other
+    /// timeouts, another login); [`Env::pve_client`] keeps using the token.
+    pub async fn with_client(
+        plural: &str,
+        settings: Settings,
+        poll_interval: Duration,
+        make_client: MakeClient,
+    ) -> Self {
         let pve = FakePve::builder().time_scale(0.001).start().await;
         pve.add_vm(
             VmSeed::new(9000, TEMPLATE)
@@ -69,13 +84,20 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
-        let ctx = Mutex::new(new_context(&pve, &kube, &token, &settings, poll_interval));
+        let operator_client = make_client(&pve, &token);
+        let ctx = Mutex::new(new_context(
+            operator_client,
+            &kube,
+            &settings,
+            poll_interval,
+        ));
         Env {
             pve,
             kube,
             token,
             settings,
             poll_interval,
+            make_client,
             ctx,
         }
     }
@@ -89,9 +111,8 @@ impl Env {
     /// repeats, backoff or reserved VMIDs) with a new client for the same Proxmox.
     pub fn restart_operator(&self) {
         *self.ctx.lock().unwrap() = new_context(
-            &self.pve,
+            (self.make_client)(&self.pve, &self.token),
             &self.kube,
-            &self.token,
             &self.settings,
             self.poll_interval,
         );
@@ -257,7 +278,8 @@ fn form_has(body: &str, field: &str) -> bool {
     })
 }
 
-fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
+/// A client for `pve` with `token`, trusting the fake's CA (the operator's, by default).
+pub fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
     Client::builder(
         pve.url(),
         Auth::token(token.id.clone(), token.secret.clone()),
@@ -268,14 +290,13 @@ fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
 }
 
 fn new_context(
-    pve: &FakePve,
+    client: Client,
     kube: &FakeKube,
-    token: &pve_testkit::Token,
     settings: &Settings,
     poll_interval: Duration,
 ) -> Arc<Context> {
     let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
-    let conn = Connection::new(client(pve, token), poll_interval, "test".into());
+    let conn = Connection::new(client, poll_interval, "test".into());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     Arc::new(ctx)
