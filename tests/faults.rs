@@ -10,15 +10,15 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::future::join_all;
 use kubepve_api::ProxmoxVM;
-use pve_client::{Auth, Client, Params, RetryPolicy, Tls};
+use pve_client::{Auth, Client, RetryPolicy, Tls};
 use pve_testkit::{FakePve, Fault};
 use serde_json::{Value, json};
-use support::guest::{Env, clone_vm, fast_settings, ready_now, tags};
+use support::fleet::{self, Rng, manifest, name};
+use support::guest::{Env, clone_vm, fast_settings, ready_now};
 
 /// How many guests the suite manages.
 const GUESTS: usize = 50;
@@ -47,37 +47,6 @@ fn ticket_client(pve: &FakePve, _token: &pve_testkit::Token) -> Client {
         })
         .build()
         .unwrap()
-}
-
-/// A small deterministic generator (xorshift), so that a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        usize::try_from(self.0 % n as u64).unwrap()
-    }
-}
-
-fn name(i: usize) -> String {
-    format!("g{i:02}")
-}
-
-/// Even guests ask for a VMID; odd ones get one allocated (where duplicates could arise).
-fn manifest(i: usize) -> Value {
-    let mut object = clone_vm(
-        &name(i),
-        0,
-        json!({"cpu": {"cores": 1}, "memory": "1Gi", "tags": ["fleet"], "restartPolicy": "Automatic"}),
-    );
-    if i % 2 == 0 {
-        object["spec"]["vmid"] = json!(1000 + i);
-    } else {
-        object["spec"].as_object_mut().unwrap().remove("vmid");
-    }
-    object
 }
 
 struct Suite {
@@ -117,13 +86,6 @@ impl Suite {
             .collect()
     }
 
-    fn vmid(&self, name: &str) -> Option<u32> {
-        let object = self.env.kube.get(name)?;
-        object["status"]["vmid"]
-            .as_u64()
-            .map(|v| u32::try_from(v).unwrap())
-    }
-
     /// The network is unreliable for the whole run: a share of connections is reset or hangs
     /// (longer than the client's timeout), and every answer is slowed down a little.
     async fn flaky_network(&self) {
@@ -154,7 +116,10 @@ impl Suite {
         )
         .await;
         let names = self.names();
-        let vmids: Vec<u32> = names.iter().filter_map(|n| self.vmid(n)).collect();
+        let vmids: Vec<u32> = names
+            .iter()
+            .filter_map(|n| fleet::vmid(&self.env, n))
+            .collect();
         if vmids.is_empty() {
             return;
         }
@@ -260,82 +225,6 @@ impl Suite {
         panic!("{what} did not converge in {MAX_ROUNDS} rounds: {stuck:#?}");
     }
 
-    /// Every guest in Proxmox but the template, by VMID.
-    async fn guests(&self) -> BTreeMap<u32, Value> {
-        let mut out = BTreeMap::new();
-        for r in self.env.pve_client().guests().await.unwrap() {
-            let vmid = u32::try_from(r.vmid.unwrap()).unwrap();
-            if vmid != 9000 {
-                out.insert(vmid, self.env.pve.guest(vmid).await.unwrap());
-            }
-        }
-        out
-    }
-
-    /// No Proxmox task is still running.
-    async fn assert_no_task_running(&self) {
-        let tasks: Vec<Value> = self
-            .env
-            .pve_client()
-            .get("/nodes/pve1/tasks", Params::new().set("source", "active"))
-            .await
-            .unwrap();
-        let running: Vec<&Value> = tasks
-            .iter()
-            .filter(|t| t.get("endtime").is_none())
-            .collect();
-        assert!(running.is_empty(), "tasks still running: {running:#?}");
-        for name in self.names() {
-            let object = self.env.kube.get(&name).unwrap();
-            assert!(
-                object["status"]["currentTask"].is_null(),
-                "{name} still tracks a task: {:#}",
-                object["status"]
-            );
-        }
-    }
-
-    /// Exactly one guest per object, carrying that object's ownership tag, at the VMID its
-    /// status records, running, with these memory (MiB) and cores.
-    async fn assert_exact_guests(&self, memory: &str, cores: &str) {
-        let guests = self.guests().await;
-        assert_eq!(
-            guests.len(),
-            GUESTS,
-            "one guest per object, no more: {:?}",
-            guests.keys()
-        );
-        let mut owners = BTreeSet::new();
-        for i in 0..GUESTS {
-            let name = name(i);
-            let vmid = self.vmid(&name).expect("status.vmid");
-            if i % 2 == 0 {
-                assert_eq!(vmid, 1000 + u32::try_from(i).unwrap());
-            }
-            let guest = guests
-                .get(&vmid)
-                .unwrap_or_else(|| panic!("{name}: no guest {vmid}"));
-            let owner = format!("kubepve-owner-uid-{name}");
-            assert!(tags(guest).contains(&owner), "{name}: {guest:#}");
-            assert!(owners.insert(owner), "two guests own {name}");
-            assert_eq!(guest["status"], "running", "{name}: {guest:#}");
-            assert!(guest["lock"].is_null(), "{name}: {guest:#}");
-            let config = &guest["config"];
-            assert_eq!(config["name"], name.as_str(), "{name}: {config:#}");
-            assert_eq!(
-                config["memory"].to_string().trim_matches('"'),
-                memory,
-                "{name}: {config:#}"
-            );
-            // One core is Proxmox's default: the key may be absent.
-            let set_cores = match &config["cores"] {
-                Value::Null => "1".to_string(),
-                v => v.to_string().trim_matches('"').to_string(),
-            };
-            assert_eq!(set_cores, cores, "{name}: {config:#}");
-        }
-    }
-
     fn assert_calls_bounded(&self, what: &str) {
         let most = self.calls.iter().copied().max().unwrap_or_default();
         eprintln!(
@@ -362,8 +251,8 @@ async fn fifty_guests_converge_exactly_under_faults_through_create_update_and_de
         suite.env.kube.put(manifest(i));
     }
     suite.phase("create", ready_now).await;
-    suite.assert_exact_guests("1024", "1").await;
-    suite.assert_no_task_running().await;
+    fleet::assert_exact_guests(&suite.env, GUESTS, "1024", "1").await;
+    fleet::assert_no_task_running(&suite.env, GUESTS).await;
     suite.assert_calls_bounded("create");
 
     // Steady state without faults: a round costs far less than one call per guest.
@@ -390,8 +279,8 @@ async fn fifty_guests_converge_exactly_under_faults_through_create_update_and_de
         });
     }
     suite.phase("update", ready_now).await;
-    suite.assert_exact_guests("2048", "2").await;
-    suite.assert_no_task_running().await;
+    fleet::assert_exact_guests(&suite.env, GUESTS, "2048", "2").await;
+    fleet::assert_no_task_running(&suite.env, GUESTS).await;
     suite.assert_calls_bounded("update");
 
     // Delete.
@@ -401,13 +290,13 @@ async fn fifty_guests_converge_exactly_under_faults_through_create_update_and_de
         suite.env.kube.delete(&name(i));
     }
     suite.phase("delete", |o| o.is_none()).await;
-    let left = suite.guests().await;
+    let left = fleet::guests(&suite.env).await;
     assert!(left.is_empty(), "guests left behind: {left:#?}");
     assert!(
         suite.env.pve.guest(9000).await.is_some(),
         "the template is never touched"
     );
-    suite.assert_no_task_running().await;
+    fleet::assert_no_task_running(&suite.env, GUESTS).await;
     suite.assert_calls_bounded("delete");
 }
 
