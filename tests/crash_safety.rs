@@ -129,3 +129,150 @@ async fn reconciles_abandoned_at_random_points_and_restarts_leave_an_exact_state
     assert!(chaos.abandoned >= 50, "{} abandoned", chaos.abandoned);
     assert!(chaos.restarts >= 10, "{} restarts", chaos.restarts);
 }
+
+/// The `kubepve run` binary against the test API server, for the namespace `ns`.
+fn start_operator(kubeconfig: &std::path::Path, ns: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kubepve"))
+        .args(["run", "--namespace", ns, "--probe-addr", "127.0.0.1:0"])
+        .args(["--task-poll-seconds", "1"])
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start kubepve run")
+}
+
+/// Polls `check` every half second for at most `limit`; the last answer.
+async fn wait_for(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let rounds = limit.as_millis() / 500;
+    for _ in 0..rounds {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    check().await
+}
+
+#[tokio::test]
+async fn real_apiserver_operator_killed_repeatedly_converges_exactly() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use kube::ResourceExt;
+    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+    use kubepve_api::ProxmoxConnection;
+    use serde_json::json;
+
+    let Some(env) = support::apiserver::TestEnv::start("real-apiserver crash suite").await else {
+        return;
+    };
+    const N: usize = 10;
+    let client = env.client.clone();
+    env.install_crds().await;
+    let ns = format!("kubepve-crash-{}", std::process::id());
+    let apply = PatchParams::apply("kubepve-test").force();
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": ns.clone()}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .patch(&ns, &apply, &Patch::Apply(&namespace))
+        .await
+        .unwrap();
+    let (pve, token) = support::lab::sample_lab(0.01).await;
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pve"},
+        "stringData": {"tokenId": token.id, "tokenSecret": token.secret},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch("pve", &apply, &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let conn = json!({
+        "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxConnection",
+        "metadata": {"name": "pve"},
+        "spec": {"endpoint": pve.url(), "credentialsSecretRef": {"name": "pve"},
+                 "tls": {"caBundle": pve.ca_pem()}},
+    });
+    Api::<ProxmoxConnection>::namespaced(client.clone(), &ns)
+        .patch("pve", &apply, &Patch::Apply(&conn))
+        .await
+        .unwrap();
+    let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), &ns);
+    for i in 0..N {
+        let mut doc = manifest(i);
+        doc["metadata"] = json!({"name": name(i)});
+        vms.patch(&name(i), &apply, &Patch::Apply(&doc))
+            .await
+            .unwrap();
+    }
+
+    // Kill the operator (SIGKILL) at random points, again and again, then let one run finish.
+    let mut rng = Rng(0x9e37_79b9);
+    let kill_repeatedly = async |rng: &mut Rng| {
+        for _ in 0..6 {
+            let mut operator = start_operator(&env.kubeconfig, &ns);
+            let ms = 300 + u64::try_from(rng.below(2500)).unwrap();
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            operator.kill().unwrap();
+            operator.wait().unwrap();
+        }
+    };
+    kill_repeatedly(&mut rng).await;
+    let mut operator = start_operator(&env.kubeconfig, &ns);
+    let all_ready = wait_for(Duration::from_secs(180), async || {
+        let list = vms.list(&ListParams::default()).await.unwrap();
+        list.items.len() == N
+            && list.items.iter().all(|vm| {
+                vm.status.as_ref().is_some_and(|s| {
+                    s.conditions.iter().any(|c| {
+                        c.type_ == "Ready"
+                            && c.status == "True"
+                            && c.observed_generation == vm.metadata.generation
+                    })
+                })
+            })
+    })
+    .await;
+    operator.kill().unwrap();
+    operator.wait().unwrap();
+    assert!(all_ready, "{:#?}", vms.list(&ListParams::default()).await);
+
+    // Exactly one guest per object, at the VMID its status records, carrying its uid's tag.
+    let guests: Vec<_> = support::guest::pve_guests(&pve, &token).await;
+    assert_eq!(guests.len(), N, "one guest per object: {guests:#?}");
+    for vm in vms.list(&ListParams::default()).await.unwrap() {
+        let vmid = u32::try_from(vm.status.as_ref().unwrap().vmid.unwrap()).unwrap();
+        let guest = pve.guest(vmid).await.expect("the recorded guest exists");
+        let owner = kubepve_api::owner_tag(&vm.uid().unwrap());
+        assert!(
+            support::guest::tags(&guest).contains(&owner),
+            "{}: {guest:#}",
+            vm.name_any()
+        );
+        assert_eq!(guest["status"], "running");
+    }
+
+    // Delete everything, killing the operator again; nothing may be left behind.
+    for i in 0..N {
+        vms.delete(&name(i), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    kill_repeatedly(&mut rng).await;
+    let mut operator = start_operator(&env.kubeconfig, &ns);
+    let all_gone = wait_for(Duration::from_secs(180), async || {
+        vms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    })
+    .await;
+    operator.kill().unwrap();
+    operator.wait().unwrap();
+    assert!(all_gone, "{:#?}", vms.list(&ListParams::default()).await);
+    let left = support::guest::pve_guests(&pve, &token).await;
+    assert!(left.is_empty(), "guests left behind: {left:#?}");
+    let _ = Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await;
+}

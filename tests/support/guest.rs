@@ -302,6 +302,18 @@ fn new_context(
     Arc::new(ctx)
 }
 
+/// The VMIDs of every guest in `pve` but templates.
+pub async fn pve_guests(pve: &FakePve, token: &pve_testkit::Token) -> Vec<u64> {
+    client(pve, token)
+        .guests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.template != Some(true))
+        .filter_map(|g| g.vmid)
+        .collect()
+}
+
 /// The condition of this type, or Null.
 pub fn condition(object: &Value, type_: &str) -> Value {
     object["status"]["conditions"]
