@@ -105,7 +105,7 @@ impl Suite {
         let pve = &self.env.pve;
         // HTTP 500 on a share of calls: the shared resource listing, the clone, and a few
         // guests' config writes, power changes and deletions.
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             pve.inject_fault(
                 Fault::status("GET", "/cluster/resources", 500, "fault suite: listing").times(1),
             )

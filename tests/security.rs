@@ -374,8 +374,8 @@ fn the_image_and_the_manifests_run_as_non_root() {
     for stage in stages.iter().filter(|s| !s.contains(" AS builder")) {
         let user = stage
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("USER "))
-            .last()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("USER "))
             .unwrap_or_else(|| panic!("a runtime stage without USER: {stage}"));
         let uid = user.split(':').next().unwrap().trim();
         assert!(uid != "0" && uid != "root", "runs as {user}: {stage}");

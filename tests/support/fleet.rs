@@ -30,7 +30,8 @@ pub fn name(i: usize) -> String {
 
 /// The VMID guest `i` asks for, when it asks for one.
 pub fn requested_vmid(i: usize) -> Option<u32> {
-    (i % 2 == 0).then(|| 1000 + u32::try_from(i).unwrap())
+    i.is_multiple_of(2)
+        .then(|| 1000 + u32::try_from(i).unwrap())
 }
 
 /// Guest `i`: a clone with one core and 1 GiB, rebooted to apply changes. Even guests ask for a

@@ -48,7 +48,7 @@ async fn invalid_manifests_fail_with_the_field_named_and_nothing_written() {
         } else {
             "ct"
         };
-        let args: Vec<&str> = if i % 2 == 0 {
+        let args: Vec<&str> = if i.is_multiple_of(2) {
             vec!["apply", "-f", &file]
         } else {
             vec![resource, "create", "-f", &file]
