@@ -1,7 +1,8 @@
 //! The CRDs and samples on a real API server (see `support/apiserver.rs` for how one is found):
 //! `crds/` installs and becomes Established, every sample passes server-side validation, applying
-//! a sample twice changes nothing, the printer columns are served, bad values are refused by the
-//! schema and CEL with messages that name the field, and `vmid` cannot change once set.
+//! a sample twice changes nothing, the printer columns are served, bad values (among them every
+//! schema case of `tests/fixtures/invalid/cases.yaml`) are refused by the schema and CEL with
+//! messages that name the field, and `vmid` cannot change once set.
 //!
 //! Everything runs in one test so that one API server serves every scenario and a run without a
 //! server prints one SKIPPED line.
@@ -9,6 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+
+#[path = "support/invalid.rs"]
+mod invalid;
 
 use std::time::Duration;
 
@@ -36,6 +40,7 @@ async fn real_apiserver_crds_and_samples() {
     printer_columns_are_served(&client, &ns).await;
     vmid_cannot_change_once_set(&client, &ns).await;
     bad_values_are_refused_with_the_field_named(&client, &ns).await;
+    the_invalid_manifests_table_is_refused_by_the_api_server(&client, &ns).await;
     status_is_a_subresource(&client, &ns).await;
 
     let _ = Api::<Namespace>::all(client)
@@ -230,6 +235,31 @@ async fn bad_values_are_refused_with_the_field_named(client: &Client, ns: &str) 
             "{pointer} = {value}: {err}"
         );
     }
+}
+
+/// Every case of `tests/fixtures/invalid/cases.yaml` that the schema or CEL refuses offline is
+/// refused by the real API server too, with the field named; the cases left to the operator are
+/// accepted (server-side dry run: nothing is stored).
+async fn the_invalid_manifests_table_is_refused_by_the_api_server(client: &Client, ns: &str) {
+    let mut wrong = Vec::new();
+    for case in invalid::cases() {
+        let mut doc = case.manifest.clone();
+        doc["metadata"]["namespace"] = json!(ns);
+        let object: DynamicObject = serde_json::from_value(doc).unwrap();
+        let dry_run = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let outcome = api_for(client, ns, case.kind())
+            .create(&dry_run, &object)
+            .await;
+        match (case.refused_by, outcome) {
+            (invalid::RefusedBy::Schema, Err(e)) if case.is_explained_by(&e.to_string()) => {}
+            (invalid::RefusedBy::Operator, Ok(_)) => {}
+            (_, outcome) => wrong.push(format!("{}: {outcome:?}", case.name)),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 async fn status_is_a_subresource(client: &Client, ns: &str) {

@@ -30,6 +30,8 @@ pub struct TestEnv {
     pub client: Client,
     /// What the environment is, for messages.
     pub description: String,
+    /// A kubeconfig file for the admin client, for processes such as `kubepve run`.
+    pub kubeconfig: PathBuf,
     processes: Vec<Child>,
     dir: Option<tempfile::TempDir>,
 }
@@ -70,6 +72,7 @@ impl TestEnv {
         TestEnv {
             client: Client::try_from(config).expect("client from kubeconfig"),
             description: format!("cluster from {}", path.display()),
+            kubeconfig: path.to_path_buf(),
             processes: Vec::new(),
             dir: None,
         }
@@ -135,12 +138,24 @@ impl TestEnv {
             ..AuthInfo::default()
         };
         let client = Client::try_from(config).expect("client for the test API server");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters: [{{name: test, cluster: {{server: 'https://127.0.0.1:{api_port}', certificate-authority: '{}'}}}}]\n\
+             users: [{{name: admin, user: {{client-certificate: '{}', client-key: '{}'}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: admin}}}}]\n",
+            pki.ca_cert.display(),
+            pki.admin_cert.display(),
+            pki.admin_key.display()
+        );
+        std::fs::write(&kubeconfig, text).expect("write the test kubeconfig");
         let mut env = TestEnv {
             client,
             description: format!(
                 "kube-apiserver from {} on port {api_port}",
                 assets.display()
             ),
+            kubeconfig,
             processes: vec![apiserver, etcd],
             dir: Some(dir),
         };

@@ -35,9 +35,13 @@ pub struct Env {
     token: pve_testkit::Token,
     settings: Settings,
     poll_interval: Duration,
+    make_client: MakeClient,
     policy: Mutex<Policy>,
     ctx: Mutex<Arc<Context>>,
 }
+
+/// How the operator's Proxmox client is made from the fake and its token.
+pub type MakeClient = fn(&FakePve, &pve_testkit::Token) -> Client;
 
 /// The operator's timings in these scenarios: short, so that a scenario takes about a second.
 pub fn fast_settings() -> Settings {
@@ -58,6 +62,17 @@ impl Env {
 
     /// Like [`Env::new`], with these operator timings and this `/cluster/resources` cache time.
     pub async fn with_settings(plural: &str, settings: Settings, poll_interval: Duration) -> Self {
+        Self::with_client(plural, settings, poll_interval, client).await
+    }
+
+    /// Like [`Env::with_settings`], with the operator's client made by `make_client` (other
+    /// timeouts, another login); [`Env::pve_client`] keeps using the token.
+    pub async fn with_client(
+        plural: &str,
+        settings: Settings,
+        poll_interval: Duration,
+        make_client: MakeClient,
+    ) -> Self {
         let pve = FakePve::builder().time_scale(0.001).start().await;
         pve.add_vm(
             VmSeed::new(9000, TEMPLATE)
@@ -72,9 +87,8 @@ impl Env {
         let kube = FakeKube::new(plural);
         let policy = Policy::default();
         let ctx = Mutex::new(new_context(
-            &pve,
+            make_client(&pve, &token),
             &kube,
-            &token,
             &settings,
             poll_interval,
             &policy,
@@ -85,6 +99,7 @@ impl Env {
             token,
             settings,
             poll_interval,
+            make_client,
             policy: Mutex::new(policy),
             ctx,
         }
@@ -105,9 +120,8 @@ impl Env {
     /// operator (or replica) racing this one.
     pub fn operator(&self, kube: &FakeKube) -> Arc<Context> {
         new_context(
-            &self.pve,
+            (self.make_client)(&self.pve, &self.token),
             kube,
-            &self.token,
             &self.settings,
             self.poll_interval,
             &self.policy.lock().unwrap(),
@@ -119,7 +133,7 @@ impl Env {
     pub fn set_policy(&self, policy: Policy) {
         *self.policy.lock().unwrap() = policy.clone();
         let conn = Connection::new(
-            client(&self.pve, &self.token),
+            (self.make_client)(&self.pve, &self.token),
             self.poll_interval,
             "test".into(),
         )
@@ -300,7 +314,8 @@ fn form_has(body: &str, field: &str) -> bool {
     })
 }
 
-fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
+/// A client for `pve` with `token`, trusting the fake's CA (the operator's, by default).
+pub fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
     Client::builder(
         pve.url(),
         Auth::token(token.id.clone(), token.secret.clone()),
@@ -311,19 +326,29 @@ fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
 }
 
 fn new_context(
-    pve: &FakePve,
+    client: Client,
     kube: &FakeKube,
-    token: &pve_testkit::Token,
     settings: &Settings,
     poll_interval: Duration,
     policy: &Policy,
 ) -> Arc<Context> {
     let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
-    let conn = Connection::new(client(pve, token), poll_interval, "test".into())
-        .with_policy(policy.clone());
+    let conn = Connection::new(client, poll_interval, "test".into()).with_policy(policy.clone());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     Arc::new(ctx)
+}
+
+/// The VMIDs of every guest in `pve` but templates.
+pub async fn pve_guests(pve: &FakePve, token: &pve_testkit::Token) -> Vec<u64> {
+    client(pve, token)
+        .guests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.template != Some(true))
+        .filter_map(|g| g.vmid)
+        .collect()
 }
 
 /// The condition of this type, or Null.

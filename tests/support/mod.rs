@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod fakekube;
+pub mod fleet;
 pub mod guest;
 pub mod lab;
 pub mod mockkube;

@@ -71,6 +71,44 @@ pub fn all_to_yaml() -> Result<String, RenderError> {
         .collect::<String>())
 }
 
+/// The `openAPIV3Schema` of the CRD for `kind` (`ProxmoxVM`, ...), as the API server gets it;
+/// `None` for a kind that is not kubepve's.
+pub fn schema(kind: &str) -> Option<Value> {
+    let crd = all()
+        .ok()?
+        .into_iter()
+        .find(|crd| crd.spec.names.kind == kind)?;
+    let version = crd.spec.versions.first()?;
+    let schema = version.schema.as_ref()?.open_api_v3_schema.as_ref()?;
+    serde_json::to_value(schema).ok()
+}
+
+/// An OpenAPI v3 schema as JSON Schema, for validating manifests without an API server:
+/// `nullable: true` becomes a `null` type.
+pub fn to_json_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), to_json_schema(v));
+            }
+            if out.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(t)) = out.get("type").cloned() {
+                    out.insert("type".into(), serde_json::json!([t, "null"]));
+                } else if out.contains_key("x-kubernetes-int-or-string") {
+                    out.insert(
+                        "anyOf".into(),
+                        serde_json::json!([{"type": "integer"}, {"type": "string"}, {"type": "null"}]),
+                    );
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
+        other => other.clone(),
+    }
+}
+
 fn fix_up(crd: CustomResourceDefinition) -> Result<CustomResourceDefinition, RenderError> {
     let name = crd.metadata.name.clone().unwrap_or_default();
     let json_err = |source| RenderError::Json {

@@ -200,9 +200,12 @@ pub async fn run(
         }
         return Ok(());
     }
+    let progress =
+        crate::journal::Progress::start(app.record(), guests.iter().map(|g| g.label()).collect());
+    let progress = &progress;
     let mut results: Vec<(GuestInfo, Result<Vec<String>, String>)> = futures::stream::iter(guests)
         .map(|g| async move {
-            let r = perform(app, &g, action).await;
+            let r = perform(app, &g, action, progress).await;
             (g, r)
         })
         .buffer_unordered(app.parallel)
@@ -243,13 +246,19 @@ pub async fn run(
     if !errors.is_empty() {
         record.error = Some(errors.join("; "));
     }
-    crate::journal::append(&record);
+    progress.finish(record);
     exit::bulk_result(ok, failed)
 }
 
 /// Do `action` to one guest: send its requests in order, print each UPID, wait unless
-/// `--no-wait` (a stop before a delete is always waited for).
-async fn perform(app: &App, g: &GuestInfo, action: &Action) -> Result<Vec<String>, String> {
+/// `--no-wait` (a stop before a delete is always waited for). Each task goes into the journal as
+/// soon as it is started.
+async fn perform(
+    app: &App,
+    g: &GuestInfo,
+    action: &Action,
+    progress: &crate::journal::Progress,
+) -> Result<Vec<String>, String> {
     let calls = plan(g, action)?;
     if calls.is_empty() {
         let state = if g.status == "running" {
@@ -278,6 +287,7 @@ async fn perform(app: &App, g: &GuestInfo, action: &Action) -> Result<Vec<String
         let upid: Upid = text.parse().map_err(|e: pve_client::Error| e.to_string())?;
         app.progress
             .out(&format!("{} {} {upid}", g.label(), upid.task_type));
+        progress.task(&g.label(), &upid.to_string());
         upids.push(upid.to_string());
         let last = i + 1 == count;
         if !app.wait.no_wait || !last {

@@ -3,6 +3,11 @@
 //! `$PVECTL_JOURNAL`, else `$XDG_STATE_HOME/pvectl/journal.jsonl`, else
 //! `~/.local/state/pvectl/journal.jsonl`. pvectl only ever appends to it; `pvectl history`
 //! reads and filters it. Dry runs and read-only commands are not recorded.
+//!
+//! A bulk command writes ahead ([`Progress`]): a `started` record naming every target, a `task`
+//! record for each Proxmox task as soon as its UPID is known, and its final record. A command
+//! killed midway leaves what it set out to do and every task it had started; `history` shows
+//! those records only for runs that never finished.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,11 +35,50 @@ pub struct Record {
     pub guests: Vec<String>,
     /// Tasks started.
     pub upids: Vec<String>,
-    /// `ok`, `failed`, `partial` or `aborted`.
+    /// `ok`, `failed`, `partial` or `aborted`; `started` and `task` for the records a bulk
+    /// command writes as it goes.
     pub outcome: String,
     /// The error, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Links the records one bulk command writes as it goes to its final record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// Outcomes of the records written while a command runs.
+const IN_FLIGHT: [&str; 2] = ["started", "task"];
+
+/// The journal of one bulk command as it goes (see the module docs).
+pub struct Progress {
+    base: Record,
+}
+
+impl Progress {
+    /// Appends the `started` record: `base` with every target in `guests`.
+    pub fn start(mut base: Record, guests: Vec<String>) -> Self {
+        base.run = Some(format!("{}-{}", now_secs(), std::process::id()));
+        base.guests = guests;
+        base.outcome = "started".into();
+        append(&base);
+        Self { base }
+    }
+
+    /// Appends a `task` record: `upid` was started for `guest`.
+    pub fn task(&self, guest: &str, upid: &str) {
+        let mut record = self.base.clone();
+        record.time = rfc3339(now_secs());
+        record.guests = vec![guest.to_string()];
+        record.upids = vec![upid.to_string()];
+        record.outcome = "task".into();
+        append(&record);
+    }
+
+    /// Appends the final record of the run.
+    pub fn finish(&self, mut record: Record) {
+        record.run = self.base.run.clone();
+        append(&record);
+    }
 }
 
 /// Where the journal lives.
@@ -118,6 +162,7 @@ pub fn record(context: &str, principal: &str) -> Record {
         upids: Vec::new(),
         outcome: "ok".into(),
         error: None,
+        run: None,
     }
 }
 
@@ -163,10 +208,23 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
             .iter()
             .any(|x| x == g || x.rsplit('/').next() == Some(g) || x.ends_with(&format!("/{g}")))
     };
-    let mut records: Vec<Record> = text
+    let all: Vec<Record> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // The records a run wrote as it went matter only when it never finished.
+    let finished: std::collections::HashSet<String> = all
+        .iter()
+        .filter(|r| !IN_FLIGHT.contains(&r.outcome.as_str()))
+        .filter_map(|r| r.run.clone())
+        .collect();
+    let mut records: Vec<Record> = all
+        .into_iter()
+        .filter(|r| {
+            !IN_FLIGHT.contains(&r.outcome.as_str())
+                || r.run.as_ref().is_none_or(|run| !finished.contains(run))
+        })
         .filter(|r: &Record| args.guest.as_deref().is_none_or(|g| matches_guest(r, g)))
         .filter(|r| args.context_name.as_ref().is_none_or(|c| &r.context == c))
         .filter(|r| {
@@ -183,6 +241,10 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
         .collect();
     let skip = records.len().saturating_sub(args.limit);
     records.drain(..skip);
+    // The link between a run's records is the journal's own bookkeeping, not shown.
+    for r in &mut records {
+        r.run = None;
+    }
     match args.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             print_value(&serde_json::to_value(&records)?, args.output)?;

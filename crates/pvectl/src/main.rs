@@ -24,6 +24,7 @@ mod safety;
 mod select;
 mod tasks;
 mod update;
+mod validate;
 
 use std::path::PathBuf;
 use std::time::Duration;

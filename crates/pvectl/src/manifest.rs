@@ -183,6 +183,13 @@ pub fn load(paths: &[PathBuf], secret_files: &[PathBuf]) -> anyhow::Result<Manif
             if name.is_empty() {
                 return Err(usage(format!("{shown}: a {kind} has no metadata.name")));
             }
+            let problems = crate::validate::problems(&d);
+            if !problems.is_empty() {
+                return Err(usage(format!(
+                    "{shown}: {kind}/{name} is invalid:\n  {}",
+                    problems.join("\n  ")
+                )));
+            }
             let uid = d["metadata"]["uid"]
                 .as_str()
                 .filter(|u| !u.is_empty())

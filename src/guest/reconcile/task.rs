@@ -91,9 +91,12 @@ pub(super) async fn follow_task<K: GuestObject>(
     if outcome.is_success() {
         return Ok(None);
     }
-    let delay = ctx
-        .guest_backoff
-        .next(&object.uid().unwrap_or_default(), ctx.settings.backoff);
+    let uid = object.uid().unwrap_or_default();
+    // A task that failed is retried after a backoff, as the message says: it is not a change
+    // Proxmox accepted without effect, so it does not count towards NotConverging (a config
+    // lock held for a while would otherwise stall a deletion for good).
+    ctx.repeats.clear(&uid);
+    let delay = ctx.guest_backoff.next(&uid, ctx.settings.backoff);
     let message = format!(
         "Proxmox task {} failed: {exit}; retrying in {}s",
         task.task_type,

@@ -9,22 +9,7 @@ use serde_json::Value;
 
 /// The openAPIV3Schema of the CRD for `kind`, as the API server will get it.
 pub fn schema(kind: &str) -> Value {
-    let crd = kubepve_api::crds::all()
-        .unwrap()
-        .into_iter()
-        .find(|crd| crd.spec.names.kind == kind)
-        .unwrap_or_else(|| panic!("no CRD for kind {kind}"));
-    let version = &crd.spec.versions[0];
-    serde_json::to_value(
-        version
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
+    kubepve_api::crds::schema(kind).unwrap_or_else(|| panic!("no CRD for kind {kind}"))
 }
 
 /// Every kubepve kind.
@@ -67,27 +52,7 @@ pub fn samples_of(kind: &str) -> Vec<(String, Value)> {
 
 /// Turns an OpenAPI v3 schema into JSON Schema: `nullable: true` becomes a `null` type.
 pub fn to_json_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                out.insert(k.clone(), to_json_schema(v));
-            }
-            if out.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = out.get("type").cloned() {
-                    out.insert("type".into(), serde_json::json!([t, "null"]));
-                } else if out.contains_key("x-kubernetes-int-or-string") {
-                    out.insert(
-                        "anyOf".into(),
-                        serde_json::json!([{"type": "integer"}, {"type": "string"}, {"type": "null"}]),
-                    );
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        other => other.clone(),
-    }
+    kubepve_api::crds::to_json_schema(schema)
 }
 
 /// Schema errors of `object` against the CRD of its kind (empty when valid).
