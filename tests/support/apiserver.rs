@@ -30,6 +30,8 @@ pub struct TestEnv {
     pub client: Client,
     /// What the environment is, for messages.
     pub description: String,
+    /// A kubeconfig file for the admin client, for processes started against this API server.
+    pub kubeconfig: PathBuf,
     processes: Vec<Child>,
     dir: Option<tempfile::TempDir>,
 }
@@ -70,6 +72,7 @@ impl TestEnv {
         TestEnv {
             client: Client::try_from(config).expect("client from kubeconfig"),
             description: format!("cluster from {}", path.display()),
+            kubeconfig: path.to_path_buf(),
             processes: Vec::new(),
             dir: None,
         }
@@ -135,12 +138,15 @@ impl TestEnv {
             ..AuthInfo::default()
         };
         let client = Client::try_from(config).expect("client for the test API server");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, pki.kubeconfig(api_port)).unwrap();
         let mut env = TestEnv {
             client,
             description: format!(
                 "kube-apiserver from {} on port {api_port}",
                 assets.display()
             ),
+            kubeconfig,
             processes: vec![apiserver, etcd],
             dir: Some(dir),
         };
@@ -272,6 +278,20 @@ struct Pki {
 }
 
 impl Pki {
+    /// A kubeconfig for the admin certificate against the API server on `port`.
+    fn kubeconfig(&self, port: u16) -> String {
+        let file = |p: &Path| p.display().to_string();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    \
+             server: https://127.0.0.1:{port}\n    certificate-authority: {}\nusers:\n- name: admin\n  \
+             user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: test\n  \
+             context:\n    cluster: test\n    user: admin\ncurrent-context: test\n",
+            file(&self.ca_cert),
+            file(&self.admin_cert),
+            file(&self.admin_key)
+        )
+    }
+
     fn generate(dir: &Path) -> Pki {
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
