@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
@@ -82,6 +83,8 @@ pub struct Run {
     pub peak_rss_mib: f64,
     /// CPU seconds of this process.
     pub cpu_secs: f64,
+    /// CPU seconds fakepve (one Python process) spent until every object was Ready.
+    pub fakepve_cpu_secs: f64,
 }
 
 impl Run {
@@ -191,21 +194,24 @@ pub async fn run(options: &Options) -> Run {
         .collect();
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let drivers: Vec<_> = names
         .iter()
         .map(|name| {
-            tokio::spawn(drive(
-                kube.clone(),
-                ctx.clone(),
-                name.clone(),
-                stop_rx.clone(),
-            ))
+            let driver = Driver {
+                kube: kube.clone(),
+                ctx: ctx.clone(),
+                name: name.clone(),
+                ready: ready.clone(),
+            };
+            tokio::spawn(driver.run(stop_rx.clone()))
         })
         .collect();
-    let converged = wait_ready(&kube, &names, options.timeout).await;
+    let converged = wait_ready(&ready, names.len(), options.timeout).await;
     let converge_secs = started.elapsed().as_secs_f64();
     let converge_calls = measure::pve_requests(&metrics.encode());
+    let fakepve_cpu_secs = fakepve_cpu(&pve);
 
     // Steady state: let what is still in flight settle for one interval, then count.
     tokio::time::sleep(options.poll_interval).await;
@@ -229,43 +235,62 @@ pub async fn run(options: &Options) -> Run {
         steady_calls: measure::delta(&after, &before),
         peak_rss_mib: measure::peak_rss_mib("self").unwrap_or_default(),
         cpu_secs: measure::cpu_secs("self").unwrap_or_default(),
+        fakepve_cpu_secs,
     };
     pve.stop().await;
     result
 }
 
-/// Reconciles `name` as the controller would until `stop`.
-async fn drive(
+/// CPU seconds the fakepve process used so far.
+pub fn fakepve_cpu(pve: &FakePve) -> f64 {
+    pve.pid()
+        .and_then(|pid| measure::cpu_secs(&pid.to_string()))
+        .unwrap_or_default()
+}
+
+/// Reconciles one object as the controller would, and counts it once it is Ready.
+struct Driver {
     kube: Arc<FakeKube>,
     ctx: Arc<Context>,
     name: String,
-    mut stop: watch::Receiver<bool>,
-) {
-    while !*stop.borrow() {
-        let Some(object) = kube.get(&name) else {
-            return;
-        };
-        let version = object["metadata"]["resourceVersion"].clone();
-        let typed: ProxmoxVM = match serde_json::from_value(object) {
-            Ok(typed) => typed,
-            Err(e) => panic!("bench object {name} does not parse: {e}"),
-        };
-        let uid = typed.uid().unwrap_or_default();
-        let delay = match reconcile(Arc::new(typed), ctx.clone()).await {
-            Ok(action) => requeue_after(&action),
-            // The controller's error policy: the object's backoff.
-            Err(_) => Some(ctx.guest_backoff.next(&uid, ctx.settings.backoff)),
-        };
-        match kube.get(&name) {
-            None => return,
+    ready: Arc<AtomicUsize>,
+}
+
+impl Driver {
+    /// Runs passes until `stop` (or until the object is gone).
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut counted = false;
+        while !*stop.borrow() {
+            let Some(object) = self.kube.get(&self.name) else {
+                return;
+            };
+            let version = object["metadata"]["resourceVersion"].clone();
+            let typed: ProxmoxVM = match serde_json::from_value(object) {
+                Ok(typed) => typed,
+                Err(e) => panic!("bench object {} does not parse: {e}", self.name),
+            };
+            let uid = typed.uid().unwrap_or_default();
+            let delay = match reconcile(Arc::new(typed), self.ctx.clone()).await {
+                Ok(action) => requeue_after(&action),
+                // The controller's error policy: the object's backoff.
+                Err(_) => Some(self.ctx.guest_backoff.next(&uid, self.ctx.settings.backoff)),
+            };
+            let Some(after) = self.kube.get(&self.name) else {
+                return;
+            };
+            if !counted && is_ready(&after) {
+                counted = true;
+                self.ready.fetch_add(1, Ordering::SeqCst);
+            }
             // The pass wrote the object: the watch event triggers the next pass at once.
-            Some(after) if after["metadata"]["resourceVersion"] != version => continue,
-            Some(_) => {}
-        }
-        let wait = delay.unwrap_or(Duration::MAX);
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
+            if after["metadata"]["resourceVersion"] != version {
+                continue;
+            }
+            let wait = delay.unwrap_or(Duration::MAX);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
         }
     }
 }
@@ -305,16 +330,14 @@ fn is_ready(object: &Value) -> bool {
     })
 }
 
-/// Waits until every object is Ready for its generation; false after `timeout`.
-async fn wait_ready(kube: &FakeKube, names: &[String], timeout: Duration) -> bool {
+/// Waits until `guests` objects were seen Ready for their generation; false after `timeout`.
+async fn wait_ready(ready: &AtomicUsize, guests: usize, timeout: Duration) -> bool {
     let started = Instant::now();
-    let mut pending: Vec<&String> = names.iter().collect();
     while started.elapsed() < timeout {
-        pending.retain(|name| !kube.get(name).is_some_and(|o| is_ready(&o)));
-        if pending.is_empty() {
+        if ready.load(Ordering::SeqCst) >= guests {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
 }

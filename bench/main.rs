@@ -276,6 +276,17 @@ fn inprocess_figures(runs: &[Run]) -> Vec<Figure> {
             "s",
             None,
         ));
+        figures.push(
+            Figure::measured(
+                format!("{id}.fakepve_cpu_secs"),
+                INPROCESS,
+                format!("{label}: fakepve CPU time until Ready"),
+                run.fakepve_cpu_secs,
+                "s",
+                None,
+            )
+            .note("the fake Proxmox is one Python process; its time bounds the convergence"),
+        );
     }
     let time = |profile: Profile, n: usize| {
         runs.iter()

@@ -36,7 +36,11 @@ async fn creating_and_starting_a_blank_vm_reads_its_config_once_and_never_its_pe
     assert_eq!(env.pve.guest(170).await.unwrap()["status"], "running");
 
     let requests = env.pve.requests().await;
-    assert_eq!(count(&requests, "POST", "/nodes/pve1/qemu"), 1, "{requests:#?}");
+    assert_eq!(
+        count(&requests, "POST", "/nodes/pve1/qemu"),
+        1,
+        "{requests:#?}"
+    );
     assert_eq!(count(&requests, "POST", "/qemu/170/status/start"), 1);
     assert_eq!(
         count(&requests, "GET", "/qemu/170/config"),
