@@ -256,7 +256,6 @@ fn inprocess_figures(runs: &[Run]) -> Vec<Figure> {
             )
             .note(format!("{:?}", run.steady_calls)),
         );
-        let rss_max = (run.guests >= 1000).then_some(target::RSS_MIB);
         figures.push(
             Figure::measured(
                 format!("{id}.peak_rss_mib"),
@@ -264,9 +263,12 @@ fn inprocess_figures(runs: &[Run]) -> Vec<Figure> {
                 format!("{label}: peak RSS (bench process)"),
                 run.peak_rss_mib,
                 "MiB",
-                rss_max,
+                None,
             )
-            .note("upper bound for the reconciler: the process also holds the in-memory kube"),
+            .note(
+                "not the operator's: the process also holds the in-memory kube, which keeps \
+                 every request it answered; the 64 MiB target is judged on `kubepve run`",
+            ),
         );
         figures.push(Figure::measured(
             format!("{id}.cpu_secs"),
@@ -309,6 +311,9 @@ fn inprocess_figures(runs: &[Run]) -> Vec<Figure> {
     figures
 }
 
+/// One operator figure: id suffix, description, unit, target, value (`None`: not measured).
+type Row = (&'static str, String, &'static str, Option<f64>, Option<f64>);
+
 /// The figures of the real operator, or skipped ones saying what is needed.
 fn operator_figures(runs: Option<&[operator::OperatorRun]>, sizes: &[usize]) -> Vec<Figure> {
     const WHY: &str =
@@ -320,7 +325,7 @@ fn operator_figures(runs: Option<&[operator::OperatorRun]>, sizes: &[usize]) -> 
         let run = runs.and_then(|r| r.iter().find(|r| r.guests == n));
         let converge_max = (n == 1000).then_some(target::CONVERGE_1000_SECS);
         let rss_max = (n >= 1000).then_some(target::RSS_MIB);
-        let rows: [(&str, String, &'static str, Option<f64>, Option<f64>); 5] = [
+        let rows: [Row; 5] = [
             (
                 "converge_secs",
                 format!("{label}: create + start to all Ready"),
@@ -366,14 +371,12 @@ fn operator_figures(runs: Option<&[operator::OperatorRun]>, sizes: &[usize]) -> 
                 None => Figure::skipped(id, OPERATOR, what, unit, max, WHY),
             });
         }
-        if let Some(run) = run.filter(|r| !r.converged) {
-            if let Some(f) = figures
-                .iter_mut()
-                .find(|f| f.id == format!("operator.instant.n{}.converge_secs", run.guests))
-            {
-                f.verdict = report::Verdict::Fail;
-                f.note = "not every object became Ready before the timeout".into();
-            }
+        let converge_id = format!("operator.instant.n{n}.converge_secs");
+        if run.is_some_and(|r| !r.converged)
+            && let Some(f) = figures.iter_mut().find(|f| f.id == converge_id)
+        {
+            f.verdict = report::Verdict::Fail;
+            f.note = "not every object became Ready before the timeout".into();
         }
     }
     if let (Some(small), Some(large)) = (
