@@ -83,7 +83,10 @@ pub struct Run {
     pub peak_rss_mib: f64,
     /// CPU seconds of this process.
     pub cpu_secs: f64,
-    /// CPU seconds fakepve (one Python process) spent until every object was Ready.
+    /// CPU seconds this process (the reconciler, the in-memory kube and the driver) spent from
+    /// the first reconcile until every object was Ready.
+    pub converge_cpu_secs: f64,
+    /// CPU seconds fakepve (one Python process) spent in the same time.
     pub fakepve_cpu_secs: f64,
 }
 
@@ -195,6 +198,8 @@ pub async fn run(options: &Options) -> Run {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicUsize::new(0));
+    let cpu_before = measure::cpu_secs("self").unwrap_or_default();
+    let fakepve_before = fakepve_cpu(&pve);
     let started = Instant::now();
     let drivers: Vec<_> = names
         .iter()
@@ -211,7 +216,8 @@ pub async fn run(options: &Options) -> Run {
     let converged = wait_ready(&ready, names.len(), options.timeout).await;
     let converge_secs = started.elapsed().as_secs_f64();
     let converge_calls = measure::pve_requests(&metrics.encode());
-    let fakepve_cpu_secs = fakepve_cpu(&pve);
+    let converge_cpu_secs = measure::cpu_secs("self").unwrap_or_default() - cpu_before;
+    let fakepve_cpu_secs = fakepve_cpu(&pve) - fakepve_before;
 
     // Steady state: let what is still in flight settle for one interval, then count.
     tokio::time::sleep(options.poll_interval).await;
@@ -235,6 +241,7 @@ pub async fn run(options: &Options) -> Run {
         steady_calls: measure::delta(&after, &before),
         peak_rss_mib: measure::peak_rss_mib("self").unwrap_or_default(),
         cpu_secs: measure::cpu_secs("self").unwrap_or_default(),
+        converge_cpu_secs,
         fakepve_cpu_secs,
     };
     pve.stop().await;

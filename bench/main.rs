@@ -289,12 +289,49 @@ fn inprocess_figures(runs: &[Run]) -> Vec<Figure> {
             )
             .note("the fake Proxmox is one Python process; its time bounds the convergence"),
         );
+        figures.push(Figure::measured(
+            format!("{id}.converge_cpu_secs"),
+            INPROCESS,
+            format!("{label}: bench process CPU time until Ready"),
+            run.converge_cpu_secs,
+            "s",
+            None,
+        ));
     }
     let time = |profile: Profile, n: usize| {
         runs.iter()
             .find(|r| r.profile == profile && r.guests == n)
             .map(|r| r.converge_secs)
     };
+    let cpu = |n: usize| {
+        runs.iter()
+            .find(|r| r.profile == Profile::Instant && r.guests == n)
+            .map(|r| (r.converge_cpu_secs, r.fakepve_cpu_secs))
+    };
+    if let (Some(small), Some(large)) = (cpu(100), cpu(1000)) {
+        figures.push(
+            Figure::measured(
+                "inprocess.instant.converge_cpu_ratio_1000_100",
+                INPROCESS,
+                "instant tasks: bench process CPU until Ready, 1000 / 100",
+                large.0 / small.0.max(1e-9),
+                "x",
+                None,
+            )
+            .note("the operator's side of the cost: linear means about 10"),
+        );
+        figures.push(
+            Figure::measured(
+                "inprocess.instant.fakepve_cpu_ratio_1000_100",
+                INPROCESS,
+                "instant tasks: fakepve CPU until Ready, 1000 / 100",
+                large.1 / small.1.max(1e-9),
+                "x",
+                None,
+            )
+            .note("the fake's side: it finds a guest by scanning the list of all guests"),
+        );
+    }
     for profile in [Profile::Instant, Profile::Realistic] {
         if let (Some(small), Some(large)) = (time(profile, 100), time(profile, 1000)) {
             let max = (profile == Profile::Instant).then_some(target::SCALING_RATIO);
@@ -497,6 +534,7 @@ mod tests {
         "inprocess.instant.n1000.steady_calls_per_interval",
         "inprocess.instant.n1000.peak_rss_mib",
         "inprocess.instant.n1000.cpu_secs",
+        "inprocess.instant.converge_cpu_ratio_1000_100",
         "inprocess.realistic.n1000.converge_secs",
         "inprocess.realistic.n1000.calls_per_guest",
         "operator.instant.n100.converge_secs",
