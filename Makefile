@@ -59,6 +59,13 @@ test: venv helm-venv ## Run every test layer (pure, offline CRD, fakepve, chart/
 e2e: venv ## Run only the real-API-server suites; fail without KUBEBUILDER_ASSETS or KUBEPVE_TEST_KUBECONFIG
 	KUBEPVE_REQUIRE_APISERVER=1 KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) nextest run --workspace -E 'test(/real_apiserver/)'
 
+# Release build: the figures are about the operator and pvectl as shipped (a debug build is
+# several times slower and larger). BENCH_ARGS passes options, e.g. BENCH_ARGS='--sizes 100'.
+.PHONY: bench
+bench: venv ## Performance and scale figures against their targets: table + bench/results.json (see bench/RESULTS.md)
+	$(CARGO) build --release --locked -p kubepve -p pvectl --bins
+	KUBEPVE_VENV=$(CURDIR)/$(VENV) $(CARGO) run --release --locked --example bench -- $(BENCH_ARGS)
+
 $(HELM_VENV)/.installed: $(HELM_REQUIREMENTS)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) to create $(HELM_VENV)"; exit 1; }
 	$(PYTHON) -m venv $(HELM_VENV)

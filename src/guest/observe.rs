@@ -34,6 +34,24 @@ pub enum Freshness {
     Shared,
     /// The operator just changed the guest: read it now.
     Direct,
+    /// The operator's create or clone task just ended: read it now; a new guest has no pending
+    /// changes, so only its config is read.
+    Created,
+    /// The operator's start, stop, shutdown or reboot task just ended: read the shared resources
+    /// now; the config is read again only if changes were pending (which a start applies).
+    PowerChanged,
+}
+
+impl Freshness {
+    /// How to observe the guest after the operator's task of `task_type` ended successfully.
+    pub fn after_task(task_type: &str) -> Self {
+        match task_type {
+            "qmcreate" | "qmclone" | "vzcreate" | "vzclone" => Freshness::Created,
+            "qmstart" | "qmstop" | "qmshutdown" | "qmreboot" | "vzstart" | "vzstop"
+            | "vzshutdown" | "vzreboot" => Freshness::PowerChanged,
+            _ => Freshness::Direct,
+        }
+    }
 }
 
 pub(super) fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
@@ -70,7 +88,7 @@ pub async fn observe(
     vmid: u64,
     freshness: Freshness,
 ) -> Result<Observed, pve_client::Error> {
-    if freshness == Freshness::Direct {
+    if freshness != Freshness::Shared {
         conn.invalidate().await;
     }
     let snapshot = conn.resources_fresh_enough().await?;
@@ -80,14 +98,30 @@ pub async fn observe(
     };
     let print = fingerprint(&entry);
     let remembered = cache.lock().ok().and_then(|c| c.get(uid).cloned());
+    let node = entry.node.clone().unwrap_or_default();
+    let status = entry.status.clone().unwrap_or_default();
+    let status_known = !(status == "unknown" || status.is_empty());
     if let Some(cached) = remembered
-        && freshness == Freshness::Shared
-        && cached.fingerprint == print
         && cached.generation == generation
     {
-        return Ok(cached.observed);
+        if freshness == Freshness::Shared && cached.fingerprint == print {
+            return Ok(cached.observed);
+        }
+        // A power task changed only the power (and applied pending changes, if any).
+        if freshness == Freshness::PowerChanged
+            && cached.observed.pending.is_empty()
+            && cached.observed.node == node
+            && status_known
+        {
+            let observed = Observed {
+                power: Power::from_status(&status, None),
+                lock: entry.lock.clone(),
+                ..cached.observed
+            };
+            remember(cache, uid, print, generation, &observed);
+            return Ok(observed);
+        }
     }
-    let node = entry.node.clone().unwrap_or_default();
     let vmid32 = u32::try_from(vmid).unwrap_or(u32::MAX);
     let guest = conn.pve.guest(pve_kind(kind), &node, vmid32);
     let config = match guest.config().await {
@@ -99,7 +133,11 @@ pub async fn observe(
         }
         Err(e) => return Err(e),
     };
-    let items = guest.pending().await?;
+    let items = if freshness == Freshness::Created {
+        Vec::new()
+    } else {
+        guest.pending().await?
+    };
     let mut map: serde_json::Map<String, serde_json::Value> = config
         .0
         .iter()
@@ -125,8 +163,7 @@ pub async fn observe(
         });
     }
     let config = config_from_json(&map);
-    let status = entry.status.clone().unwrap_or_default();
-    let power = if status == "unknown" || status.is_empty() {
+    let power = if !status_known {
         // Proxmox reports a brand-new guest as unknown until its stats arrive: ask directly.
         let current = guest.status().await?;
         Power::from_status(&current.status, current.qmpstatus.as_deref())
@@ -143,17 +180,27 @@ pub async fn observe(
         node,
         pool: entry.pool.clone(),
     };
+    remember(cache, uid, print, generation, &observed);
+    Ok(observed)
+}
+
+fn remember(
+    cache: &Observations,
+    uid: &str,
+    fingerprint: String,
+    generation: i64,
+    observed: &Observed,
+) {
     if let Ok(mut c) = cache.lock() {
         c.insert(
             uid.to_string(),
             Cached {
-                fingerprint: print,
+                fingerprint,
                 generation,
                 observed: observed.clone(),
             },
         );
     }
-    Ok(observed)
 }
 
 /// Forgets what was seen of the object's guest, so the next observation reads it again.

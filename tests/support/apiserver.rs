@@ -139,16 +139,7 @@ impl TestEnv {
         };
         let client = Client::try_from(config).expect("client for the test API server");
         let kubeconfig = dir.path().join("kubeconfig");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
-             clusters: [{{name: test, cluster: {{server: 'https://127.0.0.1:{api_port}', certificate-authority: '{}'}}}}]\n\
-             users: [{{name: admin, user: {{client-certificate: '{}', client-key: '{}'}}}}]\n\
-             contexts: [{{name: test, context: {{cluster: test, user: admin}}}}]\n",
-            pki.ca_cert.display(),
-            pki.admin_cert.display(),
-            pki.admin_key.display()
-        );
-        std::fs::write(&kubeconfig, text).expect("write the test kubeconfig");
+        std::fs::write(&kubeconfig, pki.kubeconfig(api_port)).expect("write the test kubeconfig");
         let mut env = TestEnv {
             client,
             description: format!(
@@ -287,6 +278,20 @@ struct Pki {
 }
 
 impl Pki {
+    /// A kubeconfig for the admin certificate against the API server on `port`.
+    fn kubeconfig(&self, port: u16) -> String {
+        let file = |p: &Path| p.display().to_string();
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    \
+             server: https://127.0.0.1:{port}\n    certificate-authority: {}\nusers:\n- name: admin\n  \
+             user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: test\n  \
+             context:\n    cluster: test\n    user: admin\ncurrent-context: test\n",
+            file(&self.ca_cert),
+            file(&self.admin_cert),
+            file(&self.admin_key)
+        )
+    }
+
     fn generate(dir: &Path) -> Pki {
         let write = |name: &str, text: &str| {
             let path = dir.join(name);

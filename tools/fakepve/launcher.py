@@ -106,6 +106,12 @@ class Control(object):
             vm.config['lock'] = lock
         self._set_attrs(vm, attrs)
 
+    async def op_add_vms(self, vms):
+        """Seed many VMs in one request (each item takes op_add_vm's arguments)."""
+        for vm in vms:
+            await self.op_add_vm(**vm)
+        return len(vms)
+
     async def op_add_ct(self, vmid, name, node='pve1', status='stopped', config=None, template=False,
                         lock=None, ostemplate=None, **attrs):
         ct = self.pve.add_ct(vmid, name, node=node, status=status, config=config or {}, template=template,

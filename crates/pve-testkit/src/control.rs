@@ -306,6 +306,11 @@ impl FakePve {
         self.op("add_vm", to_value(&vm)).await;
     }
 
+    /// Seed many VMs with one control request (seeding thousands one by one is slow).
+    pub async fn add_vms(&self, vms: &[VmSeed]) {
+        self.op("add_vms", json!({ "vms": vms })).await;
+    }
+
     /// Seed a container.
     pub async fn add_ct(&self, ct: CtSeed) {
         self.op("add_ct", to_value(&ct)).await;

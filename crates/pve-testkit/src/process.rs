@@ -271,6 +271,11 @@ impl FakePve {
         &self.version
     }
 
+    /// The launcher's process id while it runs (benchmarks read its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Ask the launcher to stop, then wait for the process (bounded), killing it if needed.
     pub async fn stop(mut self) {
         let _ = self.try_op("shutdown", serde_json::json!({})).await;

@@ -18,6 +18,21 @@ async fn starts_on_loopback_and_seeds_a_vm() {
 }
 
 #[tokio::test]
+async fn seeds_many_vms_in_one_request() {
+    let pve = FakePve::start().await;
+    let seeds: Vec<VmSeed> = (200..210)
+        .map(|vmid| VmSeed::new(vmid, &format!("batch-{vmid}")).running())
+        .collect();
+    pve.add_vms(&seeds).await;
+    for vmid in [200, 209] {
+        let guest = pve.guest(vmid).await.expect("batch-seeded guest");
+        assert_eq!(guest["status"], "running");
+    }
+    assert!(pve.guest(210).await.is_none());
+    pve.stop().await;
+}
+
+#[tokio::test]
 async fn bad_control_op_is_an_error() {
     let pve = FakePve::start().await;
     let err = pve.try_op("no_such_op", serde_json::json!({})).await;

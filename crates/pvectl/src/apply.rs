@@ -249,6 +249,16 @@ fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
 /// then config (pending values applied), pending keys and, when unknown, the live status.
 pub async fn observe(client: &Client, kind: GuestKind, vmid: i64) -> anyhow::Result<Observed> {
     let guests = select::all_guests(client).await?;
+    observe_in(client, kind, vmid, &guests).await
+}
+
+/// [`observe`] with a `/cluster/resources` read the caller just made (one read less).
+pub async fn observe_in(
+    client: &Client,
+    kind: GuestKind,
+    vmid: i64,
+    guests: &[GuestInfo],
+) -> anyhow::Result<Observed> {
     let Some(entry) = guests.iter().find(|g| i64::from(g.vmid) == vmid) else {
         return Ok(Observed::absent());
     };
@@ -382,8 +392,13 @@ async fn apply_one(
     let mut acted = 0usize;
     let mut created = false;
     let mut last: Option<(Step, usize)> = None;
+    // The first observation uses the read made for `prepare`; after a step, read again.
+    let mut fresh = Some(guests);
     for _ in 0..MAX_STEPS {
-        let observed = observe(client, prep.kind, prep.vmid).await?;
+        let observed = match fresh.take() {
+            Some(guests) => observe_in(client, prep.kind, prep.vmid, &guests).await?,
+            None => observe(client, prep.kind, prep.vmid).await?,
+        };
         let intent = Intent {
             adopt: args.adopt || prep.adopt,
             ..Intent::default()
@@ -497,7 +512,7 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
     for obj in &m.objects {
         let guests = select::all_guests(client).await?;
         let prep = prepare(client, obj, &m.secrets, &guests).await?;
-        let observed = observe(client, prep.kind, prep.vmid).await?;
+        let observed = observe_in(client, prep.kind, prep.vmid, &guests).await?;
         let intent = Intent {
             adopt: prep.adopt,
             ..Intent::default()

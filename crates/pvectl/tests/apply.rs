@@ -85,12 +85,15 @@ async fn apply_samples_then_nothing_to_do() {
     let r = env.run(&["diff", "-f", &samples]);
     eprintln!("{}\n{}", r.stdout, r.stderr);
     r.expect(0);
+    env.pve.clear_requests().await;
     let r = env.run(&["apply", "-f", &samples]).expect(0);
     assert!(
         r.stdout.contains("web-01 (vm/150) unchanged"),
         "{}",
         r.stdout
     );
+    // Nothing to do costs one cluster-wide read per manifest (3 guests in the samples).
+    assert_eq!(env.pve.count("GET", "/cluster/resources").await, 3);
     let j = env.journal();
     assert!(
         j.iter()

@@ -66,8 +66,12 @@ pub(super) async fn follow_task<K: GuestObject>(
             });
         }
     };
-    *freshness = Freshness::Direct;
     let outcome = TaskOutcome::from_exit_status(&exit);
+    // A deletion (Direct from the start) always reads everything again.
+    *freshness = match *freshness {
+        Freshness::Shared if outcome.is_success() => Freshness::after_task(&task.task_type),
+        _ => Freshness::Direct,
+    };
     st.current_task = None;
     conn.end_create(&object.uid().unwrap_or_default());
     st.last_task = Some(TaskRef {

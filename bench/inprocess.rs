@@ -1,0 +1,388 @@
+//! The operator's reconcile driven in this process against fakepve, with the in-memory stand-in
+//! for the Kubernetes API (`tests/support/fakekube.rs`) instead of an API server.
+//!
+//! Each object is reconciled the way kube-rs's controller schedules it: again at once when the
+//! pass changed the stored object (the watch event of its own status write), otherwise after
+//! the requeue the reconcile asked for, or after the error backoff. Every object has its own
+//! loop (the controller's default concurrency is unbounded); the client is built as the operator
+//! builds it (at most 8 requests in flight, metrics counting every request).
+//!
+//! These figures are labelled "in-process reconciler, in-memory kube": no watch, no API server
+//! latency, no informer memory. The real operator's figures come from `operator.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kubepve::connection::registry::Connection;
+use kubepve::context::{Context, Settings};
+use kubepve::guest::reconcile;
+use kubepve::metrics::Metrics;
+use kubepve_api::ProxmoxVM;
+use pve_client::{Auth, Client, Tls};
+use pve_testkit::FakePve;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::measure;
+use crate::support::fakekube::FakeKube;
+
+/// The first VMID of the bench guests.
+pub const FIRST_VMID: u32 = 1000;
+
+/// How Proxmox behaves during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// fakepve time_scale 0: every task has ended when the request that started it returns.
+    Instant,
+    /// fakepve time_scale 1: tasks run in the background and every response takes
+    /// [`REALISTIC_LATENCY`] PVE seconds, as a busy pveproxy does.
+    Realistic,
+}
+
+/// Seconds every fakepve response takes in the realistic profile.
+pub const REALISTIC_LATENCY: f64 = 0.05;
+
+impl Profile {
+    /// Its name in figure ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Instant => "instant",
+            Profile::Realistic => "realistic",
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    /// Proxmox profile.
+    pub profile: Profile,
+    /// Number of guests.
+    pub guests: usize,
+    /// Whether every object became Ready within the timeout.
+    pub converged: bool,
+    /// Seconds from the first reconcile to every object Ready.
+    pub converge_secs: f64,
+    /// Proxmox requests by operation until every object was Ready.
+    pub converge_calls: BTreeMap<String, u64>,
+    /// Guests running in Proxmox at the end, by a separate read.
+    pub running: usize,
+    /// The connection's poll interval in the steady state.
+    pub poll_interval_secs: f64,
+    /// Poll intervals the steady state was measured over.
+    pub steady_intervals: u32,
+    /// Proxmox requests by operation during the steady state.
+    pub steady_calls: BTreeMap<String, u64>,
+    /// Peak RSS of this process, MiB.
+    pub peak_rss_mib: f64,
+    /// CPU seconds of this process.
+    pub cpu_secs: f64,
+    /// CPU seconds this process (the reconciler, the in-memory kube and the driver) spent from
+    /// the first reconcile until every object was Ready.
+    pub converge_cpu_secs: f64,
+    /// CPU seconds fakepve (one Python process) spent in the same time.
+    pub fakepve_cpu_secs: f64,
+}
+
+impl Run {
+    /// Proxmox requests per converged guest (shared reads included).
+    pub fn calls_per_guest(&self) -> f64 {
+        measure::total(&self.converge_calls) as f64 / self.guests.max(1) as f64
+    }
+
+    /// Proxmox requests per poll interval once converged (one connection).
+    pub fn steady_per_interval(&self) -> f64 {
+        measure::total(&self.steady_calls) as f64 / f64::from(self.steady_intervals.max(1))
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Proxmox profile.
+    pub profile: Profile,
+    /// Number of guests.
+    pub guests: usize,
+    /// The connection's poll interval (`limits.pollIntervalSeconds`).
+    pub poll_interval: Duration,
+    /// Poll intervals to measure the steady state over.
+    pub steady_intervals: u32,
+    /// Give up converging after this long.
+    pub timeout: Duration,
+}
+
+/// A blank VM with one disk and one NIC that should be created and started.
+pub fn guest_object(index: usize, connection: &str) -> Value {
+    let name = format!("bench-{index:04}");
+    json!({
+        "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "connectionRef": {"name": connection},
+            "node": "pve1",
+            "vmid": FIRST_VMID as usize + index,
+            "name": name,
+            "source": {"blank": {}},
+            "cpu": {"cores": 1},
+            "memory": "512Mi",
+            "disks": [{"slot": "scsi0", "storage": "local-lvm", "size": "4Gi"}],
+            "networks": [{"slot": "net0", "bridge": "vmbr0"}],
+            "ostype": "l26",
+            "runStrategy": "Always",
+        },
+    })
+}
+
+/// Starts fakepve for `profile` and returns it with an API token.
+pub async fn start_pve(profile: Profile) -> (FakePve, pve_testkit::Token) {
+    let scale = match profile {
+        Profile::Instant => 0.0,
+        Profile::Realistic => 1.0,
+    };
+    let pve = FakePve::builder().time_scale(scale).start().await;
+    if profile == Profile::Realistic {
+        pve.slow_network(REALISTIC_LATENCY).await;
+    }
+    let token = pve.create_token("root@pam", "bench").await;
+    (pve, token)
+}
+
+/// A client for `pve` with `token`, built as the operator builds one, counting into `metrics`.
+pub fn client(pve: &FakePve, token: &pve_testkit::Token, metrics: Option<Metrics>) -> Client {
+    let mut builder = Client::builder(
+        pve.url(),
+        Auth::token(token.id.clone(), token.secret.clone()),
+    )
+    .tls(Tls::CaBundle(pve.ca_pem().to_string()))
+    .max_in_flight(pve_client::DEFAULT_MAX_IN_FLIGHT);
+    if let Some(metrics) = metrics {
+        builder = builder.metrics(Arc::new(metrics));
+    }
+    builder.build().expect("a client for fakepve")
+}
+
+/// Runs one convergence and steady-state measurement.
+pub async fn run(options: &Options) -> Run {
+    let (pve, token) = start_pve(options.profile).await;
+    let metrics = Metrics::new();
+    let kube = Arc::new(FakeKube::new("proxmoxvms"));
+    let ctx = Arc::new(Context::new(
+        kube.mock.client.clone(),
+        metrics.clone(),
+        Settings::default(),
+    ));
+    let conn = Connection::new(
+        client(&pve, &token, Some(metrics.clone())),
+        options.poll_interval,
+        "bench".into(),
+    );
+    ctx.connections
+        .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
+    let names: Vec<String> = (0..options.guests)
+        .map(|i| {
+            let object = guest_object(i, "pve");
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            kube.put(object);
+            name
+        })
+        .collect();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicUsize::new(0));
+    let cpu_before = measure::cpu_secs("self").unwrap_or_default();
+    let fakepve_before = fakepve_cpu(&pve);
+    let started = Instant::now();
+    let drivers: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let driver = Driver {
+                kube: kube.clone(),
+                ctx: ctx.clone(),
+                name: name.clone(),
+                ready: ready.clone(),
+            };
+            tokio::spawn(driver.run(stop_rx.clone()))
+        })
+        .collect();
+    let converged = wait_ready(&ready, names.len(), options.timeout).await;
+    let converge_secs = started.elapsed().as_secs_f64();
+    let converge_calls = measure::pve_requests(&metrics.encode());
+    let converge_cpu_secs = measure::cpu_secs("self").unwrap_or_default() - cpu_before;
+    let fakepve_cpu_secs = fakepve_cpu(&pve) - fakepve_before;
+
+    // Steady state: let what is still in flight settle for one interval, then count.
+    tokio::time::sleep(options.poll_interval).await;
+    let before = measure::pve_requests(&metrics.encode());
+    tokio::time::sleep(options.poll_interval * options.steady_intervals).await;
+    let after = measure::pve_requests(&metrics.encode());
+    let _ = stop_tx.send(true);
+    for driver in drivers {
+        let _ = driver.await;
+    }
+    let running = running_guests(&pve, &token, options.guests).await;
+    let result = Run {
+        profile: options.profile,
+        guests: options.guests,
+        converged,
+        converge_secs,
+        converge_calls,
+        running,
+        poll_interval_secs: options.poll_interval.as_secs_f64(),
+        steady_intervals: options.steady_intervals,
+        steady_calls: measure::delta(&after, &before),
+        peak_rss_mib: measure::peak_rss_mib("self").unwrap_or_default(),
+        cpu_secs: measure::cpu_secs("self").unwrap_or_default(),
+        converge_cpu_secs,
+        fakepve_cpu_secs,
+    };
+    pve.stop().await;
+    result
+}
+
+/// CPU seconds the fakepve process used so far.
+pub fn fakepve_cpu(pve: &FakePve) -> f64 {
+    pve.pid()
+        .and_then(|pid| measure::cpu_secs(&pid.to_string()))
+        .unwrap_or_default()
+}
+
+/// Reconciles one object as the controller would, and counts it once it is Ready.
+struct Driver {
+    kube: Arc<FakeKube>,
+    ctx: Arc<Context>,
+    name: String,
+    ready: Arc<AtomicUsize>,
+}
+
+impl Driver {
+    /// Runs passes until `stop` (or until the object is gone).
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut counted = false;
+        while !*stop.borrow() {
+            let Some(object) = self.kube.get(&self.name) else {
+                return;
+            };
+            let version = object["metadata"]["resourceVersion"].clone();
+            let typed: ProxmoxVM = match serde_json::from_value(object) {
+                Ok(typed) => typed,
+                Err(e) => panic!("bench object {} does not parse: {e}", self.name),
+            };
+            let uid = typed.uid().unwrap_or_default();
+            let delay = match reconcile(Arc::new(typed), self.ctx.clone()).await {
+                Ok(action) => requeue_after(&action),
+                // The controller's error policy: the object's backoff.
+                Err(_) => Some(self.ctx.guest_backoff.next(&uid, self.ctx.settings.backoff)),
+            };
+            let Some(after) = self.kube.get(&self.name) else {
+                return;
+            };
+            if !counted && is_ready(&after) {
+                counted = true;
+                self.ready.fetch_add(1, Ordering::SeqCst);
+            }
+            // The pass wrote the object: the watch event triggers the next pass at once.
+            if after["metadata"]["resourceVersion"] != version {
+                continue;
+            }
+            let wait = delay.unwrap_or(Duration::MAX);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// When the controller would run the reconcile again after `action`.
+///
+/// kube-rs keeps the delay private; its `Debug` form (`Action { requeue_after: Some(2s) }`)
+/// shows it, so it is read from there.
+pub fn requeue_after(action: &Action) -> Option<Duration> {
+    let text = format!("{action:?}");
+    let inner = text.split_once("Some(")?.1.split_once(')')?.0;
+    parse_debug_duration(inner)
+}
+
+/// Parses `Duration`'s `Debug` text: `2s`, `100ms`, `1.5s`, `250µs`, `10ns`.
+fn parse_debug_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "s" => value,
+        "ms" => value / 1e3,
+        "µs" | "us" => value / 1e6,
+        "ns" => value / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+fn is_ready(object: &Value) -> bool {
+    object["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c["type"] == "Ready"
+                && c["status"] == "True"
+                && c["observedGeneration"] == object["metadata"]["generation"]
+        })
+    })
+}
+
+/// Waits until `guests` objects were seen Ready for their generation; false after `timeout`.
+async fn wait_ready(ready: &AtomicUsize, guests: usize, timeout: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if ready.load(Ordering::SeqCst) >= guests {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// How many of the bench guests Proxmox shows running, by a read of a client of its own.
+pub async fn running_guests(pve: &FakePve, token: &pve_testkit::Token, guests: usize) -> usize {
+    let range = u64::from(FIRST_VMID)..u64::from(FIRST_VMID) + guests as u64;
+    client(pve, token, None)
+        .cluster_resources(None)
+        .await
+        .map(|items| {
+            items
+                .iter()
+                .filter(|r| r.is_guest() && r.vmid.is_some_and(|v| range.contains(&v)))
+                .filter(|r| r.status.as_deref() == Some("running"))
+                .count()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeue_delays_are_read_from_actions() {
+        assert_eq!(
+            requeue_after(&Action::requeue(Duration::from_secs(30))),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            requeue_after(&Action::requeue(Duration::from_millis(100))),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            requeue_after(&Action::requeue(Duration::from_millis(1500))),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(requeue_after(&Action::await_change()), None);
+    }
+}
