@@ -165,7 +165,7 @@ async fn every_mutating_command_has_a_dry_run_that_changes_nothing() {
             &[
                 "proxmoxvm/dry-vm (vm/180):",
                 "1. create memory=1024",
-                "2. start",
+                "start=1",
             ],
         ),
     ];

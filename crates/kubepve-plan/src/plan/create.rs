@@ -15,13 +15,22 @@ use crate::step::{Change, Plan, Step};
 pub(super) fn plan_creation(d: &Desired, p: &mut Plan) {
     match &d.source {
         Source::Create => {
-            let params = create_params(d);
+            let mut params = create_params(d);
             for (k, v) in params.iter() {
                 if k != "vmid" {
                     p.changes.push(Change::new(k, None, Some(v), false));
                 }
             }
+            if d.run_strategy == RunStrategy::Always {
+                // Proxmox starts the guest at the end of the create task (`start=1`): one task
+                // and one status poll less per guest than a separate start. Should the start
+                // fail, the next plan sees a stopped guest and starts it.
+                params.insert("start", "1");
+                p.changes
+                    .push(Change::new("power", None, Some("running"), false));
+            }
             p.steps.push(Step::Create { params });
+            return;
         }
         Source::Clone {
             template,
@@ -58,7 +67,7 @@ pub(super) fn plan_creation(d: &Desired, p: &mut Plan) {
             });
         }
     }
-    // A forecast: the next plans see the new guest, set its config (after a clone) and start it.
+    // A forecast: the next plans see the clone, set its config and start it.
     if d.run_strategy == RunStrategy::Always {
         p.changes
             .push(Change::new("power", None, Some("running"), false));
