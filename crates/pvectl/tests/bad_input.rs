@@ -11,26 +11,11 @@ mod invalid;
 
 use common::Env;
 use invalid::cases;
-use pve_testkit::VmSeed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_fail_with_the_field_named_and_nothing_written() {
     let env = Env::new().await;
-    env.pve
-        .add_vm(
-            VmSeed::new(9000, "debian-12-cloudinit")
-                .template()
-                .config("scsi0", "local-lvm:base-9000-disk-0,size=8G"),
-        )
-        .await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.seed_templates("debian-12-cloudinit").await;
     env.pve.clear_requests().await;
     let guests: Vec<_> = cases()
         .into_iter()

@@ -5,27 +5,12 @@
 mod common;
 
 use common::Env;
-use pve_testkit::VmSeed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_and_update() {
     let env = Env::new().await;
     env.seed().await;
-    env.pve
-        .add_vm(
-            VmSeed::new(9000, "debian-12-cloudinit")
-                .template()
-                .config("scsi0", "local-lvm:base-9000-disk-0,size=8G"),
-        )
-        .await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.seed_templates("debian-12-cloudinit").await;
     // Dry run: nothing created.
     let r = env
         .run(&[

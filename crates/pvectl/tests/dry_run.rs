@@ -6,7 +6,6 @@
 mod common;
 
 use common::Env;
-use pve_testkit::VmSeed;
 
 const MANIFEST: &str = "apiVersion: kubepve.io/v1alpha1
 kind: ProxmoxVM
@@ -32,21 +31,7 @@ spec:
 async fn every_mutating_command_has_a_dry_run_that_changes_nothing() {
     let env = Env::new().await;
     env.seed().await;
-    env.pve
-        .add_vm(
-            VmSeed::new(9000, "tmpl")
-                .template()
-                .config("scsi0", "local-lvm:base-9000-disk-0,size=8G"),
-        )
-        .await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.seed_templates("tmpl").await;
     std::fs::write(env.path("vm.yaml"), MANIFEST).unwrap();
     let manifest = env.path("vm.yaml").display().to_string();
     let vmids = [150, 151, 152, 200, 9000];

@@ -159,6 +159,26 @@ impl Env {
             .await;
     }
 
+    /// Seed the template VM 9000 called `name` (one 8G disk on local-lvm) and the Debian LXC
+    /// template in `local`: what the create and apply tests clone and unpack.
+    pub async fn seed_templates(&self, name: &str) {
+        self.pve
+            .add_vm(
+                VmSeed::new(9000, name)
+                    .template()
+                    .config("scsi0", "local-lvm:base-9000-disk-0,size=8G"),
+            )
+            .await;
+        self.pve
+            .store_file(
+                "local",
+                "debian-12-standard_12.7-1_amd64.tar.zst",
+                120 << 20,
+                "vztmpl",
+            )
+            .await;
+    }
+
     /// The status of guest `vmid` in the fake (`running`, `stopped`), `None` when absent.
     pub async fn status(&self, vmid: u32) -> Option<String> {
         self.pve
