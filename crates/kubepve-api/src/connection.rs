@@ -150,7 +150,7 @@ fn default_poll_interval() -> i32 {
 }
 
 fn default_creates_per_node() -> i32 {
-    4
+    16
 }
 
 fn default_clones_per_storage() -> i32 {
