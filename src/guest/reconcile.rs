@@ -385,10 +385,12 @@ async fn pipeline<K: GuestObject>(
     if let Some(slot) = create_slot(&step, desired.node())
         && let Err(limit) = conn.try_start_create(&uid, slot)
     {
+        // Waiting costs no Proxmox call (the plan came from the shared read): look again soon,
+        // as slots free up when the tasks holding them end.
         return Ok(Some(Outcome::progressing(
             "WaitingForCreateSlot",
             limit,
-            settings.task_poll * 2,
+            settings.task_poll / 4,
         )));
     }
     if matches!(step, Step::Adopt { .. }) {
