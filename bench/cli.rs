@@ -1,14 +1,14 @@
 //! `pvectl` at scale: `vm list` over 2000 guests and `apply -f` of a folder of 100 manifests,
 //! against fakepve (tasks end at once), each run as a separate process with a config of its own.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pve_testkit::{FakePve, VmSeed};
 use serde::{Deserialize, Serialize};
 
 use crate::inprocess::{Profile, client, guest_object, start_pve};
+use crate::support::pvectl::Pvectl;
 
 /// Guests seeded for `vm list`.
 pub const LIST_GUESTS: u32 = 2000;
@@ -46,41 +46,22 @@ impl CliRun {
     }
 }
 
-/// The pvectl binary with a config and journal of its own.
-struct Pvectl {
-    bin: PathBuf,
-    home: PathBuf,
-}
-
-impl Pvectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
-        command
-            .args(args)
-            .env("PVECTL_CONFIG", self.home.join("config.yaml"))
-            .env("PVECTL_JOURNAL", self.home.join("journal.jsonl"))
-            .env_remove("PVECTL_CONTEXT")
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// Runs and returns stdout and the wall time; a failure ends the bench.
-    fn timed(&self, args: &[&str]) -> (String, Duration) {
-        let started = Instant::now();
-        let out = self
-            .command(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
-        let took = started.elapsed();
-        assert!(
-            out.status.success(),
-            "pvectl {} failed with {}: {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (String::from_utf8_lossy(&out.stdout).into_owned(), took)
-    }
+/// Runs pvectl and returns stdout and the wall time; a failure ends the bench.
+fn timed(pvectl: &Pvectl, args: &[&str]) -> (String, Duration) {
+    let started = Instant::now();
+    let out = pvectl
+        .command(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running pvectl: {e}"));
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "pvectl {} failed with {}: {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).into_owned(), took)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -91,38 +72,21 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Measures `vm list` and `apply` with the pvectl binary `bin`.
 pub async fn run(bin: &Path) -> CliRun {
     let (pve, token) = start_pve(Profile::Instant).await;
-    let home = tempfile::tempdir().expect("temp dir");
-    let ca = home.path().join("ca.pem");
-    let secret = home.path().join("token");
-    std::fs::write(&ca, pve.ca_pem()).expect("write CA");
-    std::fs::write(&secret, &token.secret).expect("write token");
-    let pvectl = Pvectl {
-        bin: bin.to_path_buf(),
-        home: home.path().to_path_buf(),
-    };
-    pvectl.timed(&[
-        "config",
-        "set-context",
-        "bench",
-        "--server",
-        pve.url(),
-        "--token-id",
-        &token.id,
-        "--token-secret-file",
-        path(&secret),
-        "--ca-file",
-        path(&ca),
-        "--use",
-    ]);
+    let pvectl = Pvectl::with_binary(bin.to_path_buf());
+    let context = pvectl.context_args("bench", &pve, &token);
+    timed(
+        &pvectl,
+        &context.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     seed(&pve, LIST_GUESTS).await;
 
     pve.clear_requests().await;
-    let (out, _) = pvectl.timed(&["vm", "list"]);
+    let (out, _) = timed(&pvectl, &["vm", "list"]);
     let list_calls = pve.requests().await.len();
     let list_rows = out.lines().count().saturating_sub(1);
     let mut walls = Vec::new();
     for _ in 0..LIST_RUNS {
-        walls.push(pvectl.timed(&["vm", "list"]).1.as_secs_f64() * 1e3);
+        walls.push(timed(&pvectl, &["vm", "list"]).1.as_secs_f64() * 1e3);
     }
     let mut requests = Vec::new();
     for _ in 0..LIST_RUNS {
@@ -132,7 +96,7 @@ pub async fn run(bin: &Path) -> CliRun {
         requests.push(started.elapsed().as_secs_f64() * 1e3);
     }
 
-    let manifests = home.path().join("manifests");
+    let manifests = pvectl.path("manifests");
     std::fs::create_dir(&manifests).expect("manifest dir");
     for i in 0..APPLY_MANIFESTS {
         let object = guest_object(i, "pve");
@@ -140,7 +104,7 @@ pub async fn run(bin: &Path) -> CliRun {
         std::fs::write(manifests.join(format!("vm-{i:03}.yaml")), yaml).expect("write manifest");
     }
     pve.clear_requests().await;
-    let (_, apply_wall) = pvectl.timed(&["apply", "-f", path(&manifests)]);
+    let (_, apply_wall) = timed(&pvectl, &["apply", "-f", path(&manifests)]);
     let apply_calls = pve.requests().await.len();
     let apply_running = crate::inprocess::running_guests(&pve, &token, APPLY_MANIFESTS).await;
     pve.stop().await;

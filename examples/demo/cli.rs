@@ -3,9 +3,9 @@
 //! temporary folder that is removed at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::lab::sample_lab;
+use crate::support::pvectl::Pvectl;
 
 /// Runs the tour; panics (failing `make demo`) when a command that should work does not.
 pub async fn run() {
@@ -13,36 +13,16 @@ pub async fn run() {
         std::env::var("PVECTL").expect("PVECTL names the pvectl binary (make demo sets it)"),
     );
     let (pve, token) = sample_lab(0.02).await;
-    let home = tempfile::tempdir().unwrap();
-    let ca = home.path().join("pve-root-ca.pem");
-    let secret = home.path().join("token");
-    std::fs::write(&ca, pve.ca_pem()).unwrap();
-    std::fs::write(&secret, &token.secret).unwrap();
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples");
     let samples = samples.to_str().unwrap();
-    let pvectl = Pvectl {
-        bin,
-        home: home.path().to_path_buf(),
-    };
+    let pvectl = Tour(Pvectl::with_binary(bin));
 
     println!(
         "A fake Proxmox VE runs at {} with template 9000 (debian-12-cloudinit).\n",
         pve.url()
     );
-    pvectl.run(&[
-        "config",
-        "set-context",
-        "lab",
-        "--server",
-        pve.url(),
-        "--token-id",
-        &token.id,
-        "--token-secret-file",
-        secret.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--use",
-    ]);
+    let context = pvectl.0.context_args("lab", &pve, &token);
+    pvectl.run(&context.iter().map(String::as_str).collect::<Vec<_>>());
     pvectl.run(&["version"]);
     pvectl.run(&["diff", "-f", samples]);
     pvectl.run(&["apply", "-f", samples]);
@@ -70,28 +50,14 @@ pub async fn run() {
     pvectl.run(&["history"]);
 }
 
-/// The pvectl binary with a config and journal of its own.
-struct Pvectl {
-    bin: PathBuf,
-    home: PathBuf,
-}
+/// pvectl as the tour runs it: each command printed as a user would type it.
+struct Tour(Pvectl);
 
-impl Pvectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
-        command
-            .args(args)
-            .env("PVECTL_CONFIG", self.home.join("config.yaml"))
-            .env("PVECTL_JOURNAL", self.home.join("journal.jsonl"))
-            .env("PVECTL_BACKUP_DIR", self.home.join("backups"))
-            .env_remove("PVECTL_CONTEXT");
-        command
-    }
-
+impl Tour {
     /// Prints `$ pvectl ARGS` and runs it, showing its output; a failure ends the demo.
     fn run(&self, args: &[&str]) {
         println!("$ pvectl {}", shell_words(args));
-        let status = self.command(args).status().expect("pvectl runs");
+        let status = self.0.command(args).status().expect("pvectl runs");
         // `diff` exits 1 when there are changes, as kubectl does.
         let expected = if args.first() == Some(&"diff") {
             [0, 1].as_slice()
@@ -108,7 +74,7 @@ impl Pvectl {
 
     /// Runs quietly and returns stdout.
     fn output(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("pvectl runs");
+        let out = self.0.command(args).output().expect("pvectl runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }

@@ -1,15 +1,16 @@
-//! The real `pvectl` binary, configured for an [`Env`](super::guest::Env)'s fakepve, for the
-//! scenarios where the CLI and the operator meet (export from one, apply to the other).
+//! The real `pvectl` binary with a config, journal, backups and state of its own in a temporary
+//! folder, pointed at a fakepve: for the scenarios where the CLI and the operator meet (export
+//! from one, apply to the other), and for `make demo` and `make bench`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use pve_testkit::{FakePve, Token};
 
-/// pvectl with its own config, state directory and context `lab`.
+/// pvectl with its own folder.
 pub struct Pvectl {
     bin: PathBuf,
     dir: tempfile::TempDir,
@@ -43,20 +44,35 @@ fn binary() -> PathBuf {
 }
 
 impl Pvectl {
-    /// pvectl with a context `lab` for `pve`, authenticated by `token`.
+    /// The workspace's pvectl with a context `lab` for `pve`, authenticated by `token`.
     pub fn new(pve: &FakePve, token: &Token) -> Self {
-        let cli = Self {
-            bin: binary(),
+        let cli = Self::with_binary(binary());
+        let args = cli.context_args("lab", pve, token);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = cli.run(&args);
+        assert_eq!(code, 0, "{err}");
+        cli
+    }
+
+    /// The pvectl binary `bin`, with an empty folder of its own and no context yet.
+    pub fn with_binary(bin: PathBuf) -> Self {
+        Self {
+            bin,
             dir: tempfile::tempdir().unwrap(),
-        };
-        let ca = cli.dir.path().join("ca.pem");
-        let secret = cli.dir.path().join("token");
+        }
+    }
+
+    /// The `config set-context NAME ... --use` arguments for `pve` (made current), with the
+    /// token secret and the fake's CA written to files in the folder: never on the line.
+    pub fn context_args(&self, name: &str, pve: &FakePve, token: &Token) -> Vec<String> {
+        let ca = self.path("pve-root-ca.pem");
+        let secret = self.path("token");
         std::fs::write(&ca, pve.ca_pem()).unwrap();
         std::fs::write(&secret, &token.secret).unwrap();
-        let args = [
+        [
             "config",
             "set-context",
-            "lab",
+            name,
             "--server",
             pve.url(),
             "--token-id",
@@ -66,21 +82,29 @@ impl Pvectl {
             "--ca-file",
             ca.to_str().unwrap(),
             "--use",
-        ];
-        let (code, _, err) = cli.run(&args);
-        assert_eq!(code, 0, "{err}");
-        cli
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
+    /// The command for `pvectl ARGS` with this folder's config, journal, backups and state, and
+    /// no stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env("PVECTL_CONFIG", self.path("config.yaml"))
+            .env("PVECTL_JOURNAL", self.path("journal.jsonl"))
+            .env("PVECTL_BACKUP_DIR", self.path("backups"))
+            .env("XDG_STATE_HOME", self.path("state"))
+            .env_remove("PVECTL_CONTEXT")
+            .stdin(Stdio::null());
+        command
     }
 
     /// Runs pvectl; (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .env("PVECTL_CONFIG", self.dir.path().join("config.yaml"))
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env_remove("PVECTL_CONTEXT")
-            .output()
-            .unwrap();
+        let out = self.command(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -88,8 +112,13 @@ impl Pvectl {
         )
     }
 
-    /// A path in pvectl's private directory.
+    /// A path in pvectl's folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// pvectl's folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 }
