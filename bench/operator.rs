@@ -11,17 +11,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kubepve_api::{ProxmoxConnection, ProxmoxVM};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::inprocess::{Profile, guest_object, start_pve};
 use crate::measure;
-use crate::support::apiserver::TestEnv;
-
-const MANAGER: &str = "kubepve-bench";
+use crate::support::apiserver::{TestEnv, apply};
 
 /// What one run of the real operator measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,33 +169,6 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Server-side applies `doc`, retrying while a CRD established a moment ago is not served yet.
-async fn apply<K>(api: &Api<K>, doc: Value)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let name = doc["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    for attempt in 0.. {
-        match api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&doc),
-            )
-            .await
-        {
-            Ok(_) => return,
-            Err(kube::Error::Api(s)) if s.code == 404 && attempt < 40 => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("applying {name}: {e}"),
-        }
     }
 }
 

@@ -10,19 +10,14 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kubepve::context::{Context, Settings};
-use kubepve::metrics::Metrics;
+use kube::api::{Api, DeleteParams};
 use kubepve_api::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
 use serde_json::{Value, json};
-use support::apiserver::TestEnv;
-
-const MANAGER: &str = "kubepve-e2e";
+use support::apiserver::{InProcessOperator, TestEnv, apply};
 
 #[tokio::test]
 async fn real_apiserver_operator_end_to_end() {
@@ -33,7 +28,6 @@ async fn real_apiserver_operator_end_to_end() {
     env.install_crds().await;
     let ns = format!("kubepve-e2e-{}", std::process::id());
     apply(
-        &client,
         &Api::<Namespace>::all(client.clone()),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
     )
@@ -44,7 +38,6 @@ async fn real_apiserver_operator_end_to_end() {
     // The samples, pointed at fakepve.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     apply(
-        &client,
         &secrets,
         json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pve-lab-credentials"},
@@ -53,7 +46,6 @@ async fn real_apiserver_operator_end_to_end() {
     )
     .await;
     apply(
-        &client,
         &secrets,
         json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-01-cloudinit"},
@@ -65,31 +57,20 @@ async fn real_apiserver_operator_end_to_end() {
     let mut conn = sample("connection.yaml", "ProxmoxConnection");
     conn["spec"]["endpoint"] = json!(pve.url());
     conn["spec"]["tls"] = json!({"caBundle": pve.ca_pem()});
-    apply(&client, &conns, conn).await;
+    apply(&conns, conn).await;
     let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), &ns);
     let mut vm = sample("vm-from-template.yaml", "ProxmoxVM");
     vm["spec"]["node"] = json!("pve1");
     // fakepve accepts but does not model disk growth; keep the template's disk sizes.
     vm["spec"]["disks"] = json!([{"slot": "scsi0", "storage": "local-lvm", "size": "32Gi"}]);
-    apply(&client, &vms, vm).await;
+    apply(&vms, vm).await;
     let cts: Api<ProxmoxContainer> = Api::namespaced(client.clone(), &ns);
     let mut ct = sample("container.yaml", "ProxmoxContainer");
     ct["spec"]["node"] = json!("pve1");
-    apply(&client, &cts, ct).await;
+    apply(&cts, ct).await;
 
     // Run the operator until the end of the test.
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Metrics::new(),
-        Settings {
-            task_poll: Duration::from_millis(200),
-            ..Settings::default()
-        },
-    ));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(kubepve::run::controllers(ctx, Some(ns.clone()), async {
-        let _ = stopped.await;
-    }));
+    let operator = InProcessOperator::start(&client, &ns);
 
     let vm = wait_until(&vms, "web-01", Duration::from_secs(120), |o| {
         is_ready(o.status.as_ref().map(|s| &s.conditions))
@@ -140,8 +121,7 @@ async fn real_apiserver_operator_end_to_end() {
     assert!(pve.guest(150).await.is_none(), "VM 150 was destroyed");
     assert!(pve.guest(200).await.is_none(), "CT 200 was destroyed");
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), operator).await;
+    operator.stop().await;
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())
         .await;
@@ -174,9 +154,8 @@ async fn adoption_and_placement(client: &Client, ns: &str, pve: &pve_testkit::Fa
         json!({"apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
                "metadata": {"name": name}, "spec": spec})
     };
-    apply(client, &vms, existing("legacy", 310, json!({"adopt": {}}))).await;
+    apply(&vms, existing("legacy", 310, json!({"adopt": {}}))).await;
     apply(
-        client,
         &vms,
         existing(
             "watched",
@@ -185,15 +164,10 @@ async fn adoption_and_placement(client: &Client, ns: &str, pve: &pve_testkit::Fa
         ),
     )
     .await;
-    apply(
-        client,
-        &vms,
-        existing("intruder", 330, json!({"adopt": {}})),
-    )
-    .await;
+    apply(&vms, existing("intruder", 330, json!({"adopt": {}}))).await;
     let mut floating = existing("floating", 340, json!({}));
     floating["spec"]["source"] = json!({"blank": {}});
-    apply(client, &vms, floating).await;
+    apply(&vms, floating).await;
 
     let reason_of = |o: &ProxmoxVM, type_: &str| {
         o.status
@@ -257,30 +231,6 @@ fn sample(file: &str, kind: &str) -> Value {
     let mut doc = docs.into_iter().find(|d| d["kind"] == kind).unwrap();
     doc["metadata"].as_object_mut().unwrap().remove("namespace");
     doc
-}
-
-async fn apply<K>(_client: &Client, api: &Api<K>, doc: Value)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let name = doc["metadata"]["name"].as_str().unwrap().to_string();
-    for attempt in 0.. {
-        match api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&doc),
-            )
-            .await
-        {
-            Ok(_) => return,
-            // A CRD established a moment ago may not be served yet.
-            Err(kube::Error::Api(s)) if s.code == 404 && attempt < 40 => {
-                tokio::time::sleep(Duration::from_millis(250)).await
-            }
-            Err(e) => panic!("applying {name}: {e}"),
-        }
-    }
 }
 
 fn is_ready(

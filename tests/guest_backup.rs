@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -288,10 +287,9 @@ async fn deletions_stop_before_the_shutdown_when_proxmox_would_refuse_or_lose_so
 #[tokio::test]
 async fn real_apiserver_backup_outlives_the_deleted_object() {
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-    use kube::api::{Api, DeleteParams, Patch, PatchParams};
-    use kubepve::context::{Context, Settings};
-    use kubepve::metrics::Metrics;
+    use kube::api::{Api, DeleteParams};
     use kubepve_api::ProxmoxConnection;
+    use support::apiserver::apply;
 
     let Some(env) = support::apiserver::TestEnv::start("real-apiserver config backups").await
     else {
@@ -300,59 +298,24 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
     let client = env.client.clone();
     env.install_crds().await;
     let ns = format!("kubepve-backup-{}", std::process::id());
-    let pp = PatchParams::apply("kubepve-test").force();
-    Api::<Namespace>::all(client.clone())
-        .patch(
-            &ns,
-            &pp,
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await
-        .unwrap();
+    apply(
+        &Api::<Namespace>::all(client.clone()),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .await;
     let (pve, token) = support::lab::sample_lab(0.01).await;
-    Api::<Secret>::namespaced(client.clone(), &ns)
-        .patch(
-            "pve-creds",
-            &pp,
-            &Patch::Apply(json!({
-                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pve-creds"},
-                "stringData": {"tokenId": token.id, "tokenSecret": token.secret},
-            })),
-        )
-        .await
-        .unwrap();
+    apply(
+        &Api::<Secret>::namespaced(client.clone(), &ns),
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pve-creds"},
+            "stringData": {"tokenId": token.id, "tokenSecret": token.secret},
+        }),
+    )
+    .await;
     let conns: Api<ProxmoxConnection> = Api::namespaced(client.clone(), &ns);
     let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), &ns);
-    let apply = |name: &str, doc: Value| {
-        let name = name.to_string();
-        let conns = conns.clone();
-        let vms = vms.clone();
-        let pp = pp.clone();
-        async move {
-            for attempt in 0..40 {
-                let result = if doc["kind"] == "ProxmoxConnection" {
-                    conns
-                        .patch(&name, &pp, &Patch::Apply(&doc))
-                        .await
-                        .map(|_| ())
-                } else {
-                    vms.patch(&name, &pp, &Patch::Apply(&doc)).await.map(|_| ())
-                };
-                match result {
-                    Ok(()) => return,
-                    // A CRD established a moment ago may not be served yet.
-                    Err(kube::Error::Api(s)) if s.code == 404 && attempt < 39 => {
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                    Err(e) => panic!("applying {name}: {e}"),
-                }
-            }
-        }
-    };
     apply(
-        "pve",
+        &conns,
         json!({
             "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxConnection",
             "metadata": {"name": "pve"},
@@ -363,20 +326,9 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
     .await;
     let mut web = clone_vm("web", 150, json!({}));
     web["metadata"].as_object_mut().unwrap().remove("namespace");
-    apply("web", web).await;
+    apply(&vms, web).await;
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Metrics::new(),
-        Settings {
-            task_poll: Duration::from_millis(200),
-            ..Settings::default()
-        },
-    ));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(kubepve::run::controllers(ctx, Some(ns.clone()), async {
-        let _ = stopped.await;
-    }));
+    let operator = support::apiserver::InProcessOperator::start(&client, &ns);
     let limit = Instant::now() + Duration::from_secs(120);
     while !vms.get_opt("web").await.unwrap().is_some_and(|o| {
         o.status.is_some_and(|s| {
@@ -405,8 +357,7 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
     let gone = backup::prune(&client, Some(&ns), later).await.unwrap();
     assert_eq!(gone, vec![format!("{ns}/{CM}")]);
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), operator).await;
+    operator.stop().await;
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())
         .await;

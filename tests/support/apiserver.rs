@@ -379,3 +379,81 @@ pub async fn table(client: &Client, ns: &str, plural: &str) -> Vec<Vec<String>> 
     }
     rows
 }
+
+/// The field manager of the suites' server-side applies.
+pub const TEST_MANAGER: &str = "kubepve-test";
+
+/// Server-side applies `doc` (forced, as [`TEST_MANAGER`]), retrying for a while when a CRD
+/// established a moment ago is not served yet; any other error fails the caller.
+pub async fn apply<K>(api: &kube::Api<K>, doc: serde_json::Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    use kube::api::{Patch, PatchParams};
+    let name = doc["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let params = PatchParams::apply(TEST_MANAGER).force();
+    for attempt in 0.. {
+        match api.patch(&name, &params, &Patch::Apply(&doc)).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(s)) if s.code == 404 && attempt < 40 => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("applying {name}: {e}"),
+        }
+    }
+}
+
+/// The operator's controllers running in this process against an API server, for namespace
+/// `ns`, with a 200 ms task poll; they stop when this is dropped or [`InProcessOperator::stop`]s.
+pub struct InProcessOperator {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl InProcessOperator {
+    /// Starts the controllers.
+    pub fn start(client: &Client, ns: &str) -> Self {
+        use kubepve::context::{Context, Settings};
+        let ctx = std::sync::Arc::new(Context::new(
+            client.clone(),
+            kubepve::metrics::Metrics::new(),
+            Settings {
+                task_poll: Duration::from_millis(200),
+                ..Settings::default()
+            },
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(kubepve::run::controllers(
+            ctx,
+            Some(ns.to_string()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Asks the controllers to stop and waits for them (at most 30 s).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+    }
+}
+
+impl Drop for InProcessOperator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
