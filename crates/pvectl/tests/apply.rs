@@ -20,14 +20,7 @@ async fn demo_env() -> Env {
                 .config("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
         )
         .await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.store_lxc_template().await;
     // vm-blank.yaml boots an ISO and vm-from-template.yaml goes into pool `web`.
     env.pve
         .store_file("local", "debian-12.8.0-amd64-netinst.iso", 600 << 20, "iso")

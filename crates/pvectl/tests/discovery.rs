@@ -16,14 +16,7 @@ async fn nodes_storages_and_version() {
     env.pve
         .store_file("local", "debian-12.8.0-amd64-netinst.iso", 600 << 20, "iso")
         .await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.store_lxc_template().await;
     let r = env.run(&["node", "list"]).expect(0);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("NAME   STATUS"), "{}", r.stdout);

@@ -12,14 +12,7 @@ use pve_testkit::VmSeed;
 async fn secrets_never_appear_in_output_or_the_journal() {
     let env = Env::new().await;
     env.seed().await;
-    env.pve
-        .store_file(
-            "local",
-            "debian-12-standard_12.7-1_amd64.tar.zst",
-            120 << 20,
-            "vztmpl",
-        )
-        .await;
+    env.store_lxc_template().await;
     let login_pw = "L0gin-pw-4f1c9";
     let ct_pw = "Ct-r00t-pw-77aa";
     let ci_pw = "Cl0ud-init-pw-31bb";

@@ -169,6 +169,11 @@ impl Env {
                     .config("scsi0", "local-lvm:base-9000-disk-0,size=8G"),
             )
             .await;
+        self.store_lxc_template().await;
+    }
+
+    /// Store the Debian LXC template `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+    pub async fn store_lxc_template(&self) {
         self.pve
             .store_file(
                 "local",
