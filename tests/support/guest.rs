@@ -11,11 +11,12 @@ use kubepve::connection::registry::{Connection, Policy};
 use kubepve::context::{Context, Settings};
 use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
-use pve_client::{Auth, Client, Tls, Upid, WaitOptions};
+use pve_client::{Client, Upid, WaitOptions};
 use pve_testkit::{FakePve, RecordedRequest, VmSeed};
 use serde_json::{Value, json};
 
 use super::fakekube::FakeKube;
+use super::lab::client;
 
 /// How many passes a scenario may take to reach a state before it fails.
 pub const MAX_PASSES: usize = 300;
@@ -315,16 +316,6 @@ fn form_has(body: &str, field: &str) -> bool {
 }
 
 /// A client for `pve` with `token`, trusting the fake's CA (the operator's, by default).
-pub fn client(pve: &FakePve, token: &pve_testkit::Token) -> Client {
-    Client::builder(
-        pve.url(),
-        Auth::token(token.id.clone(), token.secret.clone()),
-    )
-    .tls(Tls::CaBundle(pve.ca_pem().to_string()))
-    .build()
-    .unwrap()
-}
-
 fn new_context(
     client: Client,
     kube: &FakeKube,
