@@ -17,6 +17,7 @@ use crate::App;
 use crate::exit::{self, usage};
 use crate::manifest::{self, Object, ObjectKind, SecretMap};
 use crate::select::{self, GuestInfo};
+use crate::validate::ValidateMode;
 
 /// Most steps one object may take in one apply (a clone, config, resize, start: about five).
 const MAX_STEPS: usize = 20;
@@ -36,6 +37,10 @@ pub struct ApplyArgs {
     /// Take over a guest at the manifest's VMID that lacks the owner tag (adds the tags).
     #[arg(long)]
     pub adopt: bool,
+    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
+    /// `false`) drops them.
+    #[arg(long, default_value = "strict", value_name = "MODE")]
+    pub validate: ValidateMode,
 }
 
 /// `diff` flags.
@@ -47,6 +52,10 @@ pub struct DiffArgs {
     /// Files with Secret documents.
     #[arg(long)]
     pub secret_file: Vec<PathBuf>,
+    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
+    /// `false`) drops them.
+    #[arg(long, default_value = "strict", value_name = "MODE")]
+    pub validate: ValidateMode,
 }
 
 /// An object ready to plan.
@@ -332,7 +341,7 @@ fn print_plan(label: &str, target: &str, p: &Plan) {
 
 /// Run `apply`.
 pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
-    let m = manifest::load(&args.files, &args.secret_file)?;
+    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
     for s in &m.skipped {
         eprintln!("skipped {s}: pvectl applies ProxmoxVM and ProxmoxContainer only");
     }
@@ -503,7 +512,7 @@ async fn apply_one(
 
 /// Run `diff`; 0 without differences, 1 with.
 pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
-    let m = manifest::load(&args.files, &args.secret_file)?;
+    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
     if m.objects.is_empty() {
         return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
     }

@@ -4,185 +4,25 @@
 //! the selector convention).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use clap::Args;
-use pve_client::{CloneOptions, Params, Upid};
+use pve_client::{CloneOptions, GuestKind, Params, Upid};
 
 use crate::App;
-use crate::exit::{self, usage};
-use crate::select::{self, GuestInfo, Selection, label_to_tag};
-
-/// `create` flags.
-#[derive(Debug, Args)]
-pub struct CreateArgs {
-    /// A file: raw Proxmox config keys (YAML/JSON map, may hold `vmid` and `node`), a
-    /// ProxmoxVM/ProxmoxContainer manifest (created through `apply`), or a configuration backup
-    /// from `pvectl backup list` (same settings, new empty disks of the same sizes).
-    #[arg(short = 'f', long = "filename")]
-    pub file: Option<PathBuf>,
-    /// The VMID (default: the next free one).
-    #[arg(long)]
-    pub vmid: Option<u32>,
-    /// VM name, or container hostname.
-    #[arg(long, alias = "hostname")]
-    pub name: Option<String>,
-    /// The node (default: the context's node, the template's node, or the only online node).
-    #[arg(long)]
-    pub node: Option<String>,
-    /// CPU cores.
-    #[arg(long)]
-    pub cores: Option<u32>,
-    /// CPU sockets (VMs).
-    #[arg(long)]
-    pub sockets: Option<u32>,
-    /// Memory: MiB, or with a unit (`4G`, `512M`).
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// Swap for containers: MiB, or with a unit.
-    #[arg(long)]
-    pub swap: Option<String>,
-    /// OS type (`l26`, `win11`, ... for VMs; `debian`, ... for containers).
-    #[arg(long)]
-    pub ostype: Option<String>,
-    /// A disk `[SLOT=]STORAGE:SIZE_GB[,OPTIONS]` (VMs: scsi0, scsi1, ...; containers: mp0, ...).
-    #[arg(long)]
-    pub disk: Vec<String>,
-    /// A NIC `[SLOT=]OPTIONS`: VMs `bridge=vmbr0[,tag=20]` (model virtio unless given),
-    /// containers `name=eth0,bridge=vmbr0,ip=dhcp`.
-    #[arg(long)]
-    pub net: Vec<String>,
-    /// Tags or labels, comma-separated (`web,env=prod`).
-    #[arg(long, value_delimiter = ',')]
-    pub tags: Vec<String>,
-    /// Resource pool.
-    #[arg(long)]
-    pub pool: Option<String>,
-    /// Description.
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Clone this template (VMID or name), then apply the other flags.
-    #[arg(long, conflicts_with = "clone_from")]
-    pub template: Option<String>,
-    /// Clone this VM or template (VMID or name), then apply the other flags.
-    #[arg(long)]
-    pub clone_from: Option<String>,
-    /// Make a full clone (default: linked for templates).
-    #[arg(long)]
-    pub full: bool,
-    /// Storage for new disks (and the target of a full clone).
-    #[arg(long)]
-    pub storage: Option<String>,
-    /// Container template (`local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`).
-    #[arg(long)]
-    pub ostemplate: Option<String>,
-    /// Container root disk `STORAGE:SIZE_GB`.
-    #[arg(long)]
-    pub rootfs: Option<String>,
-    /// Unprivileged container.
-    #[arg(long)]
-    pub unprivileged: bool,
-    /// File holding the container's root password (never printed).
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// File of SSH public keys for the container's root user.
-    #[arg(long)]
-    pub ssh_public_keys: Option<PathBuf>,
-    /// Any other Proxmox config key, `KEY=VALUE` (repeatable).
-    #[arg(long = "set")]
-    pub set: Vec<String>,
-    /// Start the guest once created.
-    #[arg(long)]
-    pub start: bool,
-    /// Create even when the node has less memory or fewer CPUs than asked for in total.
-    #[arg(long)]
-    pub ignore_capacity: bool,
-    /// Print the request and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-/// MiB from `4096`, `4G`, `4Gi`, `512M`, `1T`.
-pub fn parse_mib(text: &str) -> anyhow::Result<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| usage(format!("{text:?}: expected MiB or a size like 4G")))?;
-    let mult = match unit
-        .trim()
-        .to_ascii_uppercase()
-        .trim_end_matches('B')
-        .trim_end_matches('I')
-    {
-        "" | "M" => 1,
-        "G" => 1024,
-        "T" => 1024 * 1024,
-        _ => return Err(usage(format!("{text:?}: unknown unit (use M, G or T)"))),
-    };
-    Ok(n * mult)
-}
-
-pub(crate) fn key_value(text: &str) -> anyhow::Result<(String, String)> {
-    text.split_once('=')
-        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| usage(format!("{text:?}: expected KEY=VALUE")))
-}
-
-pub(crate) fn tags_of(labels: &[String]) -> anyhow::Result<Vec<String>> {
-    labels
-        .iter()
-        .filter(|l| !l.is_empty())
-        .map(|l| label_to_tag(l))
-        .collect()
-}
-
-/// A raw-keys file as a map.
-pub(crate) fn raw_keys(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let docs = crate::manifest::documents(path)?;
-    let [doc] = docs.as_slice() else {
-        return Err(usage(format!("{}: expected one document", path.display())));
-    };
-    let obj = doc
-        .as_object()
-        .ok_or_else(|| usage(format!("{}: expected a map of config keys", path.display())))?;
-    Ok(obj
-        .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Bool(b) => u8::from(*b).to_string(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        })
-        .collect())
-}
-
-fn shown(params: &Params) -> String {
-    params
-        .pairs()
-        .iter()
-        .map(|(k, v)| {
-            if crate::guest::is_secret_key(k) {
-                format!("{k}={}", crate::config::REDACTED)
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(crate) fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", exit::describe(&e))
-}
+use crate::clone;
+use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
+use crate::exit::usage;
+pub(crate) use crate::params::pve_err;
+use crate::params::{raw_keys, shown};
+use crate::select::{self, GuestInfo, Selection};
 
 /// Run `create`.
-pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()> {
+pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Result<()> {
+    let kind = only.kind();
     let ct = kind == "ct";
+    let vm = match only {
+        Only::Vm(v) => Some(v),
+        Only::Ct(_) => None,
+    };
     let mut raw = BTreeMap::new();
     if let Some(f) = &a.file {
         let docs = crate::manifest::documents(f)?;
@@ -195,6 +35,7 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
                 secret_file: vec![],
                 dry_run: a.dry_run,
                 adopt: false,
+                validate: a.validate,
             };
             return crate::apply::apply(app, &args).await;
         }
@@ -206,12 +47,25 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
             _ => raw_keys(f)?,
         };
     }
+    // Everything the flags say is checked before the first request.
+    let vmid_wanted = match (a.vmid, raw.remove("vmid")) {
+        (Some(v), _) => Some(v),
+        (None, Some(text)) => Some(
+            text.parse()
+                .map_err(|_| usage(format!("vmid {text:?} is not a number")))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(v) = vmid_wanted {
+        crate::config_keys::validate_vmid(v)?;
+    }
+    let node_wanted = a.node.clone().or_else(|| raw.remove("node"));
+    let source_name = vm.and_then(|v| v.template.as_ref().or(v.clone_from.as_ref()));
+    let wanted = Wanted::of(a, only, raw)?;
+    wanted.validate(ct)?;
     let client = &app.conn.client;
     let guests = select::all_guests(client).await?;
-    let vmid = match a
-        .vmid
-        .or_else(|| raw.remove("vmid").and_then(|v| v.parse().ok()))
-    {
+    let vmid = match vmid_wanted {
         Some(v) => {
             if let Some(g) = guests.iter().find(|g| g.vmid == v) {
                 return Err(usage(format!(
@@ -226,12 +80,6 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
             .await
             .map_err(|e| pve_err("cannot allocate a VMID", e))?,
     };
-    let source_name = a.template.as_ref().or(a.clone_from.as_ref());
-    if ct && source_name.is_some() {
-        return Err(usage(
-            "containers are created from --ostemplate, not cloned by pvectl",
-        ));
-    }
     let source: Option<GuestInfo> = match source_name {
         Some(s) => {
             let sel = Selection {
@@ -239,7 +87,7 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
                 ..Default::default()
             };
             let found = sel.resolve("vm", &guests, true)?.remove(0);
-            if a.template.is_some() && !found.template {
+            if vm.is_some_and(|v| v.template.is_some()) && !found.template {
                 return Err(usage(format!(
                     "{} is not a template; use --clone-from to clone a VM",
                     found.display()
@@ -249,124 +97,19 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
         }
         None => None,
     };
-    let node = match a
-        .node
-        .clone()
-        .or_else(|| raw.remove("node"))
+    let node = match node_wanted
         .or_else(|| app.conn.node.clone())
         .or_else(|| source.as_ref().map(|s| s.node.clone()))
     {
         Some(n) => n,
-        None => {
-            let nodes: Vec<String> = client
-                .nodes()
-                .await
-                .map_err(|e| pve_err("cannot list nodes", e))?
-                .into_iter()
-                .filter(|n| n.status == "online")
-                .map(|n| n.node)
-                .collect();
-            match nodes.as_slice() {
-                [one] => one.clone(),
-                _ => {
-                    return Err(usage(format!(
-                        "several nodes ({}): pass --node",
-                        nodes.join(", ")
-                    )));
-                }
-            }
-        }
+        None => only_online_node(app).await?,
     };
-    // The config keys from flags.
-    let mut config: Vec<(String, String)> = raw.into_iter().collect();
-    let mut put = |k: &str, v: String| config.push((k.to_string(), v));
-    if let Some(n) = &a.name {
-        put(if ct { "hostname" } else { "name" }, n.clone());
-    }
-    if let Some(c) = a.cores {
-        put("cores", c.to_string());
-    }
-    if let Some(s) = a.sockets {
-        put("sockets", s.to_string());
-    }
-    if let Some(m) = &a.memory {
-        put("memory", parse_mib(m)?.to_string());
-    }
-    if let Some(s) = &a.swap {
-        put("swap", parse_mib(s)?.to_string());
-    }
-    if let Some(o) = &a.ostype {
-        put("ostype", o.clone());
-    }
-    if let Some(d) = &a.description {
-        put("description", d.clone());
-    }
-    let tags = tags_of(&a.tags)?;
-    if !tags.is_empty() {
-        put("tags", tags.join(";"));
-    }
-    for (i, d) in a.disk.iter().enumerate() {
-        let (slot, value) = match d
-            .split_once('=')
-            .filter(|(s, _)| !s.contains(':') && !s.contains(','))
-        {
-            Some((s, v)) => (s.to_string(), v.to_string()),
-            None => (format!("{}{i}", if ct { "mp" } else { "scsi" }), d.clone()),
-        };
-        if ct && !value.contains("mp=") {
-            return Err(usage(format!(
-                "container disk {d:?} needs a mount path: add ,mp=/path"
-            )));
-        }
-        put(&slot, value);
-    }
-    for (i, n) in a.net.iter().enumerate() {
-        let (slot, mut value) = match n.split_once('=').filter(|(s, _)| s.starts_with("net")) {
-            Some((s, v)) => (s.to_string(), v.to_string()),
-            None => (format!("net{i}"), n.clone()),
-        };
-        if !ct && value.starts_with("bridge=") {
-            value = format!("virtio,{value}");
-        }
-        put(&slot, value);
-    }
-    for kv in &a.set {
-        let (k, v) = key_value(kv)?;
-        put(&k, v);
-    }
-    let mut create_only: Vec<(String, String)> = Vec::new();
-    if ct {
-        let ostemplate = a.ostemplate.clone().ok_or_else(|| usage("a container needs --ostemplate (see `pvectl storage content local --content vztmpl`)"))?;
-        create_only.push(("ostemplate".into(), ostemplate));
-        if let Some(r) = &a.rootfs {
-            create_only.push(("rootfs".into(), r.clone()));
-        }
-        if a.unprivileged {
-            create_only.push(("unprivileged".into(), "1".into()));
-        }
-        if let Some(f) = &a.password_file {
-            let pw = std::fs::read_to_string(f)
-                .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-            create_only.push(("password".into(), pw.trim().to_string()));
-        }
-        if let Some(f) = &a.ssh_public_keys {
-            let keys = std::fs::read_to_string(f)
-                .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-            create_only.push(("ssh-public-keys".into(), keys.trim().to_string()));
-        }
-    }
-    if let Some(s) = &a.storage
-        && source.is_none()
-    {
-        create_only.push(("storage".into(), s.clone()));
-    }
-    if let Some(p) = &a.pool
-        && source.is_none()
-    {
-        create_only.push(("pool".into(), p.clone()));
-    }
+    crate::preflight::node(app, &node).await?;
+    let content = if ct { "rootdir" } else { "images" };
+    crate::preflight::storages(app, &node, &wanted.storages(), content).await?;
     let number = |k: &str| {
-        config
+        wanted
+            .keys
             .iter()
             .rev()
             .find(|(key, _)| key == k)
@@ -378,18 +121,15 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
     let label = format!("{kind}/{vmid}");
     let mut record = app.record();
     record.guests.push(label.clone());
-    let result = run_create(
-        app,
+    let target = Target {
         kind,
         vmid,
-        &node,
-        source.as_ref(),
-        a,
-        config,
-        create_only,
-        &mut record.upids,
-    )
-    .await;
+        node: &node,
+    };
+    let result = match &source {
+        Some(src) => run_clone(app, &target, src, a, vm, wanted, &mut record.upids).await,
+        None => run_create(app, &target, a, wanted, &mut record.upids).await,
+    };
     if a.dry_run {
         return result;
     }
@@ -399,6 +139,27 @@ pub async fn create(app: &App, kind: &str, a: &CreateArgs) -> anyhow::Result<()>
     }
     crate::journal::append(&record);
     result
+}
+
+/// The node when none was given: the only online one.
+async fn only_online_node(app: &App) -> anyhow::Result<String> {
+    let nodes: Vec<String> = app
+        .conn
+        .client
+        .nodes()
+        .await
+        .map_err(|e| pve_err("cannot list nodes", e))?
+        .into_iter()
+        .filter(|n| n.status == "online")
+        .map(|n| n.node)
+        .collect();
+    match nodes.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(usage(format!(
+            "several nodes ({}): pass --node",
+            nodes.join(", ")
+        ))),
+    }
 }
 
 /// The raw keys that re-create the guest of a configuration backup.
@@ -424,97 +185,132 @@ fn from_backup(
     Ok(keys)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_create(
-    app: &App,
-    kind: &str,
+/// The guest being created.
+struct Target<'a> {
+    kind: &'a str,
     vmid: u32,
-    node: &str,
-    source: Option<&GuestInfo>,
-    a: &CreateArgs,
-    config: Vec<(String, String)>,
-    create_only: Vec<(String, String)>,
+    node: &'a str,
+}
+
+impl Target<'_> {
+    fn pve_kind(&self) -> GuestKind {
+        if self.kind == "ct" {
+            GuestKind::Lxc
+        } else {
+            GuestKind::Qemu
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{}/{}", self.kind, self.vmid)
+    }
+}
+
+async fn wait(app: &App, upid: &Upid, label: &str) -> anyhow::Result<()> {
+    crate::progress::wait(&app.conn.client, upid, label, app.wait, &app.progress)
+        .await
+        .map(|_| ())
+}
+
+async fn start(app: &App, t: &Target<'_>, upids: &mut Vec<String>) -> anyhow::Result<()> {
+    let upid = app
+        .conn
+        .client
+        .guest(t.pve_kind(), t.node, t.vmid)
+        .start()
+        .await
+        .map_err(|e| pve_err("start failed", e))?;
+    println!("{} {} {upid}", t.label(), upid.task_type);
+    upids.push(upid.to_string());
+    if !app.wait.no_wait {
+        wait(app, &upid, &t.label()).await?;
+    }
+    Ok(())
+}
+
+async fn run_clone(
+    app: &App,
+    t: &Target<'_>,
+    src: &GuestInfo,
+    a: &CommonCreate,
+    vm: Option<&VmOnly>,
+    wanted: Wanted,
     upids: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let pk = if kind == "ct" {
-        pve_client::GuestKind::Lxc
-    } else {
-        pve_client::GuestKind::Qemu
-    };
-    let label = format!("{kind}/{vmid}");
-    let wait = |upid: Upid| async move {
-        crate::progress::wait(
-            client,
-            &upid,
-            &label_of(kind, vmid),
-            app.wait,
-            &app.progress,
-        )
+    let label = t.label();
+    let source_config = client
+        .guest(t.pve_kind(), &src.node, src.vmid)
+        .config()
         .await
-    };
-    let config_params: Params = config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if let Some(src) = source {
-        let opts = CloneOptions {
-            name: a.name.clone(),
-            full: a.full.then_some(true),
-            storage: a.storage.clone(),
-            target: (src.node != node).then(|| node.to_string()),
-            pool: a.pool.clone(),
-            description: None,
-        };
-        let rest: Params = config
-            .iter()
-            .filter(|(k, _)| k != "name")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if a.dry_run {
-            println!(
-                "{label}: would clone {} to {vmid} on {node} (dry run)",
-                src.display()
-            );
-            if !rest.is_empty() {
-                println!("{label}: would set {} (dry run)", shown(&rest));
-            }
-            if a.start {
-                println!("{label}: would start (dry run)");
-            }
-            return Ok(());
-        }
-        let upid = client
-            .guest(pk, &src.node, src.vmid)
-            .clone_to(vmid, &opts)
-            .await
-            .map_err(|e| pve_err("clone failed", e))?;
-        println!("{label} {} {upid}", upid.task_type);
-        upids.push(upid.to_string());
-        // The clone must exist before it can be configured or started.
-        wait(upid).await?;
-        if !rest.is_empty() {
-            client
-                .guest(pk, node, vmid)
-                .update_config(rest)
-                .await
-                .map_err(|e| pve_err("cannot configure the clone", e))?;
-            println!("{label} configured");
-        }
+        .map_err(|e| pve_err(&format!("cannot read the config of {}", src.display()), e))?;
+    let keys: Vec<(String, String)> = wanted
+        .keys
+        .into_iter()
+        .filter(|(k, _)| k != "name")
+        .collect();
+    let plan = clone::plan(
+        &clone::text_config(&source_config),
+        keys,
+        &wanted.disks,
+        &wanted.nets,
+        "scsi",
+    )?;
+    if a.dry_run {
+        println!(
+            "{label}: would clone {} to {} on {} (dry run)",
+            src.display(),
+            t.vmid,
+            t.node
+        );
+        clone::show(&label, &plan);
         if a.start {
-            let upid = client
-                .guest(pk, node, vmid)
-                .start()
-                .await
-                .map_err(|e| pve_err("start failed", e))?;
-            println!("{label} {} {upid}", upid.task_type);
-            upids.push(upid.to_string());
-            if !app.wait.no_wait {
-                wait(upid).await?;
-            }
+            println!("{label}: would start (dry run)");
         }
-        println!("{label} created");
         return Ok(());
     }
-    let mut params = config_params;
-    for (k, v) in create_only {
+    let opts = CloneOptions {
+        name: vm.and_then(|v| v.name.clone()),
+        full: vm.is_some_and(|v| v.full).then_some(true),
+        storage: a.storage.clone(),
+        target: (src.node != t.node).then(|| t.node.to_string()),
+        pool: a.pool.clone(),
+        description: None,
+    };
+    let upid = client
+        .guest(t.pve_kind(), &src.node, src.vmid)
+        .clone_to(t.vmid, &opts)
+        .await
+        .map_err(|e| pve_err("clone failed", e))?;
+    println!("{label} {} {upid}", upid.task_type);
+    upids.push(upid.to_string());
+    // The clone must exist before it can be configured or started.
+    wait(app, &upid, &label).await?;
+    for note in &plan.notes {
+        app.progress.note(&format!("{label}: {note}"));
+    }
+    clone::configure(app, t.pve_kind(), &label, t.node, t.vmid, &plan, upids).await?;
+    if a.start {
+        start(app, t, upids).await?;
+    }
+    println!("{label} created");
+    Ok(())
+}
+
+async fn run_create(
+    app: &App,
+    t: &Target<'_>,
+    a: &CommonCreate,
+    wanted: Wanted,
+    upids: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let client = &app.conn.client;
+    let label = t.label();
+    let bus = if t.kind == "ct" { "mp" } else { "scsi" };
+    let taken: BTreeMap<String, String> = wanted.keys.iter().cloned().collect();
+    let plan = clone::plan(&taken, Vec::new(), &wanted.disks, &wanted.nets, bus)?;
+    let mut params: Params = wanted.keys.into_iter().chain(plan.set).collect();
+    for (k, v) in wanted.create_only {
         params.push(&k, v);
     }
     if a.start {
@@ -522,15 +318,17 @@ async fn run_create(
     }
     if a.dry_run {
         println!(
-            "{label}: would POST nodes/{node}/{} vmid={vmid} {} (dry run)",
-            pk.as_str(),
+            "{label}: would POST nodes/{}/{} vmid={} {} (dry run)",
+            t.node,
+            t.pve_kind().as_str(),
+            t.vmid,
             shown(&params)
         );
         return Ok(());
     }
-    let upid = match pk {
-        pve_client::GuestKind::Qemu => client.create_qemu(node, vmid, params).await,
-        pve_client::GuestKind::Lxc => {
+    let upid = match t.pve_kind() {
+        GuestKind::Qemu => client.create_qemu(t.node, t.vmid, params).await,
+        GuestKind::Lxc => {
             let ostemplate = params
                 .pairs()
                 .iter()
@@ -543,33 +341,15 @@ async fn run_create(
                 .filter(|(k, _)| k != "ostemplate")
                 .cloned()
                 .collect();
-            client.create_lxc(node, vmid, &ostemplate, rest).await
+            client.create_lxc(t.node, t.vmid, &ostemplate, rest).await
         }
     }
     .map_err(|e| pve_err("create failed", e))?;
     println!("{label} {} {upid}", upid.task_type);
     upids.push(upid.to_string());
     if !app.wait.no_wait {
-        wait(upid).await?;
+        wait(app, &upid, &label).await?;
         println!("{label} created");
     }
     Ok(())
-}
-
-fn label_of(kind: &str, vmid: u32) -> String {
-    format!("{kind}/{vmid}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_units() {
-        assert_eq!(parse_mib("4096").unwrap(), 4096);
-        assert_eq!(parse_mib("4G").unwrap(), 4096);
-        assert_eq!(parse_mib("4Gi").unwrap(), 4096);
-        assert_eq!(parse_mib("512M").unwrap(), 512);
-        assert!(parse_mib("4X").is_err());
-    }
 }

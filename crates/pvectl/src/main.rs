@@ -10,8 +10,11 @@ mod apply;
 mod backup;
 mod bulk;
 mod capacity;
+mod clone;
 mod config;
+mod config_keys;
 mod create;
+mod create_args;
 mod discovery;
 mod exit;
 mod export;
@@ -19,6 +22,8 @@ mod guest;
 mod journal;
 mod manifest;
 mod output;
+mod params;
+mod preflight;
 mod progress;
 mod safety;
 mod select;
@@ -83,10 +88,10 @@ enum Command {
     Config(config::ConfigCommand),
     /// QEMU virtual machines.
     #[command(subcommand, visible_alias = "vms")]
-    Vm(guest::GuestCommand),
+    Vm(guest::VmCommand),
     /// LXC containers.
     #[command(subcommand, visible_alias = "container", alias = "containers")]
-    Ct(guest::GuestCommand),
+    Ct(guest::CtCommand),
     /// Proxmox tasks: list, watch, logs, stop.
     #[command(subcommand, visible_alias = "tasks")]
     Task(tasks::TaskCommand),
@@ -245,8 +250,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
         }
-        Command::Vm(cmd) => guest::run(&connect()?, "vm", cmd).await?,
-        Command::Ct(cmd) => guest::run(&connect()?, "ct", cmd).await?,
+        Command::Vm(cmd) => guest::run_vm(&connect()?, cmd).await?,
+        Command::Ct(cmd) => guest::run_ct(&connect()?, cmd).await?,
         Command::Task(cmd) => tasks::run(&connect()?, cmd).await?,
         Command::Node(cmd) => discovery::node(&connect()?, cmd).await?,
         Command::Storage(cmd) => discovery::storage(&connect()?, cmd).await?,

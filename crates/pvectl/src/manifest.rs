@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::exit::usage;
+use crate::validate::ValidateMode;
 
 /// ProxmoxVM or ProxmoxContainer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,8 +146,12 @@ pub fn documents(path: &Path) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Read manifests and secret files.
-pub fn load(paths: &[PathBuf], secret_files: &[PathBuf]) -> anyhow::Result<Manifests> {
+/// Read manifests and secret files; unknown fields are handled as `mode` says.
+pub fn load(
+    paths: &[PathBuf],
+    secret_files: &[PathBuf],
+    mode: ValidateMode,
+) -> anyhow::Result<Manifests> {
     let mut m = Manifests::default();
     for file in expand(secret_files)? {
         for d in documents(&file)? {
@@ -167,6 +172,9 @@ pub fn load(paths: &[PathBuf], secret_files: &[PathBuf]) -> anyhow::Result<Manif
                 .as_str()
                 .unwrap_or("default")
                 .to_string();
+            if let Some(problem) = crate::validate::type_problem(&d) {
+                return Err(usage(format!("{shown}: {problem}")));
+            }
             let object_kind = match kind.as_str() {
                 "ProxmoxVM" => ObjectKind::Vm,
                 "ProxmoxContainer" => ObjectKind::Ct,
@@ -183,7 +191,23 @@ pub fn load(paths: &[PathBuf], secret_files: &[PathBuf]) -> anyhow::Result<Manif
             if name.is_empty() {
                 return Err(usage(format!("{shown}: a {kind} has no metadata.name")));
             }
-            let problems = crate::validate::problems(&d);
+            let mut problems = crate::validate::problems(&d);
+            let unknown = crate::validate::unknown_fields(&d);
+            match mode {
+                ValidateMode::Strict => {
+                    problems.extend(unknown.iter().map(|f| {
+                        format!("{f}: unknown field (--validate=warn or ignore to drop it)")
+                    }))
+                }
+                ValidateMode::Warn => {
+                    for f in &unknown {
+                        eprintln!(
+                            "warning: {shown}: {kind}/{name}: unknown field {f:?} is ignored"
+                        );
+                    }
+                }
+                ValidateMode::Ignore => {}
+            }
             if !problems.is_empty() {
                 return Err(usage(format!(
                     "{shown}: {kind}/{name} is invalid:\n  {}",

@@ -7,8 +7,8 @@ use clap::Args;
 use pve_client::Params;
 
 use crate::App;
-use crate::create::{key_value, parse_mib, pve_err, raw_keys, tags_of};
 use crate::exit::{self, usage};
+use crate::params::{key_value, parse_mib, pve_err, raw_keys, tags_of};
 use crate::select::Selection;
 
 /// `update` flags.
@@ -22,7 +22,7 @@ pub struct UpdateArgs {
     /// VM name, or container hostname.
     #[arg(long, alias = "hostname")]
     pub name: Option<String>,
-    /// CPU cores.
+    /// CPU cores (1 or more).
     #[arg(long)]
     pub cores: Option<u32>,
     /// CPU sockets (VMs).
@@ -46,7 +46,7 @@ pub struct UpdateArgs {
     /// Remove tags, or labels by key.
     #[arg(long, value_delimiter = ',')]
     pub remove_tag: Vec<String>,
-    /// Any Proxmox config key, `KEY=VALUE` (repeatable).
+    /// Any Proxmox config key, `KEY=VALUE` (repeatable; checked against the API schema).
     #[arg(long = "set")]
     pub set: Vec<String>,
     /// Remove config keys (repeatable).
@@ -62,7 +62,6 @@ pub struct UpdateArgs {
 
 /// Run `update`.
 pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()> {
-    let guests = crate::guest::resolve(app, kind, &a.selection).await?;
     let ct = kind == "ct";
     let mut set: Vec<(String, String)> = Vec::new();
     if let Some(f) = &a.file {
@@ -89,6 +88,18 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
     for kv in &a.set {
         set.push(key_value(kv)?);
     }
+    // Checked against the Proxmox schema before anything is read, shown or sent.
+    crate::config_keys::validate(ct, set.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    if let Some(k) = a
+        .delete
+        .iter()
+        .find(|k| !crate::config_keys::is_known(ct, k))
+    {
+        return Err(usage(format!(
+            "--delete {k}: not a {} config key",
+            if ct { "container" } else { "VM" }
+        )));
+    }
     let add = tags_of(&a.add_tag)?;
     let replace = a.tags.as_ref().map(|t| tags_of(t)).transpose()?;
     let touches_tags = replace.is_some() || !add.is_empty() || !a.remove_tag.is_empty();
@@ -97,6 +108,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             "nothing to change: give flags such as --memory, --set KEY=VALUE, --delete KEY or -f FILE",
         ));
     }
+    let guests = crate::guest::resolve(app, kind, &a.selection).await?;
     let client = &app.conn.client;
     let mut record = app.record();
     let (mut ok, mut failed) = (0, 0);

@@ -1,9 +1,138 @@
 //! Manifests are checked against the CRDs' schema and CEL rules before anything is planned, as
 //! the API server checks them for the operator: a wrong type, an out-of-range value, a bad tag or
 //! two sources is refused with the field named, before any request could half-create a guest.
+//! An apiVersion the CRD does not serve, or a kubepve.io kind that does not exist, is refused
+//! too. Unknown fields (`spec.bogusField`, `spec.cpu.coresTypo`, in nested objects and list
+//! items alike) follow kubectl's `--validate`: `strict` (the default) refuses them, `warn`
+//! prints them and goes on, `ignore` drops them as the API server prunes them.
 
 use kube::core::cel::Validator;
 use serde_json::Value;
+
+/// `--validate`, as in kubectl.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValidateMode {
+    /// Unknown fields are errors.
+    #[default]
+    #[value(alias = "true")]
+    Strict,
+    /// Unknown fields are warnings.
+    Warn,
+    /// Unknown fields are dropped.
+    #[value(alias = "false")]
+    Ignore,
+}
+
+/// The API group of kubepve's CRDs.
+const GROUP: &str = "kubepve.io";
+
+/// What is wrong with the apiVersion and kind of `doc`, for a kubepve.io document.
+pub fn type_problem(doc: &Value) -> Option<String> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+    let crds = kubepve_api::crds::all().ok()?;
+    let ours = api_version.split('/').next() == Some(GROUP);
+    let Some(crd) = crds.iter().find(|c| c.spec.names.kind == kind) else {
+        return ours.then(|| {
+            let kinds: Vec<&str> = crds.iter().map(|c| c.spec.names.kind.as_str()).collect();
+            format!(
+                "kind {kind:?} does not exist in {GROUP} (kinds: {})",
+                kinds.join(", ")
+            )
+        });
+    };
+    let served: Vec<String> = crd
+        .spec
+        .versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| format!("{}/{}", crd.spec.group, v.name))
+        .collect();
+    (!served.iter().any(|v| v == api_version)).then(|| {
+        format!(
+            "apiVersion {api_version:?} is not served for {kind} (use {})",
+            served.join(" or ")
+        )
+    })
+}
+
+/// The fields of `doc` that its kind's CRD schema does not know (`spec.cpu.coresTypo`).
+pub fn unknown_fields(doc: &Value) -> Vec<String> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let Some(schema) = kubepve_api::crds::schema(kind) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(meta) = doc["metadata"].as_object() {
+        for k in meta.keys().filter(|k| !OBJECT_META.contains(&k.as_str())) {
+            out.push(format!("metadata.{k}"));
+        }
+    }
+    let mut top = schema.clone();
+    // The API server checks metadata itself (above), not through the CRD's schema.
+    if let Some(props) = top["properties"].as_object_mut() {
+        props.insert(
+            "metadata".into(),
+            serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}),
+        );
+    }
+    walk(&top, doc, "", &mut out);
+    out
+}
+
+/// The fields of `metadata` (ObjectMeta).
+const OBJECT_META: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+fn walk(schema: &Value, doc: &Value, path: &str, out: &mut Vec<String>) {
+    if schema["x-kubernetes-preserve-unknown-fields"] == Value::Bool(true) {
+        return;
+    }
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match doc {
+        Value::Object(map) => {
+            let props = schema["properties"].as_object();
+            let additional = &schema["additionalProperties"];
+            for (k, v) in map {
+                match props.and_then(|p| p.get(k)) {
+                    Some(sub) => walk(sub, v, &join(k), out),
+                    None if additional.is_object() => walk(additional, v, &join(k), out),
+                    None if *additional == Value::Bool(true) => {}
+                    // A schema without properties is a wrong type, which `problems` reports.
+                    None if props.is_none() => {}
+                    None => out.push(join(k)),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(&schema["items"], item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// What the CRD of `doc`'s kind says is wrong with it, one line per problem (`spec.vmid: ...`);
 /// empty when it is valid or not a kubepve kind.
@@ -84,5 +213,37 @@ mod tests {
             "{p:?}"
         );
         assert!(problems(&serde_json::json!({"kind": "Secret"})).is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_found_in_nested_objects_and_list_items() {
+        let vm = serde_json::json!({
+            "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
+            "metadata": {"name": "x", "labelz": {}},
+            "spec": {"connectionRef": {"name": "pve"}, "node": "pve1", "vmid": 700,
+                     "bogusField": 42, "cpu": {"cores": 2, "coresTypo": 3},
+                     "source": {"blank": {}},
+                     "disks": [{"name": "root", "storage": "local-lvm", "size": "8Gi", "sizee": 1}]},
+        });
+        let found = unknown_fields(&vm);
+        for f in [
+            "metadata.labelz",
+            "spec.bogusField",
+            "spec.cpu.coresTypo",
+            "spec.disks[0].sizee",
+        ] {
+            assert!(found.iter().any(|x| x == f), "{f} in {found:?}");
+        }
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert_eq!(type_problem(&vm), None);
+        let mut v9 = vm.clone();
+        v9["apiVersion"] = serde_json::json!("kubepve.io/v9");
+        assert!(type_problem(&v9).unwrap().contains("kubepve.io/v1alpha1"));
+        let typo = serde_json::json!({"apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVm"});
+        assert!(type_problem(&typo).unwrap().contains("ProxmoxVM"));
+        assert_eq!(
+            type_problem(&serde_json::json!({"apiVersion": "v1", "kind": "Secret"})),
+            None
+        );
     }
 }

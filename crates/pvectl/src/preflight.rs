@@ -1,0 +1,107 @@
+//! Checks against the cluster before a create sends anything, so that a wrong name is a usage
+//! error (exit 2) in pvectl's words instead of Proxmox's raw 500 after part of the work: the node
+//! exists, and every storage a new disk is allocated on exists on that node and holds that
+//! content (`images` for VM disks, `rootdir` for container volumes).
+
+use crate::App;
+use crate::exit::usage;
+use crate::params::pve_err;
+
+/// Refuse a node that is not in the cluster, listing the ones that are.
+pub async fn node(app: &App, node: &str) -> anyhow::Result<()> {
+    let nodes = app
+        .conn
+        .client
+        .nodes()
+        .await
+        .map_err(|e| pve_err("cannot list nodes", e))?;
+    match nodes.iter().find(|n| n.node == node) {
+        Some(n) if n.status != "online" => Err(usage(format!(
+            "node {node:?} is {}: choose an online node with --node",
+            n.status
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            let mut names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+            names.sort_unstable();
+            Err(usage(format!(
+                "no node {node:?} (nodes: {})",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The storage of a value that allocates a new volume (`local-lvm:8,ssd=1` -> `local-lvm`);
+/// `None` for an existing volume (`local-lvm:vm-100-disk-0`) or anything else.
+pub fn new_volume_storage(value: &str) -> Option<&str> {
+    let first = value.split(',').next()?;
+    let first = first.strip_prefix("file=").unwrap_or(first);
+    let (storage, size) = first.split_once(':')?;
+    let size = size.trim_end_matches(['G', 'g']);
+    (!storage.is_empty() && !size.is_empty() && size.parse::<f64>().is_ok()).then_some(storage)
+}
+
+/// Refuse storages that do not exist on `node` or do not hold `content`, listing the ones
+/// that do.
+pub async fn storages(app: &App, node: &str, wanted: &[&str], content: &str) -> anyhow::Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let all = app
+        .conn
+        .client
+        .storages(node, None)
+        .await
+        .map_err(|e| pve_err(&format!("cannot list the storages of node {node}"), e))?;
+    let holds = |s: &pve_client::types::StorageInfo| {
+        s.content
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .any(|c| c.trim() == content)
+            && s.enabled != Some(false)
+    };
+    let mut fitting: Vec<&str> = all
+        .iter()
+        .filter(|s| holds(s))
+        .map(|s| s.storage.as_str())
+        .collect();
+    fitting.sort_unstable();
+    let fitting = if fitting.is_empty() {
+        "none".to_string()
+    } else {
+        fitting.join(", ")
+    };
+    for name in wanted {
+        match all.iter().find(|s| s.storage == *name) {
+            Some(s) if holds(s) => {}
+            Some(_) => {
+                return Err(usage(format!(
+                    "storage {name:?} on node {node} does not hold {content} (storages for \
+                     {content} there: {fitting})"
+                )));
+            }
+            None => {
+                return Err(usage(format!(
+                    "no storage {name:?} on node {node} (storages for {content} there: {fitting})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_volumes_name_their_storage() {
+        assert_eq!(new_volume_storage("local-lvm:8"), Some("local-lvm"));
+        assert_eq!(new_volume_storage("local-lvm:8,ssd=1"), Some("local-lvm"));
+        assert_eq!(new_volume_storage("file=ceph:32"), Some("ceph"));
+        assert_eq!(new_volume_storage("local-lvm:vm-100-disk-0,size=8G"), None);
+        assert_eq!(new_volume_storage("none,media=cdrom"), None);
+    }
+}
