@@ -118,16 +118,48 @@ impl ClientBuilder {
 }
 
 /// `https://host:8006` (with or without `/api2/json`) -> `https://host:8006/api2/json/`.
+/// Proxmox VE serves its API over HTTPS only, so `http://` (the request would reach a TLS port
+/// and fail with an unknown outcome) and a URL without a scheme are refused with what to write.
 fn normalise_base(text: &str) -> Result<Url, Error> {
-    let mut url = Url::parse(text).map_err(|e| Error::Config(format!("base URL {text:?}: {e}")))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(Error::Config(format!("base URL {text:?}: not http(s)")));
+    let text = text.trim();
+    if !text.contains("://") {
+        return Err(Error::Config(format!(
+            "server URL {text:?} has no scheme: write https://{}",
+            with_port(text)
+        )));
+    }
+    if let Some(rest) = text.strip_prefix("http://") {
+        return Err(Error::Config(format!(
+            "server URL {text:?}: Proxmox VE serves its API over HTTPS only: write https://{}",
+            with_port(rest)
+        )));
+    }
+    let mut url =
+        Url::parse(text).map_err(|e| Error::Config(format!("server URL {text:?}: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(Error::Config(format!(
+            "server URL {text:?}: the scheme must be https (like https://pve.example:8006)"
+        )));
     }
     let path = url.path().trim_end_matches('/').to_string();
     let path = path.strip_suffix("/api2/json").unwrap_or(&path).to_string();
     url.set_path(&format!("{path}/api2/json/"));
     url.set_query(None);
     Ok(url)
+}
+
+/// `host` as `host:8006` when it names no port (PVE's API port).
+fn with_port(host: &str) -> String {
+    let authority = host.split('/').next().unwrap_or(host);
+    let has_port = !authority.ends_with(']')
+        && authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if has_port {
+        host.to_string()
+    } else {
+        format!("{authority}:8006")
+    }
 }
 
 /// A Proxmox VE API client. Cheap to clone; clones share the pool, limit and ticket.

@@ -21,6 +21,10 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The TLS handshake refused the server's certificate, so nothing was sent; the
+    /// rejection names the fingerprint the server presented.
+    #[error("{0}")]
+    Tls(crate::tls::CertRejected),
     /// The request was sent but no answer arrived (timeout, reset): it may or may not have
     /// happened. Check before repeating a write.
     #[error("request sent, outcome unknown")]
@@ -146,7 +150,10 @@ impl Error {
     /// Safe to repeat whatever the method: Proxmox never saw the request, or rejected it before
     /// acting (a config lock wait that timed out).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::NotSent { .. } | Error::LockTimeout { .. })
+        matches!(
+            self,
+            Error::NotSent { .. } | Error::Tls(_) | Error::LockTimeout { .. }
+        )
     }
 
     /// Likely to pass on a later attempt. For reads this is what the client retries; a write
@@ -193,6 +200,7 @@ impl Error {
         match self {
             Error::Config(_) => "config",
             Error::NotSent { .. } => "not_sent",
+            Error::Tls(_) => "tls",
             Error::UnknownOutcome { .. } => "unknown_outcome",
             Error::Auth { .. } => "auth",
             Error::Permission { .. } => "permission",
@@ -216,7 +224,9 @@ impl Error {
 
     /// Map a transport error: connect failures never left the client.
     pub(crate) fn transport(source: reqwest::Error) -> Self {
-        if source.is_connect() {
+        if let Some(rejected) = crate::tls::rejection_in(&source) {
+            Error::Tls(rejected)
+        } else if source.is_connect() {
             Error::NotSent { source }
         } else if source.is_builder() {
             Error::Config(source.to_string())

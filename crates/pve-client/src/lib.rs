@@ -57,5 +57,5 @@ pub use retry::RetryPolicy;
 pub use task::{
     TaskFilter, TaskListItem, TaskLogLine, TaskOutcome, TaskProgress, TaskStatus, WaitOptions,
 };
-pub use tls::{Tls, fingerprint_of, parse_fingerprint};
+pub use tls::{CertRejected, Tls, fingerprint_of, parse_fingerprint};
 pub use upid::Upid;

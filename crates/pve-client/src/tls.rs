@@ -1,11 +1,14 @@
 //! TLS trust for the PVE endpoint: system roots (default), a PEM CA bundle, a pin on the server
 //! certificate's SHA-256 fingerprint, or an explicit insecure mode. PVE clusters use their own
 //! CA, and PVE itself pins node certificates by fingerprint, so both are first-class here.
-//! rustls with the ring provider; no process-wide provider is installed.
+//! rustls with the ring provider; no process-wide provider is installed. A refused certificate
+//! is reported with the SHA-256 fingerprint the server presented (as ssh shows the host key), so
+//! a replaced certificate can be checked and pinned.
 
 use std::fmt;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
@@ -40,6 +43,73 @@ impl fmt::Debug for Tls {
     }
 }
 
+/// Why the server's certificate was refused during the handshake (so the request never left
+/// the client), with the fingerprint it presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRejected {
+    /// The SHA-256 fingerprint of the certificate the server presented (`AA:BB:...`).
+    pub presented: String,
+    /// The pinned fingerprint it did not match; `None` when it was checked against CAs.
+    pub pinned: Option<String>,
+    /// Why the CA check failed (`invalid peer certificate: UnknownIssuer`); empty for a pin.
+    pub reason: String,
+}
+
+impl fmt::Display for CertRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pinned {
+            Some(pin) => write!(
+                f,
+                "the server presented a certificate with SHA-256 fingerprint {} that does not \
+                 match the pinned fingerprint {pin}",
+                self.presented
+            ),
+            None => write!(
+                f,
+                "the server's certificate is not trusted ({}); it presented SHA-256 fingerprint {}: \
+                 if that is your Proxmox server's certificate, pin that fingerprint or trust its CA",
+                self.reason, self.presented
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CertRejected {}
+
+fn rejected(
+    end_entity: &CertificateDer<'_>,
+    pinned: Option<String>,
+    reason: String,
+) -> rustls::Error {
+    rustls::Error::Other(rustls::OtherError(Arc::new(CertRejected {
+        presented: fingerprint_of(end_entity.as_ref()),
+        pinned,
+        reason,
+    })))
+}
+
+/// The certificate rejection somewhere in a transport error's causes.
+pub(crate) fn rejection_in(err: &(dyn std::error::Error + 'static)) -> Option<CertRejected> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(r) = rejection(e) {
+            return Some(r);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// `e` itself, or (io::Error's `source` skips the error it wraps) what the io::Errors it is
+/// made of wrap.
+fn rejection(e: &(dyn std::error::Error + 'static)) -> Option<CertRejected> {
+    if let Some(rustls::Error::Other(other)) = e.downcast_ref::<rustls::Error>() {
+        return other.0.downcast_ref::<CertRejected>().cloned();
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rejection(inner)
+}
+
 /// Normalise a fingerprint to 32 bytes; accepts `AA:BB:..`, lower case, or bare hex.
 pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], Error> {
     let hex: String = text.chars().filter(|c| *c != ':').collect();
@@ -71,6 +141,16 @@ pub(crate) fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, Error> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(e.to_string()))?;
+    let with_roots = |roots: RootCertStore| -> Result<rustls::ClientConfig, Error> {
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(builder
+            .clone()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Reporting { inner }))
+            .with_no_client_auth())
+    };
     let config = match tls {
         Tls::SystemRoots => {
             let mut roots = RootCertStore::empty();
@@ -79,7 +159,7 @@ pub(crate) fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, Error> {
             if added == 0 {
                 return Err(Error::Config("no usable system root certificates".into()));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            with_roots(roots)?
         }
         Tls::CaBundle(pem) => {
             let mut roots = RootCertStore::empty();
@@ -92,7 +172,7 @@ pub(crate) fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, Error> {
             if roots.is_empty() {
                 return Err(Error::Config("CA bundle holds no certificate".into()));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            with_roots(roots)?
         }
         Tls::Fingerprint(fp) => builder
             .dangerous()
@@ -140,9 +220,13 @@ impl ServerCertVerifier for Pinned {
                 got = %fingerprint_of(end_entity.as_ref()),
                 "server certificate does not match the pinned fingerprint"
             );
-            Err(rustls::Error::General(
-                "server certificate fingerprint does not match the pin".into(),
-            ))
+            let pin = self
+                .expected
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            Err(rejected(end_entity, Some(pin), String::new()))
         }
     }
 
@@ -178,5 +262,48 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// The CA check (webpki), with a refusal that names the certificate the server presented.
+#[derive(Debug)]
+struct Reporting {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for Reporting {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map_err(|e| rejected(end_entity, None, e.to_string()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

@@ -99,12 +99,25 @@ async fn fingerprint_pin_accepted_and_rejected() {
     pinned.version().await.unwrap();
 
     let wrong = "AB:".repeat(31) + "AB";
+    let wrong_pin = wrong.clone();
     let bad = Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str()))
         .tls(Tls::Fingerprint(wrong))
         .build()
         .unwrap();
     let err = bad.version().await.unwrap_err();
-    assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
+    // Like ssh: the refusal shows what the server presented, next to the pin.
+    match &err {
+        Error::Tls(r) => {
+            assert_eq!(r.presented, pve.fingerprint().to_uppercase(), "{err}");
+            assert_eq!(r.pinned.as_deref(), Some(wrong_pin.as_str()), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string().contains(&pve.fingerprint().to_uppercase()),
+        "{err}"
+    );
+    assert!(err.is_retryable() && !err.is_transient());
     // Nothing reached the API.
     assert_eq!(pve.count("GET", "/version").await, 1);
 }
@@ -117,7 +130,15 @@ async fn system_roots_reject_the_private_ca_and_insecure_accepts() {
         Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str())).build()
     {
         let err = strict.version().await.unwrap_err();
-        assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
+        // An unpinned self-signed (private CA) certificate: the fingerprint to pin is shown.
+        match &err {
+            Error::Tls(r) => {
+                assert_eq!(r.presented, pve.fingerprint().to_uppercase(), "{err}");
+                assert!(r.pinned.is_none(), "{err}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("pin that fingerprint"), "{err}");
     }
     let insecure = Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str()))
         .tls(Tls::Insecure)
@@ -137,8 +158,20 @@ async fn bad_tls_settings_fail_at_build() {
         .tls(Tls::CaBundle("nope".into()))
         .build();
     assert!(matches!(e, Err(Error::Config(_))));
-    let e = Client::builder("ftp://x", auth).build();
+    let e = Client::builder("ftp://x", auth.clone()).build();
     assert!(matches!(e, Err(Error::Config(_))));
+    // What to write instead of a URL without a scheme, or of plain HTTP.
+    let says = |url: &str| match Client::builder(url, auth.clone()).build() {
+        Err(Error::Config(m)) => m,
+        other => panic!("{url}: {other:?}"),
+    };
+    assert!(says("192.168.1.10").ends_with("write https://192.168.1.10:8006"));
+    assert!(says("pve1.lab:8006").ends_with("write https://pve1.lab:8006"));
+    let http = says("http://pve1:8006");
+    assert!(
+        http.contains("HTTPS only") && http.ends_with("write https://pve1:8006"),
+        "{http}"
+    );
 }
 
 #[tokio::test]

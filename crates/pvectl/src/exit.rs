@@ -78,24 +78,36 @@ pub fn bulk_result(ok: usize, failed: usize) -> anyhow::Result<()> {
 }
 
 /// A hint for a Proxmox error: what the user can do about it.
-pub fn hint(err: &pve_client::Error) -> Option<&'static str> {
+pub fn hint(err: &pve_client::Error) -> Option<String> {
     use pve_client::Error as E;
     Some(match err {
         E::Auth { .. } => {
-            "check the token or password of the context (`pvectl config get-contexts`)"
+            "check the token or password of the context (`pvectl config get-contexts`)".into()
         }
         E::Permission { message } if !message.contains("does not exist") => {
-            "the user or token lacks a privilege on this path"
+            "the user or token lacks a privilege on this path".into()
         }
-        E::NotSent { .. } => {
-            "the endpoint was not reached: check the URL, the network and the TLS settings \
-             (`--ca-file`, `--fingerprint`)"
-        }
+        E::NotSent { .. } => "could not connect: check the URL, the network and the TLS \
+                              settings (`--ca-file`, `--fingerprint`)"
+            .into(),
+        E::Tls(r) if r.pinned.is_some() => format!(
+            "if the server's certificate was replaced on purpose, compare the fingerprint with \
+             `pvenode cert info` on the node, then pin it: `pvectl config set-context CONTEXT \
+             --fingerprint {}`; otherwise something may be intercepting the connection",
+            r.presented
+        ),
+        E::Tls(r) => format!(
+            "to trust it, pin it: `pvectl config set-context CONTEXT --fingerprint {}` (or \
+             --ca-file with the cluster's CA, /etc/pve/pve-root-ca.pem)",
+            r.presented
+        ),
         E::Locked { .. } | E::LockTimeout { .. } => {
-            "another operation holds the guest; wait for it (`pvectl task list --running`)"
+            "another operation holds the guest; wait for it (`pvectl task list --running`)".into()
         }
-        E::GuestRunning { .. } => "stop the guest first, or pass --force",
-        E::Protected { .. } => "clear protection first: `update ID --set protection=0`",
+        E::GuestRunning { .. } => "stop the guest first, or pass --force".into(),
+        E::Protected { .. } => {
+            "clear protection first: `pvectl vm|ct update ID --set protection=0`".into()
+        }
         _ => return None,
     })
 }

@@ -108,6 +108,7 @@ enum Command {
     /// Examples:
     ///   pvectl apply -f config/samples/
     ///   pvectl apply -f vm.yaml --secret-file secrets.yaml --dry-run
+    #[command(verbatim_doc_comment)]
     Apply(apply::ApplyArgs),
     /// Show what `apply` would change (exit 0: nothing, 1: changes, 2: error).
     ///
@@ -118,19 +119,21 @@ enum Command {
     /// Examples:
     ///   pvectl export vm 150 > web-01.yaml
     ///   pvectl export ct dns-01 -o json
+    #[command(verbatim_doc_comment)]
     Export(export::ExportArgs),
     /// Configuration backups pvectl saved before deleting guests or removing config keys.
     ///
     /// Examples:
     ///   pvectl backup list --guest 150
     ///   pvectl backup show vm-150-20250131T120000Z-delete.json
-    #[command(subcommand, visible_alias = "backups")]
+    #[command(subcommand, visible_alias = "backups", verbatim_doc_comment)]
     Backup(backup::BackupCommand),
     /// List the local journal of mutating commands.
     ///
     /// Examples:
     ///   pvectl history --guest 150
     ///   pvectl history --failed -o json
+    #[command(verbatim_doc_comment)]
     History(journal::HistoryArgs),
     /// Print a shell completion script.
     ///
