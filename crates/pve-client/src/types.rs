@@ -239,13 +239,31 @@ impl GuestConfig {
     /// (`local-lvm:base-9000-disk-0/vm-101-disk-0`): a linked clone, which breaks if the
     /// template goes.
     pub fn is_linked_clone_of(&self, template: u32) -> bool {
-        let base = format!("base-{template}-disk-");
-        self.0
+        self.linked_templates().contains(&template)
+    }
+
+    /// The templates whose base disks this guest's disks are built on (a linked clone of
+    /// them), in slot order; empty for a template itself or an independent guest.
+    pub fn linked_templates(&self) -> Vec<u32> {
+        if self.0.get("template").is_some_and(|t| t == 1 || t == "1") {
+            return Vec::new();
+        }
+        let mut out: Vec<u32> = self
+            .0
             .iter()
             .filter(|(k, _)| is_disk_key(k))
             .filter_map(|(_, v)| v.as_str())
-            .any(|v| v.split([':', '/']).any(|part| part.starts_with(&base)))
-            && !self.0.get("template").is_some_and(|t| t == 1 || t == "1")
+            .flat_map(|v| {
+                let volume = v.split(',').next().unwrap_or_default();
+                volume
+                    .split([':', '/'])
+                    .filter_map(|part| part.strip_prefix("base-")?.split_once("-disk-"))
+                    .filter_map(|(vmid, _)| vmid.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+        out.dedup();
+        out
     }
 }
 

@@ -5,7 +5,10 @@
 //! `Manual` for templates). An operator-owned guest keeps its owner: the manifest carries
 //! `metadata.uid` from its `kubepve-owner-<uid>` tag. A guest without owner tags needs
 //! `apply --adopt` the first time (the manifest says so in a comment), or `export --adopt`,
-//! which writes `spec.adopt` so that the operator takes the guest over as well.
+//! which writes `spec.adopt` so that the operator takes the guest over as well. A linked clone
+//! is exported with `source.clone` of its template (its base disks name it); for other VMs
+//! Proxmox keeps no trace of a full clone, so the manifest says `source.blank` and a comment
+//! says to set `source.clone` if the VM was cloned.
 
 use std::collections::BTreeMap;
 
@@ -327,7 +330,24 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
     } else {
         let name = get("name").unwrap_or_else(|| g.name.clone());
         spec.insert("name".into(), json!(name));
-        spec.insert("source".into(), json!({"blank": {}}));
+        // Only a linked clone shows its template in the config; re-creating it elsewhere
+        // must clone again, or it would be a different (empty) guest.
+        match config.linked_templates().first() {
+            Some(template) => {
+                spec.insert(
+                    "source".into(),
+                    json!({"clone": {"templateVmid": template, "mode": "Linked"}}),
+                );
+            }
+            None => {
+                spec.insert("source".into(), json!({"blank": {}}));
+                header.push_str(
+                    "# source: Proxmox does not record whether this VM was a full clone; if it \
+                     was, set source.clone before creating it anew (blank makes an empty VM \
+                     with these disks).\n",
+                );
+            }
+        }
         let mut cpu = Map::new();
         for k in ["cores", "sockets"] {
             if let Some(v) = int(k) {

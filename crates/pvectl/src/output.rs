@@ -85,11 +85,31 @@ impl Table {
 
 /// Print a JSON value as JSON or YAML (tables and names are the caller's job).
 pub fn print_value(value: &Value, format: OutputFormat) -> anyhow::Result<()> {
+    let value = &whole_numbers(value.clone());
     match format {
         OutputFormat::Yaml => print!("{}", to_yaml(value)?),
         _ => println!("{}", serde_json::to_string_pretty(value)?),
     }
     Ok(())
+}
+
+/// Floats without a fraction as integers (`"cpus": 2`, not `2.0`), as Proxmox and kubectl
+/// print counts.
+fn whole_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            #[allow(clippy::cast_possible_truncation)]
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A value as YAML text.
@@ -240,5 +260,16 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(sort_key("{.memory}"), "memory");
+    }
+
+    #[test]
+    fn whole_floats_print_as_integers() {
+        let v = serde_json::json!({"cpus": 2.0, "load": 0.5, "list": [4.0], "vmid": 150});
+        let w = whole_numbers(v);
+        assert_eq!(
+            w,
+            serde_json::json!({"cpus": 2, "load": 0.5, "list": [4], "vmid": 150})
+        );
+        assert!(serde_json::to_string(&w).unwrap().contains("\"cpus\":2,"));
     }
 }

@@ -69,12 +69,13 @@ pub fn unknown_fields(doc: &Value) -> Vec<String> {
         }
     }
     let mut top = schema.clone();
-    // The API server checks metadata itself (above), not through the CRD's schema.
+    // The API server checks the type and metadata itself (above), not through the CRD's schema.
     if let Some(props) = top["properties"].as_object_mut() {
-        props.insert(
-            "metadata".into(),
-            serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}),
-        );
+        for k in ["apiVersion", "kind", "metadata"] {
+            props.entry(k).or_insert_with(
+                || serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}),
+            );
+        }
     }
     walk(&top, doc, "", &mut out);
     out
@@ -223,7 +224,7 @@ mod tests {
             "spec": {"connectionRef": {"name": "pve"}, "node": "pve1", "vmid": 700,
                      "bogusField": 42, "cpu": {"cores": 2, "coresTypo": 3},
                      "source": {"blank": {}},
-                     "disks": [{"name": "root", "storage": "local-lvm", "size": "8Gi", "sizee": 1}]},
+                     "disks": [{"slot": "scsi0", "storage": "local-lvm", "size": "8Gi", "sizee": 1}]},
         });
         let found = unknown_fields(&vm);
         for f in [

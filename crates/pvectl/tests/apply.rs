@@ -150,3 +150,50 @@ async fn export_round_trips_through_apply() {
     let tags = env.pve.guest(170).await.unwrap()["config"]["tags"].to_string();
     assert!(tags.contains("kubepve-owner-pvectl-"), "{tags}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_clone_exports_as_a_clone_of_its_template_and_applies_unchanged() {
+    let env = demo_env().await;
+    // A linked clone as Proxmox writes it: its disk is built on the template's base disk.
+    env.pve
+        .add_vm(
+            VmSeed::new(194, "linked")
+                .config("cores", 2)
+                .config("memory", 2048)
+                .config("scsi0", "local-lvm:base-9000-disk-0/vm-194-disk-0,size=32G")
+                .config("net0", "virtio=BC:24:11:00:01:94,bridge=vmbr0"),
+        )
+        .await;
+    let r = env.run(&["export", "vm", "194", "-o", "json"]).expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["spec"]["source"],
+        serde_json::json!({"clone": {"templateVmid": 9000, "mode": "Linked"}}),
+        "{doc:#}"
+    );
+    std::fs::write(env.path("linked.json"), &r.stdout).unwrap();
+    let path = env.path("linked.json").display().to_string();
+    let r = env.run(&["apply", "-f", &path, "--adopt"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = env.run(&["diff", "-f", &path]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let g = env.pve.guest(194).await.unwrap();
+    assert_eq!(
+        g["config"]["scsi0"], "local-lvm:base-9000-disk-0/vm-194-disk-0,size=32G",
+        "{g:#}"
+    );
+    // A VM without such a trace stays blank, with a comment saying so.
+    let r = env.run(&["export", "vm", "hand", "-o", "yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    env.pve
+        .add_vm(VmSeed::new(171, "plain").config("scsi0", "local-lvm:vm-171-disk-0,size=8G"))
+        .await;
+    let r = env.run(&["export", "vm", "171"]).expect(0);
+    assert!(r.stdout.contains("blank: {}"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("does not record whether this VM was a full clone"),
+        "{}",
+        r.stdout
+    );
+}

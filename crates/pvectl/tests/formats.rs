@@ -66,6 +66,25 @@ async fn json_and_yaml_are_the_same_stable_document() {
         );
     }
     assert_eq!(items[0]["vmid"], 150);
+    // Counts print as integers (`"cpus": 1`, not `1.0`), in JSON and YAML alike.
+    for format in ["json", "yaml"] {
+        let raw = env.run(&["vm", "list", "-o", format]).expect(0).stdout;
+        let counts: Vec<&str> = raw
+            .lines()
+            .map(|l| l.trim().trim_start_matches("- "))
+            .filter_map(|l| {
+                l.strip_prefix("\"cpus\":")
+                    .or_else(|| l.strip_prefix("cpus:"))
+            })
+            .collect();
+        assert_eq!(counts.len(), 4, "{raw}");
+        for c in counts {
+            assert!(
+                c.trim().trim_end_matches(',').parse::<u64>().is_ok(),
+                "{format}: cpus {c}"
+            );
+        }
+    }
     assert_eq!(items[0]["tags"], serde_json::json!(["env.prod", "web"]));
     assert_eq!(items[0]["memory"], 2048u64 << 20, "memory in bytes");
     assert_eq!(items[3]["lock"], "backup");
