@@ -190,6 +190,13 @@ async fn a_mismatched_pin_is_refused() {
         error.contains("fingerprint") || error.contains("certificate"),
         "{error}"
     );
+    // Like ssh: the status shows what the server presented, next to the pin.
+    assert!(
+        error.contains(&pve.fingerprint().to_lowercase())
+            && error.contains(&wrong_pin.to_lowercase()),
+        "{error}"
+    );
+    assert!(!error.contains("not reached"), "{error}");
 }
 
 #[tokio::test]
@@ -205,4 +212,7 @@ async fn an_unverifiable_self_signed_server_is_refused_by_default() {
         "Unreachable",
         "{status}"
     );
+    // The fingerprint to pin (spec.fingerprint) is in the status.
+    let error = status["lastError"].as_str().unwrap();
+    assert!(error.contains(&pve.fingerprint().to_uppercase()), "{error}");
 }

@@ -15,6 +15,7 @@ mod config;
 mod config_keys;
 mod create;
 mod create_args;
+mod describe;
 mod discovery;
 mod exit;
 mod export;
