@@ -143,16 +143,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
 
 /// The node when none was given: the only online one.
 async fn only_online_node(app: &App) -> anyhow::Result<String> {
-    let nodes: Vec<String> = app
-        .conn
-        .client
-        .nodes()
-        .await
-        .map_err(|e| pve_err("cannot list nodes", e))?
-        .into_iter()
-        .filter(|n| n.status == "online")
-        .map(|n| n.node)
-        .collect();
+    let nodes = crate::preflight::online_nodes(app).await?;
     match nodes.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(usage(format!(

@@ -112,19 +112,6 @@ fn emit(
     }
 }
 
-async fn online_nodes(app: &App) -> anyhow::Result<Vec<String>> {
-    Ok(app
-        .conn
-        .client
-        .nodes()
-        .await
-        .map_err(|e| pve_err("cannot list nodes", e))?
-        .into_iter()
-        .filter(|n| n.status == "online")
-        .map(|n| n.node)
-        .collect())
-}
-
 /// Run a `node` subcommand.
 pub async fn node(app: &App, cmd: NodeCommand) -> anyhow::Result<()> {
     let NodeCommand::List(f) = cmd;
@@ -178,7 +165,7 @@ pub async fn storage(app: &App, cmd: StorageCommand) -> anyhow::Result<()> {
         } => {
             let nodes = match node {
                 Some(n) => vec![n],
-                None => online_nodes(app).await?,
+                None => crate::preflight::online_nodes(app).await?,
             };
             let mut docs = Vec::new();
             for n in nodes {
@@ -220,7 +207,7 @@ pub async fn storage(app: &App, cmd: StorageCommand) -> anyhow::Result<()> {
         } => {
             let node = match node {
                 Some(n) => n,
-                None => online_nodes(app)
+                None => crate::preflight::online_nodes(app)
                     .await?
                     .into_iter()
                     .next()

@@ -1,4 +1,4 @@
-//! Checks against the cluster before a create sends anything, so that a wrong name is a usage
+//! The cluster's nodes, and checks against the cluster before a create sends anything, so that a wrong name is a usage
 //! error (exit 2) in pvectl's words instead of Proxmox's raw 500 after part of the work: the node
 //! exists, and every storage a new disk is allocated on exists on that node and holds that
 //! content (`images` for VM disks, `rootdir` for container volumes).
@@ -6,6 +6,20 @@
 use crate::App;
 use crate::exit::usage;
 use crate::params::pve_err;
+
+/// The names of the online nodes.
+pub async fn online_nodes(app: &App) -> anyhow::Result<Vec<String>> {
+    Ok(app
+        .conn
+        .client
+        .nodes()
+        .await
+        .map_err(|e| pve_err("cannot list nodes", e))?
+        .into_iter()
+        .filter(|n| n.status == "online")
+        .map(|n| n.node)
+        .collect())
+}
 
 /// Refuse a node that is not in the cluster, listing the ones that are.
 pub async fn node(app: &App, node: &str) -> anyhow::Result<()> {

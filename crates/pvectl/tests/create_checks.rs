@@ -9,17 +9,6 @@ mod common;
 use common::Env;
 use pve_testkit::{Fault, VmSeed};
 
-/// The requests that changed something.
-async fn writes(env: &Env) -> Vec<String> {
-    env.pve
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {} {}", r.method, r.path, r.body))
-        .collect()
-}
-
 async fn with_template() -> Env {
     let env = Env::new().await;
     env.pve
@@ -104,23 +93,24 @@ async fn naming_the_templates_disk_slot_grows_it_and_a_smaller_size_is_refused()
     ])
     .expect(0);
     // fakepve does not model a VM disk's growth: the request is what Proxmox acts on.
-    let resize: Vec<String> = writes(&env)
+    let resize: Vec<String> = env
+        .writes()
         .await
         .into_iter()
         .filter(|w| w.contains("/qemu/195/resize"))
         .collect();
-    assert_eq!(resize.len(), 1, "{:#?}", writes(&env).await);
+    assert_eq!(resize.len(), 1, "{:#?}", env.writes().await);
     assert!(
         resize[0].contains("scsi0") && resize[0].contains("16G"),
         "{resize:?}"
     );
     assert!(
-        !writes(&env)
+        !env.writes()
             .await
             .iter()
             .any(|w| w.contains("/qemu/195/config")),
         "the template's disk was reconfigured: {:#?}",
-        writes(&env).await
+        env.writes().await
     );
     let g = env.pve.guest(195).await.unwrap();
     assert!(config(&g, "scsi0").contains("vm-195-disk-0"), "{g:#}");
@@ -139,7 +129,7 @@ async fn naming_the_templates_disk_slot_grows_it_and_a_smaller_size_is_refused()
         .expect(2);
     assert!(r.stderr.contains("cannot shrink"), "{}", r.stderr);
     assert!(r.stderr.contains("leave out the slot"), "{}", r.stderr);
-    assert!(writes(&env).await.is_empty(), "{:#?}", writes(&env).await);
+    assert!(env.writes().await.is_empty(), "{:#?}", env.writes().await);
     assert!(env.pve.guest(196).await.is_none());
 }
 
@@ -229,7 +219,7 @@ async fn bad_input_is_exit_2_before_anything_is_sent() {
     std::fs::write(env.path("bad.yaml"), "kind: [unclosed").unwrap();
     let bad = env.path("bad.yaml").display().to_string();
     env.run(&["apply", "-f", &bad]).expect(2);
-    assert!(writes(&env).await.is_empty(), "{:#?}", writes(&env).await);
+    assert!(env.writes().await.is_empty(), "{:#?}", env.writes().await);
     assert!(env.pve.guest(193).await.is_none());
     let g = env.pve.guest(300).await.unwrap();
     assert_eq!(config(&g, "cores"), "2", "{g:#}");

@@ -34,16 +34,6 @@ spec:
     )
 }
 
-async fn writes(env: &Env) -> Vec<String> {
-    env.pve
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_and_versions_are_refused_with_the_field_named() {
     let env = Env::new().await;
@@ -102,7 +92,7 @@ async fn unknown_fields_and_versions_are_refused_with_the_field_named() {
         "{}",
         r.stderr
     );
-    assert!(writes(&env).await.is_empty(), "{:#?}", writes(&env).await);
+    assert!(env.writes().await.is_empty(), "{:#?}", env.writes().await);
     assert!(env.pve.guest(720).await.is_none());
 
     // warn: said, then applied without the unknown fields.
