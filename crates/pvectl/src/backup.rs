@@ -194,6 +194,8 @@ pub fn parse(doc: &Value) -> anyhow::Result<Option<Backup>> {
 const NOT_COPIED: &[&str] = &[
     "digest",
     "lock",
+    // `creation-qemu=...,ctime=...`: Proxmox writes it itself and refuses it as a parameter.
+    "meta",
     "parent",
     "vmgenid",
     "snaptime",
@@ -467,6 +469,7 @@ mod tests {
         backup.config = [
             ("memory", json!(2048)),
             ("digest", json!("abc")),
+            ("meta", json!("creation-qemu=9.0.2,ctime=1730000000")),
             ("cipassword", json!(REDACTED)),
             ("unused0", json!("local-lvm:vm-150-disk-9")),
             ("scsi0", json!("local-lvm:vm-150-disk-0,size=4G")),
