@@ -201,7 +201,14 @@ async fn place(
     guests: &[GuestInfo],
 ) -> anyhow::Result<Desired> {
     let exists = guests.iter().any(|g| i64::from(g.vmid) == desired.vmid());
-    if !desired.node().is_empty() || exists {
+    if exists {
+        return Ok(desired);
+    }
+    if !desired.node().is_empty() {
+        // Proxmox answers an unknown node with a raw 500 (hostname lookup failed).
+        crate::preflight::node(client, desired.node())
+            .await
+            .map_err(|e| crate::exit::usage(format!("spec.node: {e:#}")))?;
         return Ok(desired);
     }
     let nodes = client
@@ -350,7 +357,7 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
     }
     let client = &app.conn.client;
     let mut record = app.record();
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut refused) = (0, 0, 0);
     for obj in &m.objects {
         record.guests.push(format!(
             "{}/{}/{}",
@@ -362,6 +369,9 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;
+                if exit::code_of(&e) == exit::USAGE {
+                    refused += 1;
+                }
                 eprintln!("error: {}: {e:#}", obj.label());
             }
         }
@@ -375,6 +385,10 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
         }
         .into();
         crate::journal::append(&record);
+    }
+    // Bad input in every manifest that failed, and nothing applied: a usage error.
+    if ok == 0 && failed > 0 && refused == failed {
+        return Err(exit::quiet(exit::USAGE));
     }
     exit::bulk_result(ok, failed)
 }

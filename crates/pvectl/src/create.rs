@@ -104,7 +104,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         Some(n) => n,
         None => only_online_node(app).await?,
     };
-    crate::preflight::node(app, &node).await?;
+    crate::preflight::node(&app.conn.client, &node).await?;
     let content = if ct { "rootdir" } else { "images" };
     crate::preflight::storages(app, &node, &wanted.storages(), content).await?;
     let number = |k: &str| {
@@ -143,7 +143,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
 
 /// The node when none was given: the only online one.
 async fn only_online_node(app: &App) -> anyhow::Result<String> {
-    let nodes = crate::preflight::online_nodes(app).await?;
+    let nodes = crate::preflight::online_nodes(&app.conn.client).await?;
     match nodes.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(usage(format!(

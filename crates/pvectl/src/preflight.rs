@@ -3,15 +3,15 @@
 //! exists, and every storage a new disk is allocated on exists on that node and holds that
 //! content (`images` for VM disks, `rootdir` for container volumes).
 
+use pve_client::Client;
+
 use crate::App;
 use crate::exit::usage;
 use crate::params::pve_err;
 
 /// The names of the online nodes.
-pub async fn online_nodes(app: &App) -> anyhow::Result<Vec<String>> {
-    Ok(app
-        .conn
-        .client
+pub async fn online_nodes(client: &Client) -> anyhow::Result<Vec<String>> {
+    Ok(client
         .nodes()
         .await
         .map_err(|e| pve_err("cannot list nodes", e))?
@@ -22,10 +22,8 @@ pub async fn online_nodes(app: &App) -> anyhow::Result<Vec<String>> {
 }
 
 /// Refuse a node that is not in the cluster, listing the ones that are.
-pub async fn node(app: &App, node: &str) -> anyhow::Result<()> {
-    let nodes = app
-        .conn
-        .client
+pub async fn node(client: &Client, node: &str) -> anyhow::Result<()> {
+    let nodes = client
         .nodes()
         .await
         .map_err(|e| pve_err("cannot list nodes", e))?;

@@ -92,6 +92,21 @@ async fn unknown_fields_and_versions_are_refused_with_the_field_named() {
         "{}",
         r.stderr
     );
+    let node = env.path("node.yaml");
+    std::fs::write(
+        &node,
+        manifest("kubepve.io/v1alpha1", "").replace("node: pve1", "node: nosuchnode"),
+    )
+    .unwrap();
+    let r = env
+        .run(&["apply", "-f", &node.display().to_string()])
+        .expect(2);
+    assert!(
+        r.stderr
+            .contains("spec.node: no node \"nosuchnode\" (nodes: pve1)"),
+        "{}",
+        r.stderr
+    );
     assert!(env.writes().await.is_empty(), "{:#?}", env.writes().await);
     assert!(env.pve.guest(720).await.is_none());
 
