@@ -109,6 +109,18 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
         ));
     }
     let guests = crate::guest::resolve(app, kind, &a.selection).await?;
+    // New disks (`--set scsi1=local-lvm:8`) go on storages that must exist on each node.
+    let new_volumes: Vec<&str> = set
+        .iter()
+        .filter(|(k, _)| pve_client::types::is_disk_key(k) || k == "rootfs")
+        .filter_map(|(_, v)| crate::preflight::new_volume_storage(v))
+        .collect();
+    let content = if ct { "rootdir" } else { "images" };
+    let mut nodes: Vec<&str> = guests.iter().map(|g| g.node.as_str()).collect();
+    nodes.dedup();
+    for node in nodes {
+        crate::preflight::storages(app, node, &new_volumes, content).await?;
+    }
     let client = &app.conn.client;
     let mut record = app.record();
     let (mut ok, mut failed) = (0, 0);

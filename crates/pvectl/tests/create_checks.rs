@@ -202,6 +202,10 @@ async fn bad_input_is_exit_2_before_anything_is_sent() {
             vec!["vm", "update", "300", "--delete", "bogus"],
             "not a VM config key",
         ),
+        (
+            vec!["vm", "update", "300", "--set", "scsi1=nosuch:8"],
+            "no storage \"nosuch\" on node pve1",
+        ),
         (vec!["vm", "list", "-o", "xml"], "xml"),
         (vec!["task", "status", "not-a-upid"], ""),
         (
