@@ -25,6 +25,7 @@ mod manifest;
 mod output;
 mod params;
 mod preflight;
+mod prepare;
 mod progress;
 mod safety;
 mod select;
