@@ -110,7 +110,7 @@ pub async fn save(
         .guest(g.pve_kind(), &g.node, g.vmid)
         .pending()
         .await
-        .map_err(|e| crate::create::pve_err("cannot read the pending changes", e))?;
+        .map_err(|e| crate::params::pve_err("cannot read the pending changes", e))?;
     let backup = Backup {
         api_version: API_VERSION.into(),
         kind: KIND.into(),

@@ -1,7 +1,8 @@
-//! `create` (from flags, a file of raw Proxmox keys, or a ProxmoxVM/ProxmoxContainer manifest,
-//! which goes through `apply`), and the flag helpers `update` shares. Memory takes MiB or a unit
-//! (`4G`, `512M`); `--tags` takes tags and labels (`env=prod` becomes the tag `env.prod`, see
-//! the selector convention).
+//! `create`: from flags, a file of raw Proxmox keys, a configuration backup, or a
+//! ProxmoxVM/ProxmoxContainer manifest (which goes through `apply`). The order is what keeps a
+//! create from failing halfway: every flag is checked offline (`create_args`, `config_keys`),
+//! then against the cluster (VMID free, node and storages exist: `preflight`), and only then is
+//! the guest created, or cloned and configured (`clone`).
 
 use std::collections::BTreeMap;
 
@@ -11,8 +12,7 @@ use crate::App;
 use crate::clone;
 use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
 use crate::exit::usage;
-pub(crate) use crate::params::pve_err;
-use crate::params::{raw_keys, shown};
+use crate::params::{pve_err, raw_keys, shown};
 use crate::select::{self, GuestInfo, Selection};
 
 /// Run `create`.
@@ -26,10 +26,13 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     let mut raw = BTreeMap::new();
     if let Some(f) = &a.file {
         let docs = crate::manifest::documents(f)?;
-        if docs
-            .iter()
-            .any(|d| matches!(d["kind"].as_str(), Some("ProxmoxVM" | "ProxmoxContainer")))
-        {
+        // A kubepve.io document is a manifest (even with a wrong kind, which apply names).
+        if docs.iter().any(|d| {
+            matches!(d["kind"].as_str(), Some("ProxmoxVM" | "ProxmoxContainer"))
+                || d["apiVersion"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("kubepve.io/"))
+        }) {
             let args = crate::apply::ApplyArgs {
                 files: vec![f.clone()],
                 secret_file: vec![],

@@ -84,14 +84,18 @@ async fn unknown_fields_and_versions_are_refused_with_the_field_named() {
         manifest("kubepve.io/v1alpha1", "").replace("kind: ProxmoxVM", "kind: ProxmoxVm"),
     )
     .unwrap();
-    let r = env
-        .run(&["apply", "-f", &kind.display().to_string()])
-        .expect(2);
-    assert!(
-        r.stderr.contains("kind \"ProxmoxVm\" does not exist"),
-        "{}",
-        r.stderr
-    );
+    let kind = kind.display().to_string();
+    for args in [
+        vec!["apply", "-f", &kind],
+        vec!["vm", "create", "-f", &kind],
+    ] {
+        let r = env.run(&args).expect(2);
+        assert!(
+            r.stderr.contains("kind \"ProxmoxVm\" does not exist"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
     let node = env.path("node.yaml");
     std::fs::write(
         &node,
