@@ -281,3 +281,35 @@ async fn a_clone_proxmox_refuses_to_configure_is_deleted_again() {
     .expect(0);
     assert_eq!(config(&env.pve.guest(197).await.unwrap(), "cores"), "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_that_cannot_be_deleted_again_is_named_with_the_command_that_removes_it() {
+    let env = with_template().await;
+    for (method, path) in [
+        ("PUT", "/nodes/pve1/qemu/198/config"),
+        ("DELETE", "/nodes/pve1/qemu/198"),
+    ] {
+        env.pve
+            .inject_fault(Fault::status(method, path, 500, "storage is busy"))
+            .await;
+    }
+    let r = env
+        .run(&[
+            "vm",
+            "create",
+            "--vmid",
+            "198",
+            "--template",
+            "debian-12",
+            "--cores",
+            "2",
+        ])
+        .expect(1);
+    assert!(
+        r.stderr.contains("the new clone vm/198 is kept")
+            && r.stderr.contains("`pvectl vm delete 198 --yes`"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.pve.guest(198).await.is_some());
+}
