@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use pve_client::{DeleteOptions, GuestKind, Params, Upid};
+use pve_client::{DeleteOptions, Guest, GuestKind, Params, Upid};
 
 use crate::App;
 use crate::exit::usage;
@@ -188,18 +188,15 @@ pub fn show(label: &str, plan: &Plan) {
 /// Configure the fresh clone; when Proxmox refuses, destroy it again (or say how to).
 pub async fn configure(
     app: &App,
-    kind: GuestKind,
+    handle: &Guest,
     label: &str,
-    node: &str,
-    vmid: u32,
     plan: &Plan,
     upids: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let result = apply(app, kind, label, node, vmid, plan, upids).await;
+    let result = apply(app, handle, label, plan, upids).await;
     let Err(refused) = result else {
         return Ok(());
     };
-    let handle = app.conn.client.guest(kind, node, vmid);
     let removed = async {
         let upid = handle
             .delete(DeleteOptions {
@@ -212,7 +209,12 @@ pub async fn configure(
         wait(app, &upid, label).await
     }
     .await;
-    let resource = if kind == GuestKind::Lxc { "ct" } else { "vm" };
+    let resource = if handle.kind() == GuestKind::Lxc {
+        "ct"
+    } else {
+        "vm"
+    };
+    let vmid = handle.vmid();
     Err(match removed {
         Ok(()) => anyhow::anyhow!(
             "{refused:#}; the new clone {label} was deleted again (it was created by this \
@@ -237,14 +239,11 @@ async fn wait(app: &App, upid: &Upid, label: &str) -> anyhow::Result<()> {
 
 async fn apply(
     app: &App,
-    kind: GuestKind,
+    handle: &Guest,
     label: &str,
-    node: &str,
-    vmid: u32,
     plan: &Plan,
     upids: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let handle = app.conn.client.guest(kind, node, vmid);
     if !plan.set.is_empty() {
         let params: Params = plan.set.iter().cloned().collect();
         handle

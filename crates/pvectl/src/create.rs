@@ -283,7 +283,8 @@ async fn run_clone(
     for note in &plan.notes {
         app.progress.note(&format!("{label}: {note}"));
     }
-    clone::configure(app, t.pve_kind(), &label, t.node, t.vmid, &plan, upids).await?;
+    let handle = client.guest(t.pve_kind(), t.node, t.vmid);
+    clone::configure(app, &handle, &label, &plan, upids).await?;
     if a.start {
         start(app, t, upids).await?;
     }
