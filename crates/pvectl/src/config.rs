@@ -186,17 +186,14 @@ impl ConfigFile {
     /// Write the file (mode 0600, replaced atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            crate::private::dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let text = serde_saphyr::to_string(self).context("cannot serialise the config")?;
         let tmp = path.with_extension("yaml.tmp");
         {
             use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
+            let mut opts = crate::private::file_options();
             opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts
                 .open(&tmp)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;

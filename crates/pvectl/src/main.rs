@@ -16,9 +16,11 @@ mod discovery;
 mod exit;
 mod export;
 mod guest;
+mod history;
 mod journal;
 mod manifest;
 mod output;
+mod private;
 mod progress;
 mod safety;
 mod select;
@@ -126,7 +128,7 @@ enum Command {
     /// Examples:
     ///   pvectl history --guest 150
     ///   pvectl history --failed -o json
-    History(journal::HistoryArgs),
+    History(history::HistoryArgs),
     /// Print a shell completion script.
     ///
     /// Example: pvectl completion bash > /etc/bash_completion.d/pvectl
@@ -240,7 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Config(cmd) => config::run(&path, cmd)?,
-        Command::History(args) => journal::history(&args)?,
+        Command::History(args) => history::history(&args)?,
         Command::Backup(cmd) => backup::run(cmd)?,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());

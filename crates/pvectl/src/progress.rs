@@ -145,6 +145,15 @@ pub async fn wait(
             Err(e) => failure = Some(e),
         }
     }
+    let exit_status = match &outcome {
+        Some(TaskOutcome::Error(msg)) => Some(msg.clone()),
+        Some(TaskOutcome::Warnings(n)) => Some(format!("WARNINGS: {n}")),
+        Some(_) => Some("OK".to_string()),
+        None => None,
+    };
+    if let Some(status) = exit_status {
+        crate::journal::task_finished(&upid.to_string(), &status);
+    }
     let (text, result) = match (outcome, failure) {
         (Some(TaskOutcome::Error(msg)), _) => (
             format!("✗ {label} {}: {msg}", upid.task_type),

@@ -93,9 +93,7 @@ async fn apply_samples_then_nothing_to_do() {
             .any(|r| r["command"].as_str().unwrap().contains("apply"))
     );
     assert!(
-        !std::fs::read_to_string(env.path("journal.jsonl"))
-            .unwrap()
-            .contains("change-me-please")
+        !env.journal_text().contains("change-me-please")
     );
 }
 

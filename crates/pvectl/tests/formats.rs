@@ -126,6 +126,7 @@ async fn json_and_yaml_are_the_same_stable_document() {
     assert_eq!(
         keys(&history[0]),
         set(&[
+            "id",
             "time",
             "user",
             "principal",
@@ -133,7 +134,10 @@ async fn json_and_yaml_are_the_same_stable_document() {
             "command",
             "guests",
             "upids",
-            "outcome"
+            "tasks",
+            "changes",
+            "outcome",
+            "reason"
         ])
     );
     assert_eq!(
