@@ -3,7 +3,7 @@
 //! `apply`/`diff`/`export` with the same planner as the kubepve operator. Every mutating
 //! command prints its UPIDs, waits with a progress display unless `--no-wait`, honours
 //! `--dry-run`, asks before destroying anything unless `--yes`, and appends to a local journal
-//! (`pvectl history`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
+//! (`pvectl history`, `pvectl rollback`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
 //! 3 partially failed, 4 declined.
 
 mod apply;
@@ -22,6 +22,7 @@ mod manifest;
 mod output;
 mod private;
 mod progress;
+mod rollback;
 mod safety;
 mod select;
 mod tasks;
@@ -129,6 +130,16 @@ enum Command {
     ///   pvectl history --guest 150
     ///   pvectl history --failed -o json
     History(history::HistoryArgs),
+    /// Put back a guest's settings as the journal recorded them (dry run, then a confirmation).
+    ///
+    /// Without --to, undoes the newest recorded change of the guest; --to OPERATION restores
+    /// the config as that operation left it. Disks and secrets are not rolled back.
+    ///
+    /// Examples:
+    ///   pvectl history --guest 150
+    ///   pvectl rollback vm 150 --dry-run
+    ///   pvectl rollback vm 150 --to 42
+    Rollback(rollback::RollbackArgs),
     /// Print a shell completion script.
     ///
     /// Example: pvectl completion bash > /etc/bash_completion.d/pvectl
@@ -181,6 +192,8 @@ impl App {
 }
 
 fn main() {
+    // Die of SIGPIPE like other Unix tools when stdout is closed, instead of panicking.
+    sigpipe::reset();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -256,6 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => apply::apply(&connect()?, &args).await?,
         Command::Diff(args) => return apply::diff(&connect()?, &args).await,
         Command::Export(args) => export::export(&connect()?, &args).await?,
+        Command::Rollback(args) => rollback::rollback(&connect()?, &args).await?,
     }
     Ok(exit::OK)
 }

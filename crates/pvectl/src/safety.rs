@@ -62,7 +62,33 @@ pub fn confirm_list(app: &App, what: &str, guests: &[GuestInfo]) -> anyhow::Resu
     for g in guests {
         eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
     }
-    confirm(app, &format!("Continue with {} guest(s)?", guests.len()))
+    let labels: Vec<String> = guests.iter().map(GuestInfo::label).collect();
+    confirm_journaled(
+        app,
+        &format!("Continue with {} guest(s)?", guests.len()),
+        &labels,
+    )
+}
+
+/// Ask like [`confirm`]; a "no" (or no answer) goes into the journal as a `declined` command on
+/// `guests`.
+pub fn confirm_journaled(app: &App, question: &str, guests: &[String]) -> anyhow::Result<()> {
+    confirm(app, question).inspect_err(|e| not_done(app, guests, e))
+}
+
+/// Journal a destructive command that changed nothing: `declined` at the prompt, or `refused`
+/// by a safety check, with the reason.
+pub fn not_done(app: &App, guests: &[String], err: &anyhow::Error) {
+    let outcome = if crate::exit::code_of(err) == ABORTED {
+        "declined"
+    } else {
+        "refused"
+    };
+    let mut record = app.record();
+    record.guests = guests.to_vec();
+    record.outcome = outcome.into();
+    record.error = Some(format!("{err:#}"));
+    crate::journal::append(&record);
 }
 
 /// A disk of a guest, for the delete summary.
@@ -362,9 +388,26 @@ fn summary(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags, backup: &str) -> S
 /// Pre-flight checks before deleting `guests`: refuse running guests without `--force`,
 /// protected guests, templates with linked clones, HA-managed guests and guests with
 /// replication jobs without `--purge`, and guests with snapshots under `--keep-snapshots`.
-/// Then save each guest's configuration (see `backup`), show what will be lost and ask unless
-/// `--yes`. With `--dry-run`, show and return without saving or asking.
+/// Then show what will be lost and ask unless `--yes`; only once confirmed, save each guest's
+/// configuration (see `backup`). A refusal or a "no" goes into the journal with its reason.
+/// With `--dry-run`, show and return without saving, asking or journaling.
 pub async fn confirm_delete(
+    app: &App,
+    guests: &[GuestInfo],
+    flags: &DeleteFlags,
+) -> anyhow::Result<()> {
+    let result = check_and_ask(app, guests, flags).await;
+    if let Err(e) = &result
+        && !flags.dry_run
+        && e.downcast_ref::<Exit>().is_some()
+    {
+        let labels: Vec<String> = guests.iter().map(GuestInfo::label).collect();
+        not_done(app, &labels, e);
+    }
+    result
+}
+
+async fn check_and_ask(
     app: &App,
     guests: &[GuestInfo],
     flags: &DeleteFlags,
@@ -405,18 +448,16 @@ pub async fn confirm_delete(
         }
         .into());
     }
-    let mut text = String::new();
-    for (g, p) in &checked {
-        let backup = if flags.dry_run {
-            format!("would be saved in {}", crate::backup::dir().display())
-        } else {
-            crate::backup::save(app, g, &p.config, &p.snapshots, "delete")
-                .await?
-                .display()
-                .to_string()
-        };
-        text.push_str(&summary(g, p, flags, &backup));
-    }
+    let dir = crate::backup::dir();
+    let backup = if flags.dry_run {
+        format!("would be saved in {}", dir.display())
+    } else {
+        format!("saved in {} before deleting", dir.display())
+    };
+    let text: String = checked
+        .iter()
+        .map(|(g, p)| summary(g, p, flags, &backup))
+        .collect();
     if flags.dry_run {
         print!("Would delete (dry run):\n{text}");
         return Ok(());
@@ -429,5 +470,14 @@ pub async fn confirm_delete(
             all.len()
         ),
     };
-    confirm(app, &question)
+    confirm(app, &question)?;
+    for (g, p) in &checked {
+        let saved = crate::backup::save(app, g, &p.config, &p.snapshots, "delete").await?;
+        app.progress.note(&format!(
+            "{}: configuration saved to {}",
+            g.label(),
+            saved.display()
+        ));
+    }
+    Ok(())
 }
