@@ -48,7 +48,6 @@ pub struct RollbackArgs {
 
 /// What the journal says the guest should go back to.
 struct Target {
-    operation: i64,
     config: Value,
     what: String,
 }
@@ -91,7 +90,6 @@ fn target(store: &Store, guest: &str, to: Option<i64>) -> anyhow::Result<Target>
         None => format!("the settings before operation {operation}"),
     };
     Ok(Target {
-        operation,
         config: serde_json::from_str(&text)?,
         what,
     })
@@ -193,12 +191,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    let question = format!(
-        "Roll back {} to {} (operation {})?",
-        g.display(),
-        target.what,
-        target.operation
-    );
+    let question = format!("Roll back {} to {}?", g.display(), target.what);
     crate::safety::confirm_journaled(app, &question, &[g.label()])?;
     update.dry_run = false;
     crate::update::update(app, kind, &update).await

@@ -117,5 +117,4 @@ async fn a_bulk_shutdown_killed_midway_leaves_a_journal_of_what_was_done() {
     let shown: Vec<Value> = serde_json::from_str(&history.stdout).unwrap();
     assert_eq!(shown.len(), 1, "{shown:#?}");
     assert_eq!(shown[0]["outcome"], "ok");
-    assert_eq!(shown[0]["tasks"].as_array().unwrap().len(), 6, "{shown:#?}");
 }

@@ -39,6 +39,16 @@ pub enum StoreError {
 /// How long a writer waits for another pvectl holding the database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often opening retries a lock SQLite does not wait for (20 ms apart).
+const BUSY_RETRIES: u32 = 500;
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// The schema, one entry per version: entry `n` takes `user_version` from `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &["
     CREATE TABLE operations (
@@ -106,8 +116,19 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.prepare().map_err(|e| store.err(e))?;
-        Ok(store)
+        // Switching a new file to WAL takes a lock that SQLite does not wait for: when several
+        // pvectl processes create the journal at once, the others retry (bounded).
+        let mut tries = 0;
+        loop {
+            match store.prepare() {
+                Ok(()) => return Ok(store),
+                Err(e) if is_busy(&e) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(store.err(e)),
+            }
+        }
     }
 
     /// The error for `source` on this journal.
