@@ -199,17 +199,18 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
     let time = parse_time(&r.time).unwrap_or_default();
     let id = match id {
         Some(id) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE operations SET outcome = ?2, reason = ?3 WHERE id = ?1",
-                params![id, r.outcome, r.error],
-            )?;
+            )?
+            .execute(params![id, r.outcome, r.error])?;
             id
         }
         None => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO operations (time, user, principal, context, command, outcome, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+            )?
+            .execute(params![
                     time,
                     r.user,
                     r.principal,
@@ -217,30 +218,29 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
                     r.command,
                     r.outcome,
                     r.error
-                ],
-            )?;
+                ])?;
             tx.last_insert_rowid()
         }
     };
     for g in &r.guests {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO operation_guests (operation, guest, name) VALUES (?1, ?2, ?3)",
-            params![id, g, g.rsplit('/').next().unwrap_or(g)],
-        )?;
+        )?
+        .execute(params![id, g, g.rsplit('/').next().unwrap_or(g)])?;
     }
     for c in &r.changes {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO operation_guests (operation, guest, name, before, after)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (operation, guest) DO UPDATE SET before = ?4, after = ?5",
-            params![
+        )?
+        .execute(params![
                 id,
                 c.guest,
                 c.guest.rsplit('/').next().unwrap_or(&c.guest),
                 c.before.to_string(),
                 c.after.to_string()
-            ],
-        )?;
+            ])?;
     }
     for upid in &r.upids {
         upsert_task(tx, Some(id), None, upid)?;
@@ -256,19 +256,19 @@ fn upsert_task(
     upid: &str,
 ) -> rusqlite::Result<()> {
     let parsed: Option<pve_client::Upid> = upid.parse().ok();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO tasks (upid, operation, guest, type, start) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (upid) DO UPDATE SET
              operation = coalesce(operation, excluded.operation),
              guest = coalesce(guest, excluded.guest)",
-        params![
+    )?
+    .execute(params![
             upid,
             id,
             guest,
             parsed.as_ref().map(|u| u.task_type.clone()),
             parsed.as_ref().map(|u| i64::from(u.starttime))
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
