@@ -259,8 +259,8 @@ fn refusals(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags) -> Vec<String> {
     let mut out = Vec::new();
     if p.config.get("protection").as_deref() == Some("1") {
         out.push(format!(
-            "{label} is protected: clear it first with `update {} --set protection=0`",
-            g.vmid
+            "{label} is protected: clear it first with `pvectl {} update {} --set protection=0`",
+            g.kind, g.vmid
         ));
     }
     if !p.linked_clones.is_empty() {

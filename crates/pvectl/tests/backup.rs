@@ -259,7 +259,10 @@ async fn delete_refuses_ha_replication_protection_and_templates_with_linked_clon
             &["vm", "delete", "9000", "--yes", "--purge"],
             "vm/9000 is a template with linked clones (vm/300 (clone-1))",
         ),
-        (&["vm", "delete", "301", "--yes"], "vm/301 is protected"),
+        (
+            &["vm", "delete", "301", "--yes"],
+            "vm/301 is protected: clear it first with `pvectl vm update 301 --set protection=0`",
+        ),
     ];
     for (args, why) in refused {
         let r = env.run(args).expect(1);

@@ -108,6 +108,12 @@ impl Selector {
                     return Err(bad(&lx, "expected a key"));
                 }
                 let key = key.to_string();
+                if lx.rest().starts_with('.') {
+                    return Err(bad(
+                        &lx,
+                        "a key holds no '.' (the label key=value is stored as the tag key.value)",
+                    ));
+                }
                 if lx.at_end_of_term() {
                     Term::Exists(key)
                 } else if lx.eat("!=") {
