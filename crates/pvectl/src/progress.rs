@@ -62,6 +62,19 @@ impl Progress {
         }
     }
 
+    /// A spinner `PREFIX [elapsed] running` on a terminal (None when plain); `elapsed` is how
+    /// long the task has already been running.
+    pub fn spinner(&self, prefix: &str, elapsed: Duration) -> Option<ProgressBar> {
+        self.multi.as_ref().map(|m| {
+            let b = m.add(ProgressBar::new_spinner().with_elapsed(elapsed));
+            b.set_style(spinner_style());
+            b.set_prefix(prefix.to_string());
+            b.set_message("running");
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        })
+    }
+
     /// Print a line above the bars (or plainly on stderr).
     pub fn note(&self, line: &str) {
         match &self.multi {
@@ -101,14 +114,10 @@ pub async fn wait(
     settings: WaitSettings,
     progress: &Progress,
 ) -> anyhow::Result<TaskOutcome> {
-    let bar = progress.multi.as_ref().map(|m| {
-        let b = m.add(ProgressBar::new_spinner());
-        b.set_style(spinner_style());
-        b.set_prefix(format!("{label} {}", upid.task_type));
+    let bar = progress.spinner(&format!("{label} {}", upid.task_type), Duration::ZERO);
+    if let Some(b) = &bar {
         b.set_message("starting");
-        b.enable_steady_tick(Duration::from_millis(120));
-        b
-    });
+    }
     let stream = client.watch_task(upid, settings.options());
     futures::pin_mut!(stream);
     let mut outcome = None;
@@ -189,13 +198,16 @@ pub async fn wait(
         ),
     };
     match &bar {
-        Some(b) => {
-            b.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| spinner_style()));
-            b.finish_with_message(text);
-        }
+        Some(b) => finish(b, &text),
         None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', '?', ' '])),
     }
     result
+}
+
+/// Replace a spinner by its final line, which stays on the screen.
+pub fn finish(bar: &ProgressBar, text: &str) {
+    bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| spinner_style()));
+    bar.finish_with_message(text.to_string());
 }
 
 fn spinner_style() -> ProgressStyle {
