@@ -75,6 +75,19 @@ impl Progress {
         })
     }
 
+    /// Replace a spinner by its final line, printed above the bars so that it stays on the
+    /// screen when later lines and steps come (a finished bar left in place would be cleared
+    /// by the next redraw).
+    pub fn finish(&self, bar: &ProgressBar, text: &str) {
+        bar.finish_and_clear();
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
     /// Print a line above the bars (or plainly on stderr).
     pub fn note(&self, line: &str) {
         match &self.multi {
@@ -137,6 +150,8 @@ pub async fn wait(
                             }
                             b.set_message(line.clone());
                         }
+                        // The outcome line below says how the task ended.
+                        None if line.starts_with("TASK ") => {}
                         None => eprintln!("{label}: {line}"),
                     }
                 }
@@ -198,17 +213,13 @@ pub async fn wait(
         ),
     };
     match &bar {
-        Some(b) => finish(b, &text),
+        Some(b) => progress.finish(b, &text),
         None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', '?', ' '])),
     }
     result
 }
 
-/// Replace a spinner by its final line, which stays on the screen.
-pub fn finish(bar: &ProgressBar, text: &str) {
-    bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| spinner_style()));
-    bar.finish_with_message(text.to_string());
-}
+
 
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")

@@ -6,7 +6,7 @@
 //! Prompts go to stderr; the answer is read from stdin even when it is not a terminal, so
 //! scripts can pipe `yes`; no answer (EOF) is "no".
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use pve_client::types::is_disk_key;
 
@@ -36,11 +36,14 @@ pub fn confirm(app: &App, question: &str) -> anyhow::Result<()> {
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
     let answer = line.trim().to_ascii_lowercase();
-    if answer == "y" || answer == "yes" {
-        return Ok(());
-    }
+    // A terminal echoes the answer and its newline; a pipe does not, so pvectl does.
     if read == 0 {
         eprintln!();
+    } else if !std::io::stdin().is_terminal() {
+        eprintln!("{}", line.trim());
+    }
+    if answer == "y" || answer == "yes" {
+        return Ok(());
     }
     Err(Exit {
         code: ABORTED,
@@ -53,19 +56,42 @@ pub fn confirm(app: &App, question: &str) -> anyhow::Result<()> {
     .into())
 }
 
-/// Show the guests and ask before doing `what` to them.
-pub fn confirm_list(app: &App, what: &str, guests: &[GuestInfo]) -> anyhow::Result<()> {
+/// Show the guests `action` would change and ask before doing `what` to them; the others are
+/// named in a note and skipped (they are left alone: nothing to do). No question when nothing
+/// would change.
+pub fn confirm_list(
+    app: &App,
+    what: &str,
+    action: &crate::bulk::Action,
+    guests: &[GuestInfo],
+) -> anyhow::Result<()> {
     if app.yes {
         return Ok(());
     }
+    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) = guests
+        .iter()
+        .partition(|g| crate::bulk::changes(g, action));
+    if !skip.is_empty() {
+        let names: Vec<String> = skip.iter().map(|g| format!("{} ({})", g.label(), g.status)).collect();
+        eprintln!(
+            "note: skipping {} of {} guest(s) with nothing to {}: {}",
+            skip.len(),
+            guests.len(),
+            action.verb(),
+            names.join(", ")
+        );
+    }
+    if change.is_empty() {
+        return Ok(());
+    }
     eprintln!("About to {what}:");
-    for g in guests {
+    for g in &change {
         eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
     }
-    let labels: Vec<String> = guests.iter().map(GuestInfo::label).collect();
+    let labels: Vec<String> = change.iter().map(|g| g.label()).collect();
     confirm_journaled(
         app,
-        &format!("Continue with {} guest(s)?", guests.len()),
+        &format!("Continue with {} guest(s)?", change.len()),
         &labels,
     )
 }

@@ -258,7 +258,7 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         ),
     };
     match &bar {
-        Some(b) => crate::progress::finish(b, &text),
+        Some(b) => app.progress.finish(b, &text),
         None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', ' '])),
     }
     if matches!(outcome, Some(TaskOutcome::Error(_))) {

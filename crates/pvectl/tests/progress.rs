@@ -202,3 +202,21 @@ async fn task_watch_on_a_terminal_shows_status_elapsed_time_and_the_log_as_it_gr
     assert!(screen[3].starts_with("✓ qmigrate 150: OK after "), "{screen:#?}");
     assert_eq!(screen.len(), 4, "{screen:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_steps_stay_on_the_screen() {
+    let env = Env::new().await;
+    env.seed().await;
+    env.pve.guest_attrs(150, json!({"stop_secs": 80})).await;
+    let (code, out) = env.run_tty(&["vm", "delete", "150", "--force", "--yes"], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    let screen = render(&out, 100);
+    let at = |prefix: &str| {
+        screen
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line on the screen: {screen:#?}"))
+    };
+    assert!(at("✓ vm/150 qmstop: OK") < at("✓ vm/150 qmdestroy: OK"), "{screen:#?}");
+    assert!(at("vm/150 qmstop UPID:") < at("✓ vm/150 qmstop: OK"), "{screen:#?}");
+}
