@@ -28,6 +28,7 @@ mod select;
 mod tasks;
 mod update;
 mod validate;
+mod verbose;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,6 +73,10 @@ pub struct Cli {
     /// Timeout of each API request.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// Show each Proxmox request on stderr: method, path, status and time (`-vv` adds retries
+    /// and logins). Never bodies or secrets.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     /// How many guests a bulk command works on at once.
     #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
@@ -217,6 +222,7 @@ fn main() {
             std::process::exit(exit::FAILED);
         }
     };
+    verbose::init(cli.verbose);
     let is_diff = matches!(cli.command, Command::Diff(_));
     let result = runtime.block_on(run(cli));
     let code = match result {
