@@ -25,8 +25,14 @@ const QUERIES: &[(&str, &[&str])] = &[
     ("guest", &["history", "--guest", "vm/104242"]),
     ("guest_name", &["history", "--guest", "web-4242"]),
     ("failed", &["history", "--failed", "-o", "json"]),
-    ("since", &["history", "--since", "2025-01-31T20:00:00+05:00"]),
-    ("command", &["history", "--command", "delete", "--limit", "500"]),
+    (
+        "since",
+        &["history", "--since", "2025-01-31T20:00:00+05:00"],
+    ),
+    (
+        "command",
+        &["history", "--command", "delete", "--limit", "500"],
+    ),
 ];
 
 /// What the history runs measured.

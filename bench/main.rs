@@ -273,9 +273,16 @@ mod tests {
         figures.extend(history::figures(&history::HistoryRun {
             operations: 100_000,
             import_secs: 4.0,
-            query_ms: ["newest", "guest", "guest_name", "failed", "since", "command"]
-                .map(|id| (id.to_string(), 40.0))
-                .to_vec(),
+            query_ms: [
+                "newest",
+                "guest",
+                "guest_name",
+                "failed",
+                "since",
+                "command",
+            ]
+            .map(|id| (id.to_string(), 40.0))
+            .to_vec(),
         }));
         let document = report::json(&figures, report::machine(), json!({}));
         for id in EXPECTED {

@@ -28,11 +28,18 @@ pub use command::{ConfigCommand, run};
 
 /// Read a secret file (trimmed); a missing or unreadable one is a usage error naming it.
 pub fn read_secret(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read the secret file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the secret file {}: {e}",
+            path.display()
+        ))
+    })?;
     let text = text.trim().to_string();
     if text.is_empty() {
-        return Err(usage(format!("the secret file {} is empty", path.display())));
+        return Err(usage(format!(
+            "the secret file {} is empty",
+            path.display()
+        )));
     }
     Ok(text)
 }

@@ -304,7 +304,13 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                         op.reason.clone().unwrap_or_default(),
                     ]);
                 }
-                row.push(op.changes.iter().map(change_text).collect::<Vec<_>>().join("; "));
+                row.push(
+                    op.changes
+                        .iter()
+                        .map(change_text)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
                 t.row(row);
             }
             t.print(args.no_headers);
@@ -336,7 +342,10 @@ mod tests {
     fn since_rejects_what_is_not_a_time_and_lists_the_forms() {
         for bad in ["not-a-time", "2026-13-45", "", "-1h", "5 parsecs"] {
             let err = parse_since_at(bad, NOW).unwrap_err();
-            assert!(err.contains("RFC 3339") && err.contains("30m"), "{bad}: {err}");
+            assert!(
+                err.contains("RFC 3339") && err.contains("30m"),
+                "{bad}: {err}"
+            );
         }
     }
 }

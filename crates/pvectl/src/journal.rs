@@ -221,4 +221,3 @@ pub fn record(context: &str, principal: &str) -> Record {
         changes: Vec::new(),
     }
 }
-

@@ -219,8 +219,6 @@ pub async fn wait(
     result
 }
 
-
-
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())

@@ -68,11 +68,13 @@ pub fn confirm_list(
     if app.yes {
         return Ok(());
     }
-    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) = guests
-        .iter()
-        .partition(|g| crate::bulk::changes(g, action));
+    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) =
+        guests.iter().partition(|g| crate::bulk::changes(g, action));
     if !skip.is_empty() {
-        let names: Vec<String> = skip.iter().map(|g| format!("{} ({})", g.label(), g.status)).collect();
+        let names: Vec<String> = skip
+            .iter()
+            .map(|g| format!("{} ({})", g.label(), g.status))
+            .collect();
         eprintln!(
             "note: skipping {} of {} guest(s) with nothing to {}: {}",
             skip.len(),
@@ -433,11 +435,7 @@ pub async fn confirm_delete(
     result
 }
 
-async fn check_and_ask(
-    app: &App,
-    guests: &[GuestInfo],
-    flags: &DeleteFlags,
-) -> anyhow::Result<()> {
+async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> anyhow::Result<()> {
     let running: Vec<String> = guests
         .iter()
         .filter(|g| g.status == "running")

@@ -100,7 +100,10 @@ async fn delete_saves_the_config_lists_snapshots_and_the_backup_recreates_the_gu
     let r = env
         .run_stdin(&["vm", "delete", "150", "--force"], "no\n")
         .expect(4);
-    let dir = env.path(".local/state/pvectl/backups").display().to_string();
+    let dir = env
+        .path(".local/state/pvectl/backups")
+        .display()
+        .to_string();
     for line in [
         "WARNING: This will permanently delete VM 150 (web-01)",
         "  - Status: running (will be stopped first)",
@@ -119,7 +122,10 @@ async fn delete_saves_the_config_lists_snapshots_and_the_backup_recreates_the_gu
     }
     assert!(backups(&env).is_empty(), "{:?}", backups(&env));
     let journal = env.journal();
-    assert_eq!(journal[0]["outcome"], "refused", "--keep-snapshots: {journal:#?}");
+    assert_eq!(
+        journal[0]["outcome"], "refused",
+        "--keep-snapshots: {journal:#?}"
+    );
     let declined = &journal[1..];
     assert_eq!(declined.len(), 4, "{declined:#?}");
     for op in declined {

@@ -173,9 +173,19 @@ async fn secret_files_are_read_at_use_and_inline_secrets_keep_working() {
     // A missing file is a usage error naming it, at set-context and at use.
     let gone = env.path("gone");
     let r = env
-        .run(&["config", "set-context", "lab", "--password-file", &gone.display().to_string()])
+        .run(&[
+            "config",
+            "set-context",
+            "lab",
+            "--password-file",
+            &gone.display().to_string(),
+        ])
         .expect(2);
-    assert!(r.stderr.contains("cannot read the secret file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read the secret file"),
+        "{}",
+        r.stderr
+    );
     // An older config with the secret inline still works.
     let text = std::fs::read_to_string(env.path("config.yaml")).unwrap();
     let token_file = std::fs::canonicalize(env.path("token")).unwrap();
@@ -197,7 +207,11 @@ async fn secret_files_are_read_at_use_and_inline_secrets_keep_working() {
     let r = env.run(&["config", "view", "-o", "table"]).expect(0);
     assert!(r.stdout.starts_with("CURRENT   NAME"), "{}", r.stdout);
     let r = env.run(&["config", "get-contexts", "-o", "wide"]).expect(0);
-    assert!(r.stdout.contains("SECRET") && r.stdout.contains("inline"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("SECRET") && r.stdout.contains("inline"),
+        "{}",
+        r.stdout
+    );
     let r = env.run(&["config", "get-contexts", "-o", "json"]).expect(0);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v[0]["name"], "lab");

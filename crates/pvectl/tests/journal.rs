@@ -47,7 +47,10 @@ async fn history_shows_what_changed_and_rollback_puts_it_back() {
     );
     let ops = ops.as_array().unwrap();
     assert_eq!(ops.len(), 2, "{ops:#?}");
-    let (first, second) = (ops[0]["id"].as_i64().unwrap(), ops[1]["id"].as_i64().unwrap());
+    let (first, second) = (
+        ops[0]["id"].as_i64().unwrap(),
+        ops[1]["id"].as_i64().unwrap(),
+    );
     assert_eq!(
         ops[0]["changes"],
         json!([{"guest": "vm/151", "key": "memory", "before": null, "after": "4096"}]),
@@ -71,8 +74,9 @@ async fn history_shows_what_changed_and_rollback_puts_it_back() {
     env.pve.clear_requests().await;
     let r = env.run(&["rollback", "vm", "151", "--dry-run"]).expect(0);
     assert!(
-        r.stdout.contains(&format!("rolling back to the settings before operation {second}"))
-            && r.stdout.contains("memory: 8192 -> 4096")
+        r.stdout.contains(&format!(
+            "rolling back to the settings before operation {second}"
+        )) && r.stdout.contains("memory: 8192 -> 4096")
             && r.stdout.contains("description: tuned -> (unset)")
             && r.stdout.contains("(dry run)"),
         "{}",
@@ -82,7 +86,13 @@ async fn history_shows_what_changed_and_rollback_puts_it_back() {
 
     // "no" changes nothing and is journaled as declined.
     let r = env.run_stdin(&["rollback", "vm", "151"], "n\n").expect(4);
-    assert!(r.stderr.contains(&format!("Roll back vm/151 (web-02) to the settings before operation {second}? [y/N]")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "Roll back vm/151 (web-02) to the settings before operation {second}? [y/N]"
+        )),
+        "{}",
+        r.stderr
+    );
     assert!(env.writes().await.is_empty());
     let last = env.journal().last().cloned().unwrap();
     assert_eq!(last["outcome"], "declined", "{last:#}");
@@ -98,12 +108,29 @@ async fn history_shows_what_changed_and_rollback_puts_it_back() {
     assert_eq!(last["changes"].as_array().unwrap().len(), 2, "{last:#}");
 
     // --to OPERATION: the settings that operation left.
-    env.run(&["rollback", "vm", "web-02", "--to", &second.to_string(), "--yes"])
-        .expect(0);
+    env.run(&[
+        "rollback",
+        "vm",
+        "web-02",
+        "--to",
+        &second.to_string(),
+        "--yes",
+    ])
+    .expect(0);
     assert_eq!(key(&env, 151, "memory").await.as_deref(), Some("8192"));
-    assert_eq!(key(&env, 151, "description").await.as_deref(), Some("tuned"));
+    assert_eq!(
+        key(&env, 151, "description").await.as_deref(),
+        Some("tuned")
+    );
     let r = env
-        .run(&["rollback", "vm", "151", "--to", &second.to_string(), "--yes"])
+        .run(&[
+            "rollback",
+            "vm",
+            "151",
+            "--to",
+            &second.to_string(),
+            "--yes",
+        ])
         .expect(0);
     assert!(r.stdout.contains("already has"), "{}", r.stdout);
     let r = env
@@ -111,15 +138,27 @@ async fn history_shows_what_changed_and_rollback_puts_it_back() {
         .expect(4);
     assert!(r.stdout.contains("memory: 8192 -> 4096"), "{}", r.stdout);
     // An operation that did not change this guest, and a guest without recorded changes.
-    let other = env.journal().iter().find(|o| o["guests"] == json!(["vm/152"])).unwrap()["id"]
+    let other = env
+        .journal()
+        .iter()
+        .find(|o| o["guests"] == json!(["vm/152"]))
+        .unwrap()["id"]
         .as_i64()
         .unwrap();
     let r = env
         .run(&["rollback", "vm", "151", "--to", &other.to_string()])
         .expect(2);
-    assert!(r.stderr.contains("recorded no config change of vm/151"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("recorded no config change of vm/151"),
+        "{}",
+        r.stderr
+    );
     let r = env.run(&["rollback", "vm", "150"]).expect(2);
-    assert!(r.stderr.contains("no recorded config change of vm/150"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no recorded config change of vm/150"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,19 +167,27 @@ async fn several_pvectl_processes_write_the_journal_at_once() {
     env.seed().await;
     let children: Vec<_> = (0..8)
         .map(|i| {
-            env.command(&["vm", "start", if i % 2 == 0 { "150" } else { "152" }, "--no-wait"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            env.command(&[
+                "vm",
+                "start",
+                if i % 2 == 0 { "150" } else { "152" },
+                "--no-wait",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
-        assert!(!stderr.contains("journal"), "a journal write failed: {stderr}");
+        assert!(
+            !stderr.contains("journal"),
+            "a journal write failed: {stderr}"
+        );
     }
     let ops = env.journal();
     assert_eq!(ops.len(), 8, "{ops:#?}");
@@ -192,7 +239,9 @@ async fn since_compares_instants_and_rejects_what_is_not_a_time() {
     env.seed().await;
     env.run(&["vm", "start", "151"]).expect(0);
     let count = |since: &str| {
-        let r = env.run(&["history", "--since", since, "-o", "json"]).expect(0);
+        let r = env
+            .run(&["history", "--since", since, "-o", "json"])
+            .expect(0);
         json_of(&r.stdout).as_array().unwrap().len()
     };
     assert_eq!(count("1h"), 1);
@@ -238,8 +287,15 @@ async fn the_journal_names_the_uid_without_user_and_its_files_are_private() {
         .env_remove("USER")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let me = std::process::Command::new("id").arg("-un").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     let me = String::from_utf8(me.stdout).unwrap();
     assert_eq!(env.journal()[0]["user"], me.trim());
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

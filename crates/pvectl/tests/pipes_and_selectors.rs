@@ -15,7 +15,10 @@ async fn a_closed_pipe_ends_pvectl_quietly() {
     let env = Env::new().await;
     env.seed().await;
     env.run(&["vm", "start", "151"]).expect(0);
-    for args in [&["vm", "list", "-o", "json"][..], &["history", "-o", "json"]] {
+    for args in [
+        &["vm", "list", "-o", "json"][..],
+        &["history", "-o", "json"],
+    ] {
         let mut child = env
             .command(args)
             .stdin(Stdio::null())
@@ -43,14 +46,21 @@ async fn selectors_follow_kubectls_grammar() {
     let env = Env::new().await;
     env.seed().await;
     let names = |selector: &str| {
-        let r = env.run(&["vm", "list", "-l", selector, "-o", "name"]).expect(0);
+        let r = env
+            .run(&["vm", "list", "-l", selector, "-o", "name"])
+            .expect(0);
         r.stdout.lines().map(str::to_string).collect::<Vec<_>>()
     };
     assert_eq!(names("env in (prod)"), ["vm/150", "vm/152"]);
     assert_eq!(names("env in (dev,test)"), ["vm/151"]);
     assert_eq!(names("env notin (prod),web"), ["vm/151"]);
     assert_eq!(names("env==prod,!db"), ["vm/150"]);
-    for bad in ["app=web,,tier", "tier=front end", "env in ()", "env in (prod"] {
+    for bad in [
+        "app=web,,tier",
+        "tier=front end",
+        "env in ()",
+        "env in (prod",
+    ] {
         let r = env.run(&["vm", "list", "-l", bad]).expect(2);
         assert!(r.stderr.contains("key in (a,b)"), "{bad}: {}", r.stderr);
         let r = env.run(&["vm", "stop", "-l", bad, "--yes"]).expect(2);

@@ -189,8 +189,14 @@ async fn task_watch_on_a_terminal_shows_status_elapsed_time_and_the_log_as_it_gr
         .await;
     let (code, out) = env.run_tty(&["task", "watch", &upid], LIMIT);
     assert_eq!(code, 0, "{out:?}");
-    assert!(spinner_frames(&out).len() >= 3, "spinner did not turn: {out:?}");
-    assert!(out.contains("qmigrate 150 [") && out.contains("] running"), "{out:?}");
+    assert!(
+        spinner_frames(&out).len() >= 3,
+        "spinner did not turn: {out:?}"
+    );
+    assert!(
+        out.contains("qmigrate 150 [") && out.contains("] running"),
+        "{out:?}"
+    );
     assert!(out.contains("[1s]"), "elapsed time not shown: {out:?}");
     // The log stays on the screen above the outcome.
     let screen = render(&out, 100);
@@ -199,7 +205,10 @@ async fn task_watch_on_a_terminal_shows_status_elapsed_time_and_the_log_as_it_gr
         ["migration started", "migration finished", "TASK OK"],
         "{screen:#?}"
     );
-    assert!(screen[3].starts_with("✓ qmigrate 150: OK after "), "{screen:#?}");
+    assert!(
+        screen[3].starts_with("✓ qmigrate 150: OK after "),
+        "{screen:#?}"
+    );
     assert_eq!(screen.len(), 4, "{screen:#?}");
 }
 
@@ -217,6 +226,12 @@ async fn finished_steps_stay_on_the_screen() {
             .position(|l| l.starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix:?} line on the screen: {screen:#?}"))
     };
-    assert!(at("✓ vm/150 qmstop: OK") < at("✓ vm/150 qmdestroy: OK"), "{screen:#?}");
-    assert!(at("vm/150 qmstop UPID:") < at("✓ vm/150 qmstop: OK"), "{screen:#?}");
+    assert!(
+        at("✓ vm/150 qmstop: OK") < at("✓ vm/150 qmdestroy: OK"),
+        "{screen:#?}"
+    );
+    assert!(
+        at("vm/150 qmstop UPID:") < at("✓ vm/150 qmstop: OK"),
+        "{screen:#?}"
+    );
 }

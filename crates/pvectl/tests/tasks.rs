@@ -38,7 +38,10 @@ async fn task_commands() {
         "{r:?}"
     );
     assert!(
-        status.last().unwrap().starts_with("qmigrate 150: OK after "),
+        status
+            .last()
+            .unwrap()
+            .starts_with("qmigrate 150: OK after "),
         "{r:?}"
     );
     let r = env.run(&["task", "logs", &upid]).expect(0);

@@ -20,17 +20,33 @@ async fn verbose_shows_each_request_and_no_secret() {
     );
     assert!(r.stdout.contains("web-01"), "{}", r.stdout);
     let r = env
-        .run(&["-v", "vm", "update", "151", "--set", "cipassword=hunter2-secret"])
+        .run(&[
+            "-v",
+            "vm",
+            "update",
+            "151",
+            "--set",
+            "cipassword=hunter2-secret",
+        ])
         .expect(0);
     assert!(
-        r.stderr.contains("method=PUT path=/api2/json/nodes/pve1/qemu/151/config status=200"),
+        r.stderr
+            .contains("method=PUT path=/api2/json/nodes/pve1/qemu/151/config status=200"),
         "{}",
         r.stderr
     );
-    let r404 = env.run(&["task", "status", "UPID:pve1:0000AAAA:00000000:679CBB00:qmstart:999:root@pam:", "-v"]);
+    let r404 = env.run(&[
+        "task",
+        "status",
+        "UPID:pve1:0000AAAA:00000000:679CBB00:qmstart:999:root@pam:",
+        "-v",
+    ]);
     assert!(r404.stderr.contains("status="), "{r404:?}");
     for text in [&r.stderr, &r404.stderr] {
-        assert!(!text.contains("hunter2") && !text.contains(&env.token_secret), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains(&env.token_secret),
+            "{text}"
+        );
     }
     // Without -v: no request lines.
     let r = env.run(&["vm", "list"]).expect(0);

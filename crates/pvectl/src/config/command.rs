@@ -294,4 +294,3 @@ fn url_check(s: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -150,7 +150,8 @@ impl Store {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
         self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         let target = MIGRATIONS.len() as i64;
-        let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+        let version =
+            |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
         if version(&self.conn)? >= target {
             return Ok(());
         }
@@ -199,10 +200,8 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
     let time = parse_time(&r.time).unwrap_or_default();
     let id = match id {
         Some(id) => {
-            tx.prepare_cached(
-                "UPDATE operations SET outcome = ?2, reason = ?3 WHERE id = ?1",
-            )?
-            .execute(params![id, r.outcome, r.error])?;
+            tx.prepare_cached("UPDATE operations SET outcome = ?2, reason = ?3 WHERE id = ?1")?
+                .execute(params![id, r.outcome, r.error])?;
             id
         }
         None => {
@@ -211,14 +210,14 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
-                    time,
-                    r.user,
-                    r.principal,
-                    r.context,
-                    r.command,
-                    r.outcome,
-                    r.error
-                ])?;
+                time,
+                r.user,
+                r.principal,
+                r.context,
+                r.command,
+                r.outcome,
+                r.error
+            ])?;
             tx.last_insert_rowid()
         }
     };
@@ -235,12 +234,12 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
              ON CONFLICT (operation, guest) DO UPDATE SET before = ?4, after = ?5",
         )?
         .execute(params![
-                id,
-                c.guest,
-                c.guest.rsplit('/').next().unwrap_or(&c.guest),
-                c.before.to_string(),
-                c.after.to_string()
-            ])?;
+            id,
+            c.guest,
+            c.guest.rsplit('/').next().unwrap_or(&c.guest),
+            c.before.to_string(),
+            c.after.to_string()
+        ])?;
     }
     for upid in &r.upids {
         upsert_task(tx, Some(id), None, upid)?;
@@ -263,12 +262,12 @@ fn upsert_task(
              guest = coalesce(guest, excluded.guest)",
     )?
     .execute(params![
-            upid,
-            id,
-            guest,
-            parsed.as_ref().map(|u| u.task_type.clone()),
-            parsed.as_ref().map(|u| i64::from(u.starttime))
-        ])?;
+        upid,
+        id,
+        guest,
+        parsed.as_ref().map(|u| u.task_type.clone()),
+        parsed.as_ref().map(|u| i64::from(u.starttime))
+    ])?;
     Ok(())
 }
 
@@ -307,7 +306,12 @@ fn import_jsonl(tx: &Transaction<'_>, db: &Path) -> rusqlite::Result<()> {
                 }
             };
             for upid in &record.upids {
-                upsert_task(tx, Some(id), record.guests.first().map(String::as_str), upid)?;
+                upsert_task(
+                    tx,
+                    Some(id),
+                    record.guests.first().map(String::as_str),
+                    upid,
+                )?;
             }
             if let Some(run) = &record.run {
                 runs.insert(run.clone(), id);

@@ -155,7 +155,8 @@ impl Selector {
         let has = |k: &str| labels.iter().any(|(lk, _)| lk.eq_ignore_ascii_case(k));
         let value_is = |k: &str, v: &str| {
             labels.iter().any(|(lk, lv)| {
-                lk.eq_ignore_ascii_case(k) && lv.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(v))
+                lk.eq_ignore_ascii_case(k)
+                    && lv.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(v))
             })
         };
         let value_in = |k: &str, vs: &[String]| vs.iter().any(|v| value_is(k, v));
@@ -170,9 +171,10 @@ impl Selector {
     }
 }
 
-
-
-fn value(lx: &mut Lexer<'_>, bad: impl Fn(&Lexer<'_>, &str) -> anyhow::Error) -> anyhow::Result<String> {
+fn value(
+    lx: &mut Lexer<'_>,
+    bad: impl Fn(&Lexer<'_>, &str) -> anyhow::Error,
+) -> anyhow::Result<String> {
     let v = lx.word(is_value_char);
     if v.is_empty() {
         return Err(bad(lx, "expected a value"));
