@@ -56,10 +56,10 @@ fn parse_since_at(text: &str, now: i64) -> Result<i64, String> {
     if let Ok(ts) = t.parse::<jiff::Timestamp>() {
         return Ok(ts.as_second());
     }
-    if let Ok(date) = t.parse::<jiff::civil::Date>() {
-        if let Ok(z) = date.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_second());
-        }
+    if let Ok(date) = t.parse::<jiff::civil::Date>()
+        && let Ok(z) = date.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(z.timestamp().as_second());
     }
     if let Ok(span) = t.parse::<jiff::Span>() {
         let secs = span.total((
