@@ -51,7 +51,11 @@ pub struct HistoryRun {
 fn line(i: usize) -> String {
     let vmid = 100_000 + i % 5000;
     let secs = 1_735_689_600 + i as u64 * 60;
-    let verb = if i.is_multiple_of(7) { "delete" } else { "start" };
+    let verb = if i.is_multiple_of(7) {
+        "delete"
+    } else {
+        "start"
+    };
     let outcome = if i.is_multiple_of(10) { "failed" } else { "ok" };
     serde_json::json!({
         "time": crate::output::rfc3339(secs),
