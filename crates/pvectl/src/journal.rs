@@ -1,5 +1,6 @@
 //! The operations journal: every mutating command (not dry runs) as one row of an SQLite
-//! database (see [`store`]) at `$PVECTL_JOURNAL`, else `$XDG_STATE_HOME/pvectl/journal.db`, else
+//! database (see [`store`]) at `$PVECTL_JOURNAL` (a `.jsonl` name there means the `.db` beside
+//! it), else `$XDG_STATE_HOME/pvectl/journal.db`, else
 //! `~/.local/state/pvectl/journal.db`: time, local user, Proxmox user, context, command line with
 //! secrets removed, outcome and reason, the guests it touched (with their config before and after
 //! a change, secrets redacted) and the Proxmox tasks it started (UPID, type, start, end, exit
@@ -115,7 +116,13 @@ impl Progress {
 /// Where the journal lives.
 pub fn path() -> PathBuf {
     if let Some(p) = std::env::var_os("PVECTL_JOURNAL").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+        // An older setup names the JSON-lines file: the database goes beside it (and imports it).
+        let p = PathBuf::from(p);
+        return if p.extension().is_some_and(|e| e == "jsonl") {
+            p.with_extension("db")
+        } else {
+            p
+        };
     }
     xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/journal.db")
 }

@@ -129,11 +129,12 @@ enum Command {
     ///   pvectl backup show vm-150-20250131T120000Z-delete.json
     #[command(subcommand, visible_alias = "backups")]
     Backup(backup::BackupCommand),
-    /// List the local journal of mutating commands.
+    /// List the operations journal (every mutating command, its guests, tasks and config changes).
     ///
     /// Examples:
     ///   pvectl history --guest 150
-    ///   pvectl history --failed -o json
+    ///   pvectl history --failed --since 2d -o json
+    ///   pvectl history --since 2025-01-31T09:00:00+01:00 --command delete
     History(history::HistoryArgs),
     /// Put back a guest's settings as the journal recorded them (dry run, then a confirmation).
     ///

@@ -224,6 +224,19 @@ async fn an_older_journal_jsonl_is_imported_once_and_left_alone() {
     assert_eq!(ops[1]["outcome"], "started");
     assert_eq!(ops[1]["guests"], json!(["vm/150", "vm/151"]));
     assert_eq!(ops[1]["tasks"][0]["guest"], "vm/150");
+    // An older setup whose PVECTL_JOURNAL names the JSON-lines file finds the same database.
+    let out = env
+        .command(&["history", "-o", "json"])
+        .env("PVECTL_JOURNAL", env.path("journal.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let same: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(same, ops);
     // Not imported again; the old file is untouched.
     std::fs::write(env.path("journal.jsonl"), format!("{text}{}\n", old[0])).unwrap();
     assert_eq!(env.journal().len(), 2);

@@ -271,12 +271,11 @@ fn upsert_task(
     Ok(())
 }
 
-/// Bring the records of an older `journal.jsonl` beside the database in, once (the file is
+/// Bring the records of an older `journal.jsonl` beside the database (same name, `.jsonl`) in,
+/// once (the file is
 /// left as it is). A bulk run's `started` and `task` lines become one operation with its tasks.
 fn import_jsonl(tx: &Transaction<'_>, db: &Path) -> rusqlite::Result<()> {
-    let Some(old) = db.parent().map(|d| d.join("journal.jsonl")) else {
-        return Ok(());
-    };
+    let old = db.with_extension("jsonl");
     if old == db {
         return Ok(());
     }
