@@ -7,6 +7,7 @@
 //! - `kubepve run` against a real API server (`operator.rs`): the same figures for the real
 //!   operator; SKIPPED without `KUBEBUILDER_ASSETS` or `KUBEPVE_TEST_KUBECONFIG`.
 //! - `pvectl` (`cli.rs`): `vm list` over 2000 guests, `apply -f` of 100 manifests.
+//! - `pvectl history` (`history.rs`): importing and filtering a journal of 100,000 operations.
 //!
 //! It prints a table (figure, target, pass/fail; built in `figures.rs`) and writes it as JSON
 //! (`--out`).
@@ -28,6 +29,7 @@ mod output;
 
 mod cli;
 mod figures;
+mod history;
 mod inprocess;
 mod measure;
 mod operator;
@@ -69,6 +71,9 @@ struct Args {
     /// The pvectl binary (default: next to this bench, same build profile).
     #[arg(long)]
     pvectl: Option<PathBuf>,
+    /// Operations in the journal `pvectl history` is timed over.
+    #[arg(long, default_value_t = history::OPERATIONS)]
+    history_ops: usize,
     /// The kubepve binary (default: $KUBEPVE_BIN, else next to this bench).
     #[arg(long)]
     kubepve: Option<PathBuf>,
@@ -126,6 +131,8 @@ async fn main() {
         .clone()
         .unwrap_or_else(|| operator::sibling_bin("pvectl"));
     let cli_run = cli::run(&pvectl).await;
+    eprintln!("pvectl history over {} operations...", args.history_ops);
+    let history_run = history::run(&pvectl, args.history_ops);
     eprintln!("kubepve run against a real API server...");
     let kubepve = args.kubepve.clone().unwrap_or_else(operator::default_bin);
     let operator_runs = operator::run(
@@ -140,6 +147,7 @@ async fn main() {
     let mut figures = inprocess_figures(&runs);
     figures.extend(operator_figures(operator_runs.as_deref(), &args.sizes));
     figures.extend(cli_figures(&cli_run));
+    figures.extend(history::figures(&history_run));
     println!("{}", report::table(&figures));
     let settings = json!({
         "poll_interval_secs": args.poll_secs,
@@ -148,6 +156,7 @@ async fn main() {
         "runs": runs,
         "operator_runs": operator_runs,
         "pvectl": cli_run,
+        "pvectl_history": history_run,
     });
     let document = report::json(&figures, report::machine(), settings);
     let text = serde_json::to_string_pretty(&document).expect("JSON");
@@ -213,6 +222,11 @@ mod tests {
         "pvectl.list.overhead_ms",
         "pvectl.apply.calls",
         "pvectl.apply.wall_secs",
+        "pvectl.history.import_secs",
+        "pvectl.history.guest_ms",
+        "pvectl.history.failed_ms",
+        "pvectl.history.since_ms",
+        "pvectl.history.command_ms",
     ];
 
     /// A small real in-process run stands for each size and profile (the figures are built
@@ -256,6 +270,20 @@ mod tests {
         let mut figures = inprocess_figures(&runs);
         figures.extend(operator_figures(None, &[100, 1000]));
         figures.extend(cli_figures(&cli_run));
+        figures.extend(history::figures(&history::HistoryRun {
+            operations: 100_000,
+            import_secs: 4.0,
+            query_ms: [
+                "newest",
+                "guest",
+                "guest_name",
+                "failed",
+                "since",
+                "command",
+            ]
+            .map(|id| (id.to_string(), 40.0))
+            .to_vec(),
+        }));
         let document = report::json(&figures, report::machine(), json!({}));
         for id in EXPECTED {
             let figure = &document["figures"][*id];

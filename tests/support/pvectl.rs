@@ -94,7 +94,7 @@ impl Pvectl {
         command
             .args(args)
             .env("PVECTL_CONFIG", self.path("config.yaml"))
-            .env("PVECTL_JOURNAL", self.path("journal.jsonl"))
+            .env("PVECTL_JOURNAL", self.path("journal.db"))
             .env("PVECTL_BACKUP_DIR", self.path("backups"))
             .env("XDG_STATE_HOME", self.path("state"))
             .env_remove("PVECTL_CONTEXT")

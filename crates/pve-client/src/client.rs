@@ -260,6 +260,18 @@ impl Client {
                 Ok(_) => "ok",
                 Err(e) => e.kind(),
             };
+            // One event per HTTP exchange (`pvectl -v` shows them): never bodies or queries.
+            tracing::info!(
+                target: "pve_client::request",
+                method = %method,
+                path = %url.path(),
+                status = %match &result {
+                    Ok(_) => "200".to_string(),
+                    Err(e) => e.status().map_or_else(|| e.kind().to_string(), |s| s.to_string()),
+                },
+                ms = started.elapsed().as_millis() as u64,
+                attempt,
+            );
             if let Some(m) = &self.inner.metrics {
                 m.record(&CallRecord {
                     op,

@@ -141,7 +141,7 @@ fn write(dir: &Path, backup: &Backup) -> anyhow::Result<PathBuf> {
             dir.display()
         )
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    crate::private::dir(dir).map_err(fail)?;
     let stamp: String = backup
         .time
         .chars()
@@ -160,7 +160,7 @@ fn write(dir: &Path, backup: &Backup) -> anyhow::Result<PathBuf> {
             format!("{stem}-{n}.json")
         };
         let path = dir.join(name);
-        match std::fs::OpenOptions::new()
+        match crate::private::file_options()
             .write(true)
             .create_new(true)
             .open(&path)

@@ -76,6 +76,11 @@ fn call(g: &GuestInfo, op: &'static str, method: Method, tail: &str, params: Par
 }
 
 /// The requests an action sends to a guest in its current state (empty: nothing to do).
+/// Whether `action` would change `g` (a stop of a stopped guest would not).
+pub fn changes(g: &GuestInfo, action: &Action) -> bool {
+    plan(g, action).map_or(true, |calls| !calls.is_empty())
+}
+
 fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
     let running = g.status == "running";
     Ok(match action {

@@ -1,7 +1,9 @@
 //! Connection contexts, like kubeconfig: a YAML file of named contexts (endpoint, credentials,
 //! TLS trust, default node), the current one, environment overrides, and the `pvectl config`
-//! subcommands that edit it. Secrets (token secrets, passwords) are stored in the file (mode
-//! 0600) and never printed: `config view` and `get-contexts` show `(redacted)`.
+//! subcommands that edit it ([`command`]). `--token-secret-file` and `--password-file` are kept
+//! as references to the files, read at each use; an inline secret (`--token-secret`, older
+//! configs) is stored in the file (mode 0600, folder 0700). Secrets are never printed:
+//! `config view` and `get-contexts` show `(redacted)`.
 //!
 //! The file is `$PVECTL_CONFIG`, else `$XDG_CONFIG_HOME/pvectl/config.yaml`, else
 //! `~/.config/pvectl/config.yaml`. The context is `--context`, else `$PVECTL_CONTEXT`, else the
@@ -15,12 +17,32 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, Subcommand};
 use pve_client::{Auth, Client, Tls};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::usage;
-use crate::output::{OutputFormat, Table, print_value};
+
+mod command;
+
+pub use command::{ConfigCommand, run};
+
+/// Read a secret file (trimmed); a missing or unreadable one is a usage error naming it.
+pub fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the secret file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(usage(format!(
+            "the secret file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
 
 /// What `config view` shows instead of a secret.
 pub const REDACTED: &str = "(redacted)";
@@ -47,15 +69,21 @@ pub struct ContextEntry {
     /// API token id, `user@realm!tokenname`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
-    /// API token secret.
+    /// API token secret, inline (older configs, `--token-secret`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<String>,
+    /// File holding the API token secret, read at each use (`--token-secret-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_file: Option<String>,
     /// User for password logins, `user@realm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Password for password logins.
+    /// Password for password logins, inline (older configs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// File holding the password, read at each use (`--password-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
     /// PEM file with the CA that signed the server certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
@@ -90,6 +118,15 @@ impl ContextEntry {
         }
     }
 
+    /// Where the secret lives: `file PATH`, `inline` or `none` (never the secret).
+    pub fn secret_summary(&self) -> String {
+        match (&self.token_secret_file, &self.password_file) {
+            (Some(f), _) | (None, Some(f)) => format!("file {f}"),
+            _ if self.token_secret.is_some() || self.password.is_some() => "inline".into(),
+            _ => "none".into(),
+        }
+    }
+
     /// `fingerprint`, `ca-file`, `insecure` or `system`.
     pub fn tls_summary(&self) -> &'static str {
         if self.fingerprint.is_some() {
@@ -103,22 +140,24 @@ impl ContextEntry {
         }
     }
 
-    /// The client's credentials.
+    /// The client's credentials; a secret kept as a file reference is read now.
     pub fn auth(&self) -> anyhow::Result<Auth> {
-        match (
-            &self.token_id,
-            &self.token_secret,
-            &self.user,
-            &self.password,
-        ) {
-            (Some(id), Some(secret), _, _) => Ok(Auth::token(id.clone(), secret.clone())),
+        let secret = |inline: &Option<String>, file: &Option<String>| -> anyhow::Result<_> {
+            match (inline, file) {
+                (Some(s), _) => Ok(Some(s.clone())),
+                (None, Some(f)) => read_secret(Path::new(f)).map(Some),
+                (None, None) => Ok(None),
+            }
+        };
+        let token_secret = secret(&self.token_secret, &self.token_secret_file)?;
+        let password = secret(&self.password, &self.password_file)?;
+        match (&self.token_id, token_secret, &self.user, password) {
+            (Some(id), Some(secret), _, _) => Ok(Auth::token(id.clone(), secret)),
             (Some(_), None, _, _) => Err(usage(
                 "the context has a token id but no token secret: set it with \
                  `pvectl config set-context NAME --token-secret-file FILE` or PVE_TOKEN_SECRET",
             )),
-            (None, _, Some(user), Some(password)) => {
-                Ok(Auth::password(user.clone(), password.clone()))
-            }
+            (None, _, Some(user), Some(password)) => Ok(Auth::password(user.clone(), password)),
             (None, _, Some(_), None) => Err(usage(
                 "the context has a user but no password: set one with `--password-file` or \
                  PVE_PASSWORD",
@@ -186,17 +225,14 @@ impl ConfigFile {
     /// Write the file (mode 0600, replaced atomically).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            crate::private::dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let text = serde_saphyr::to_string(self).context("cannot serialise the config")?;
         let tmp = path.with_extension("yaml.tmp");
         {
             use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
+            let mut opts = crate::private::file_options();
             opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts
                 .open(&tmp)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -323,240 +359,6 @@ pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::
         principal,
         node: entry.node,
     })
-}
-
-/// `pvectl config`: manage connection contexts.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Show the config file with secrets redacted.
-    ///
-    /// Example: pvectl config view -o json
-    View {
-        /// Output format (yaml or json).
-        #[arg(short, long, default_value = "yaml")]
-        output: OutputFormat,
-    },
-    /// List the contexts.
-    ///
-    /// Example: pvectl config get-contexts
-    GetContexts {
-        /// Do not print the header line.
-        #[arg(long)]
-        no_headers: bool,
-    },
-    /// Print the name of the current context.
-    CurrentContext,
-    /// Make a context the current one.
-    ///
-    /// Example: pvectl config use-context lab
-    UseContext {
-        /// The context.
-        name: String,
-    },
-    /// Create a context or change some of its fields.
-    ///
-    /// Examples:
-    ///   pvectl config set-context lab --server https://pve1:8006 \
-    ///       --token-id 'ops@pve!cli' --token-secret-file ~/.pve-token --fingerprint AA:BB:... --use
-    ///   pvectl config set-context lab --node pve2
-    SetContext(Box<SetContext>),
-    /// Delete a context.
-    DeleteContext {
-        /// The context.
-        name: String,
-    },
-}
-
-/// Fields of `config set-context`.
-#[derive(Debug, Args)]
-pub struct SetContext {
-    /// The context's name.
-    pub name: String,
-    /// The API endpoint, `https://HOST:8006`.
-    #[arg(long, alias = "endpoint")]
-    pub server: Option<String>,
-    /// API token id, `user@realm!tokenname`.
-    #[arg(long)]
-    pub token_id: Option<String>,
-    /// API token secret (prefer --token-secret-file: flags show up in the process list).
-    #[arg(long)]
-    pub token_secret: Option<String>,
-    /// File holding the API token secret.
-    #[arg(long)]
-    pub token_secret_file: Option<PathBuf>,
-    /// User for password logins, `user@realm`.
-    #[arg(long)]
-    pub user: Option<String>,
-    /// File holding the password.
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// PEM CA bundle that signed the server certificate.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// SHA-256 fingerprint of the server certificate (`pvenode cert info`).
-    #[arg(long)]
-    pub fingerprint: Option<String>,
-    /// Accept any server certificate (labs only).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Default node for `create`.
-    #[arg(long)]
-    pub node: Option<String>,
-    /// Also make it the current context.
-    #[arg(long = "use")]
-    pub make_current: bool,
-}
-
-fn read_secret(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    Ok(text.trim().to_string())
-}
-
-/// Run a `config` subcommand.
-pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
-    let mut file = ConfigFile::load(path)?;
-    match cmd {
-        ConfigCommand::View { output } => {
-            let shown = ConfigFile {
-                current_context: file.current_context.clone(),
-                contexts: file
-                    .contexts
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.redacted()))
-                    .collect(),
-            };
-            print_value(&serde_json::to_value(&shown)?, output)?;
-        }
-        ConfigCommand::GetContexts { no_headers } => {
-            let mut t = Table::new(&["CURRENT", "NAME", "ENDPOINT", "AUTH", "TLS", "NODE"]);
-            for (name, c) in &file.contexts {
-                let current = file.current_context.as_deref() == Some(name.as_str());
-                t.row(vec![
-                    if current { "*" } else { "" }.into(),
-                    name.clone(),
-                    c.endpoint.clone(),
-                    c.auth_summary(),
-                    c.tls_summary().into(),
-                    c.node.clone().unwrap_or_default(),
-                ]);
-            }
-            t.print(no_headers);
-        }
-        ConfigCommand::CurrentContext => match &file.current_context {
-            Some(c) => println!("{c}"),
-            None => {
-                return Err(usage(
-                    "no current context; use `pvectl config use-context NAME`",
-                ));
-            }
-        },
-        ConfigCommand::UseContext { name } => {
-            if !file.contexts.contains_key(&name) {
-                return Err(usage(format!(
-                    "no context named {name:?}; see `pvectl config get-contexts`"
-                )));
-            }
-            file.current_context = Some(name.clone());
-            file.save(path)?;
-            println!("Switched to context {name:?}.");
-        }
-        ConfigCommand::SetContext(args) => {
-            let name = args.name.clone();
-            let existed = file.contexts.contains_key(&name);
-            let entry = file.contexts.entry(name.clone()).or_default();
-            set_fields(entry, args.make_current, &args)?;
-            if entry.endpoint.is_empty() {
-                return Err(usage("a new context needs --server https://HOST:8006"));
-            }
-            if args.make_current || file.current_context.is_none() {
-                file.current_context = Some(name.clone());
-            }
-            file.save(path)?;
-            let verb = if existed { "modified" } else { "created" };
-            println!("Context {name:?} {verb} in {}.", path.display());
-        }
-        ConfigCommand::DeleteContext { name } => {
-            if file.contexts.remove(&name).is_none() {
-                return Err(usage(format!("no context named {name:?}")));
-            }
-            if file.current_context.as_deref() == Some(name.as_str()) {
-                file.current_context = None;
-            }
-            file.save(path)?;
-            println!("Deleted context {name:?}.");
-        }
-    }
-    Ok(())
-}
-
-fn set_fields(entry: &mut ContextEntry, _current: bool, a: &SetContext) -> anyhow::Result<()> {
-    if let Some(s) = &a.server {
-        url_check(s)?;
-        entry.endpoint = s.clone();
-    }
-    if let Some(id) = &a.token_id {
-        if !id.contains('!') || !id.contains('@') {
-            return Err(usage(format!(
-                "token id {id:?} should look like user@realm!tokenname"
-            )));
-        }
-        entry.token_id = Some(id.clone());
-        entry.user = None;
-        entry.password = None;
-    }
-    if let Some(s) = &a.token_secret {
-        entry.token_secret = Some(s.clone());
-    }
-    if let Some(f) = &a.token_secret_file {
-        entry.token_secret = Some(read_secret(f)?);
-    }
-    if let Some(u) = &a.user {
-        entry.user = Some(u.clone());
-        if a.token_id.is_none() {
-            entry.token_id = None;
-            entry.token_secret = None;
-        }
-    }
-    if let Some(f) = &a.password_file {
-        entry.password = Some(read_secret(f)?);
-    }
-    if let Some(f) = &a.ca_file {
-        let pem = std::fs::read_to_string(f)
-            .map_err(|e| usage(format!("cannot read CA file {}: {e}", f.display())))?;
-        if !pem.contains("BEGIN CERTIFICATE") {
-            return Err(usage(format!("{} holds no PEM certificate", f.display())));
-        }
-        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        entry.ca_file = Some(abs.display().to_string());
-        entry.fingerprint = None;
-        entry.insecure = false;
-    }
-    if let Some(fp) = &a.fingerprint {
-        pve_client::parse_fingerprint(fp)
-            .map_err(|e| usage(format!("{e}: expected 32 hex pairs like AA:BB:...")))?;
-        entry.fingerprint = Some(fp.to_ascii_uppercase());
-        entry.ca_file = None;
-        entry.insecure = false;
-    }
-    if a.insecure {
-        entry.insecure = true;
-        entry.fingerprint = None;
-        entry.ca_file = None;
-    }
-    if let Some(n) = &a.node {
-        entry.node = Some(n.clone());
-    }
-    Ok(())
-}
-
-fn url_check(s: &str) -> anyhow::Result<()> {
-    if !(s.starts_with("https://") || s.starts_with("http://")) {
-        return Err(usage(format!(
-            "server {s:?} should be a URL like https://pve.example:8006"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -236,26 +236,28 @@ async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
         GuestCommand::Restart(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
             if guests.len() > 1 && !a.dry_run {
-                safety::confirm_list(app, "restart", &guests)?;
+                safety::confirm_list(app, "restart", &Action::Restart, &guests)?;
             }
             bulk::run(app, guests, &Action::Restart, a.dry_run).await
         }
         GuestCommand::Stop(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
+            let action = Action::Stop { overrule: a.force };
             if !a.dry_run {
-                safety::confirm_list(app, "stop (hard power-off; unsaved data is lost)", &guests)?;
+                let what = "stop (hard power-off; unsaved data is lost)";
+                safety::confirm_list(app, what, &action, &guests)?;
             }
-            bulk::run(app, guests, &Action::Stop { overrule: a.force }, a.dry_run).await
+            bulk::run(app, guests, &action, a.dry_run).await
         }
         GuestCommand::Shutdown(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
-            if guests.len() > 1 && !a.dry_run {
-                safety::confirm_list(app, "shut down", &guests)?;
-            }
             let action = Action::Shutdown {
                 timeout: a.timeout,
                 force: a.force_after_timeout,
             };
+            if guests.len() > 1 && !a.dry_run {
+                safety::confirm_list(app, "shut down", &action, &guests)?;
+            }
             bulk::run(app, guests, &action, a.dry_run).await
         }
         GuestCommand::Delete(a) => {

@@ -1,22 +1,26 @@
-//! The local journal: one JSON line per mutating command (time, local user, Proxmox user,
-//! context, command line with secrets removed, guests, UPIDs, outcome), appended to
-//! `$PVECTL_JOURNAL`, else `$XDG_STATE_HOME/pvectl/journal.jsonl`, else
-//! `~/.local/state/pvectl/journal.jsonl`. pvectl only ever appends to it; `pvectl history`
-//! reads and filters it. Dry runs and read-only commands are not recorded.
+//! The operations journal: every mutating command (not dry runs) as one row of an SQLite
+//! database (see [`store`]) at `$PVECTL_JOURNAL` (a `.jsonl` name there means the `.db` beside
+//! it), else `$XDG_STATE_HOME/pvectl/journal.db`, else
+//! `~/.local/state/pvectl/journal.db`: time, local user, Proxmox user, context, command line with
+//! secrets removed, outcome and reason, the guests it touched (with their config before and after
+//! a change, secrets redacted) and the Proxmox tasks it started (UPID, type, start, end, exit
+//! status). `pvectl history` queries it ([`crate::history`]), `pvectl rollback` reads the
+//! recorded configs back ([`crate::rollback`]).
 //!
-//! A bulk command writes ahead ([`Progress`]): a `started` record naming every target, a `task`
-//! record for each Proxmox task as soon as its UPID is known, and its final record. A command
-//! killed midway leaves what it set out to do and every task it had started; `history` shows
-//! those records only for runs that never finished.
+//! A bulk command writes ahead ([`Progress`]): its row is written as `started` naming every
+//! target before anything is sent, each task as soon as its UPID is known, and the outcome at the
+//! end; a pvectl killed midway leaves a `started` operation with every task it had started.
+//! A journal that cannot be written is reported on stderr, never fatal.
 
-use std::io::Write;
+pub mod store;
+
 use std::path::PathBuf;
 
-use clap::Args;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::config::xdg_dir;
-use crate::output::{OutputFormat, Table, now_secs, print_value, rfc3339};
+use crate::output::{now_secs, rfc3339};
 
 /// One journal record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -41,52 +45,86 @@ pub struct Record {
     /// The error, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Links the records one bulk command writes as it goes to its final record.
+    /// Links the lines one bulk command wrote as it went in an older `journal.jsonl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// The configs before and after each change of a guest.
+    #[serde(skip)]
+    pub changes: Vec<Change>,
 }
 
-/// Outcomes of the records written while a command runs.
-const IN_FLIGHT: [&str; 2] = ["started", "task"];
+/// A guest's config before and after a change (secrets redacted, no digest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `vm/150`.
+    pub guest: String,
+    /// The config before.
+    pub before: Value,
+    /// The config after.
+    pub after: Value,
+}
+
+impl Record {
+    /// Note that `guest`'s config went from `before` to `after`.
+    pub fn changed(
+        &mut self,
+        guest: &str,
+        before: &pve_client::types::GuestConfig,
+        after: &pve_client::types::GuestConfig,
+    ) {
+        let clean = |c: &pve_client::types::GuestConfig| {
+            let mut map = c.0.clone();
+            map.remove("digest");
+            crate::guest::redact_config(&map)
+        };
+        self.changes.push(Change {
+            guest: guest.to_string(),
+            before: clean(before),
+            after: clean(after),
+        });
+    }
+}
 
 /// The journal of one bulk command as it goes (see the module docs).
 pub struct Progress {
-    base: Record,
+    id: Option<i64>,
 }
 
 impl Progress {
-    /// Appends the `started` record: `base` with every target in `guests`.
+    /// Writes the operation as `started`: `base` with every target in `guests`.
     pub fn start(mut base: Record, guests: Vec<String>) -> Self {
-        base.run = Some(format!("{}-{}", now_secs(), std::process::id()));
         base.guests = guests;
         base.outcome = "started".into();
-        append(&base);
-        Self { base }
+        Self {
+            id: write(&base, None),
+        }
     }
 
-    /// Appends a `task` record: `upid` was started for `guest`.
+    /// Writes that `upid` was started for `guest`.
     pub fn task(&self, guest: &str, upid: &str) {
-        let mut record = self.base.clone();
-        record.time = rfc3339(now_secs());
-        record.guests = vec![guest.to_string()];
-        record.upids = vec![upid.to_string()];
-        record.outcome = "task".into();
-        append(&record);
+        if let Some(id) = self.id {
+            with_store(|s| s.task_started(id, guest, upid));
+        }
     }
 
-    /// Appends the final record of the run.
-    pub fn finish(&self, mut record: Record) {
-        record.run = self.base.run.clone();
-        append(&record);
+    /// Writes the outcome of the run.
+    pub fn finish(&self, record: Record) {
+        write(&record, self.id);
     }
 }
 
 /// Where the journal lives.
 pub fn path() -> PathBuf {
     if let Some(p) = std::env::var_os("PVECTL_JOURNAL").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+        // An older setup names the JSON-lines file: the database goes beside it (and imports it).
+        let p = PathBuf::from(p);
+        return if p.extension().is_some_and(|e| e == "jsonl") {
+            p.with_extension("db")
+        } else {
+            p
+        };
     }
-    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/journal.jsonl")
+    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/journal.db")
 }
 
 /// Flags whose values are secrets and never go into the journal.
@@ -131,30 +169,54 @@ pub fn command_line() -> String {
     format!("pvectl {}", out.join(" "))
 }
 
-/// Append a record. A journal that cannot be written is reported, never fatal.
+/// Write a finished operation.
 pub fn append(record: &Record) {
-    let path = path();
-    let result = (|| -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+    write(record, None);
+}
+
+/// Write how a task ended (Proxmox's exit status: `OK`, `WARNINGS: n` or the error).
+pub fn task_finished(upid: &str, status: &str) {
+    let end = i64::try_from(now_secs()).unwrap_or_default();
+    with_store(|s| s.task_finished(upid, end, status));
+}
+
+fn write(record: &Record, id: Option<i64>) -> Option<i64> {
+    with_store(|s| s.write(record, id))
+}
+
+/// Run `f` on the open journal; a failure is a warning.
+fn with_store<T>(f: impl FnOnce(&mut store::Store) -> rusqlite::Result<T>) -> Option<T> {
+    let result = store::Store::open(&path()).and_then(|mut s| f(&mut s).map_err(|e| s.err(e)));
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("warning: {e}");
+            None
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-        f.write_all(format!("{line}\n").as_bytes())
-    })();
-    if let Err(e) = result {
-        eprintln!("warning: cannot write the journal {}: {e}", path.display());
     }
+}
+
+/// The local user: `$USER`, else the name of the uid (cron, containers), else the uid.
+pub fn local_user() -> String {
+    if let Some(u) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        return u;
+    }
+    let uid = uzers::get_current_uid();
+    uzers::get_user_by_uid(uid)
+        .map(|u| u.name().to_string_lossy().into_owned())
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// An RFC 3339 time as Unix seconds (offsets honoured).
+pub fn parse_time(text: &str) -> Option<i64> {
+    text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// A record for now, filled by the caller.
 pub fn record(context: &str, principal: &str) -> Record {
     Record {
         time: rfc3339(now_secs()),
-        user: std::env::var("USER").unwrap_or_default(),
+        user: local_user(),
         principal: principal.to_string(),
         context: context.to_string(),
         command: command_line(),
@@ -163,119 +225,6 @@ pub fn record(context: &str, principal: &str) -> Record {
         outcome: "ok".into(),
         error: None,
         run: None,
+        changes: Vec::new(),
     }
-}
-
-/// `pvectl history`: list journal records.
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// Only records about this guest (VMID, `vm/150`, or an object name).
-    #[arg(long)]
-    pub guest: Option<String>,
-    /// Only records of this context.
-    #[arg(long)]
-    pub context_name: Option<String>,
-    /// Only records whose command contains this text (`delete`, `apply`).
-    #[arg(long)]
-    pub command: Option<String>,
-    /// Only failed, partial or aborted commands.
-    #[arg(long)]
-    pub failed: bool,
-    /// Only records at or after this RFC 3339 time (`2025-01-31`, `2025-01-31T12:00:00Z`).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// The newest N records.
-    #[arg(long, default_value_t = 50)]
-    pub limit: usize,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
-}
-
-/// Run `pvectl history`.
-pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
-    let path = path();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => anyhow::bail!("cannot read the journal {}: {e}", path.display()),
-    };
-    let matches_guest = |r: &Record, g: &str| {
-        r.guests
-            .iter()
-            .any(|x| x == g || x.rsplit('/').next() == Some(g) || x.ends_with(&format!("/{g}")))
-    };
-    let all: Vec<Record> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    // The records a run wrote as it went matter only when it never finished.
-    let finished: std::collections::HashSet<String> = all
-        .iter()
-        .filter(|r| !IN_FLIGHT.contains(&r.outcome.as_str()))
-        .filter_map(|r| r.run.clone())
-        .collect();
-    let mut records: Vec<Record> = all
-        .into_iter()
-        .filter(|r| {
-            !IN_FLIGHT.contains(&r.outcome.as_str())
-                || r.run.as_ref().is_none_or(|run| !finished.contains(run))
-        })
-        .filter(|r: &Record| args.guest.as_deref().is_none_or(|g| matches_guest(r, g)))
-        .filter(|r| args.context_name.as_ref().is_none_or(|c| &r.context == c))
-        .filter(|r| {
-            args.command
-                .as_ref()
-                .is_none_or(|c| r.command.contains(c.as_str()))
-        })
-        .filter(|r| !args.failed || r.outcome != "ok")
-        .filter(|r| {
-            args.since
-                .as_ref()
-                .is_none_or(|s| r.time.as_str() >= s.as_str())
-        })
-        .collect();
-    let skip = records.len().saturating_sub(args.limit);
-    records.drain(..skip);
-    // The link between a run's records is the journal's own bookkeeping, not shown.
-    for r in &mut records {
-        r.run = None;
-    }
-    match args.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            print_value(&serde_json::to_value(&records)?, args.output)?;
-        }
-        OutputFormat::Name => {
-            for r in &records {
-                println!("{}", r.time);
-            }
-        }
-        OutputFormat::Table | OutputFormat::Wide => {
-            let wide = args.output == OutputFormat::Wide;
-            let mut headers = vec!["TIME", "CONTEXT", "OUTCOME", "GUESTS", "COMMAND"];
-            if wide {
-                headers.extend(["USER", "PRINCIPAL", "UPIDS"]);
-            }
-            let mut t = Table::new(&headers);
-            for r in &records {
-                let mut row = vec![
-                    r.time.clone(),
-                    r.context.clone(),
-                    r.outcome.clone(),
-                    r.guests.join(","),
-                    r.command.clone(),
-                ];
-                if wide {
-                    row.extend([r.user.clone(), r.principal.clone(), r.upids.join(",")]);
-                }
-                t.row(row);
-            }
-            t.print(args.no_headers);
-        }
-    }
-    Ok(())
 }

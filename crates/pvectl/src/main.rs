@@ -3,7 +3,7 @@
 //! `apply`/`diff`/`export` with the same planner as the kubepve operator. Every mutating
 //! command prints its UPIDs, waits with a progress display unless `--no-wait`, honours
 //! `--dry-run`, asks before destroying anything unless `--yes`, and appends to a local journal
-//! (`pvectl history`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
+//! (`pvectl history`, `pvectl rollback`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
 //! 3 partially failed, 4 declined.
 
 mod apply;
@@ -20,18 +20,22 @@ mod discovery;
 mod exit;
 mod export;
 mod guest;
+mod history;
 mod journal;
 mod manifest;
 mod output;
 mod params;
 mod preflight;
 mod prepare;
+mod private;
 mod progress;
+mod rollback;
 mod safety;
 mod select;
 mod tasks;
 mod update;
 mod validate;
+mod verbose;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,6 +80,10 @@ pub struct Cli {
     /// Timeout of each API request.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// Show each Proxmox request on stderr: method, path, status and time (`-vv` adds retries
+    /// and logins). Never bodies or secrets.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     /// How many guests a bulk command works on at once.
     #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
@@ -130,13 +138,25 @@ enum Command {
     ///   pvectl backup show vm-150-20250131T120000Z-delete.json
     #[command(subcommand, visible_alias = "backups", verbatim_doc_comment)]
     Backup(backup::BackupCommand),
-    /// List the local journal of mutating commands.
+    /// List the operations journal (every mutating command, its guests, tasks and config changes).
     ///
     /// Examples:
     ///   pvectl history --guest 150
-    ///   pvectl history --failed -o json
+    ///   pvectl history --failed --since 2d -o json
+    ///   pvectl history --since 2025-01-31T09:00:00+01:00 --command delete
     #[command(verbatim_doc_comment)]
-    History(journal::HistoryArgs),
+    History(history::HistoryArgs),
+    /// Put back a guest's settings as the journal recorded them (dry run, then a confirmation).
+    ///
+    /// Without --to, undoes the newest recorded change of the guest; --to OPERATION restores
+    /// the config as that operation left it. Disks and secrets are not rolled back.
+    ///
+    /// Examples:
+    ///   pvectl history --guest 150
+    ///   pvectl rollback vm 150 --dry-run
+    ///   pvectl rollback vm 150 --to 42
+    #[command(verbatim_doc_comment)]
+    Rollback(rollback::RollbackArgs),
     /// Print a shell completion script.
     ///
     /// Example: pvectl completion bash > /etc/bash_completion.d/pvectl
@@ -189,6 +209,8 @@ impl App {
 }
 
 fn main() {
+    // Die of SIGPIPE like other Unix tools when stdout is closed, instead of panicking.
+    sigpipe::reset();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -212,6 +234,7 @@ fn main() {
             std::process::exit(exit::FAILED);
         }
     };
+    verbose::init(cli.verbose);
     let is_diff = matches!(cli.command, Command::Diff(_));
     let result = runtime.block_on(run(cli));
     let code = match result {
@@ -250,7 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Config(cmd) => config::run(&path, cmd)?,
-        Command::History(args) => journal::history(&args)?,
+        Command::History(args) => history::history(&args)?,
         Command::Backup(cmd) => backup::run(cmd)?,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
@@ -264,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => apply::apply(&connect()?, &args).await?,
         Command::Diff(args) => return apply::diff(&connect()?, &args).await,
         Command::Export(args) => export::export(&connect()?, &args).await?,
+        Command::Rollback(args) => rollback::rollback(&connect()?, &args).await?,
     }
     Ok(exit::OK)
 }

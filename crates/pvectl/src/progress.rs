@@ -62,6 +62,32 @@ impl Progress {
         }
     }
 
+    /// A spinner `PREFIX [elapsed] running` on a terminal (None when plain); `elapsed` is how
+    /// long the task has already been running.
+    pub fn spinner(&self, prefix: &str, elapsed: Duration) -> Option<ProgressBar> {
+        self.multi.as_ref().map(|m| {
+            let b = m.add(ProgressBar::new_spinner().with_elapsed(elapsed));
+            b.set_style(spinner_style());
+            b.set_prefix(prefix.to_string());
+            b.set_message("running");
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        })
+    }
+
+    /// Replace a spinner by its final line, printed above the bars so that it stays on the
+    /// screen when later lines and steps come (a finished bar left in place would be cleared
+    /// by the next redraw).
+    pub fn finish(&self, bar: &ProgressBar, text: &str) {
+        bar.finish_and_clear();
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
     /// Print a line above the bars (or plainly on stderr).
     pub fn note(&self, line: &str) {
         match &self.multi {
@@ -101,14 +127,10 @@ pub async fn wait(
     settings: WaitSettings,
     progress: &Progress,
 ) -> anyhow::Result<TaskOutcome> {
-    let bar = progress.multi.as_ref().map(|m| {
-        let b = m.add(ProgressBar::new_spinner());
-        b.set_style(spinner_style());
-        b.set_prefix(format!("{label} {}", upid.task_type));
+    let bar = progress.spinner(&format!("{label} {}", upid.task_type), Duration::ZERO);
+    if let Some(b) = &bar {
         b.set_message("starting");
-        b.enable_steady_tick(Duration::from_millis(120));
-        b
-    });
+    }
     let stream = client.watch_task(upid, settings.options());
     futures::pin_mut!(stream);
     let mut outcome = None;
@@ -128,6 +150,8 @@ pub async fn wait(
                             }
                             b.set_message(line.clone());
                         }
+                        // The outcome line below says how the task ended.
+                        None if line.starts_with("TASK ") => {}
                         None => eprintln!("{label}: {line}"),
                     }
                 }
@@ -144,6 +168,15 @@ pub async fn wait(
             }
             Err(e) => failure = Some(e),
         }
+    }
+    let exit_status = match &outcome {
+        Some(TaskOutcome::Error(msg)) => Some(msg.clone()),
+        Some(TaskOutcome::Warnings(n)) => Some(format!("WARNINGS: {n}")),
+        Some(_) => Some("OK".to_string()),
+        None => None,
+    };
+    if let Some(status) = exit_status {
+        crate::journal::task_finished(&upid.to_string(), &status);
     }
     let (text, result) = match (outcome, failure) {
         (Some(TaskOutcome::Error(msg)), _) => (
@@ -180,10 +213,7 @@ pub async fn wait(
         ),
     };
     match &bar {
-        Some(b) => {
-            b.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| spinner_style()));
-            b.finish_with_message(text);
-        }
+        Some(b) => progress.finish(b, &text),
         None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', '?', ' '])),
     }
     result

@@ -6,13 +6,15 @@
 //! Prompts go to stderr; the answer is read from stdin even when it is not a terminal, so
 //! scripts can pipe `yes`; no answer (EOF) is "no".
 
-use std::io::BufRead;
-
 use pve_client::types::is_disk_key;
 
 use crate::App;
-use crate::exit::{ABORTED, Exit, FAILED};
+use crate::exit::{Exit, FAILED};
 use crate::select::GuestInfo;
+
+mod prompt;
+
+pub use prompt::{confirm, confirm_journaled, confirm_list, not_done};
 
 /// Warn about a guest that carries the operator's ownership marks.
 pub fn owner_warning(app: &App, g: &GuestInfo) {
@@ -25,44 +27,6 @@ pub fn owner_warning(app: &App, g: &GuestInfo) {
             marks.join(", ")
         ));
     }
-}
-
-/// Ask `question`; Ok on yes, an `ABORTED` error otherwise.
-pub fn confirm(app: &App, question: &str) -> anyhow::Result<()> {
-    if app.yes {
-        return Ok(());
-    }
-    eprint!("{question} [y/N]: ");
-    let mut line = String::new();
-    let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
-    let answer = line.trim().to_ascii_lowercase();
-    if answer == "y" || answer == "yes" {
-        return Ok(());
-    }
-    if read == 0 {
-        eprintln!();
-    }
-    Err(Exit {
-        code: ABORTED,
-        message: if read == 0 {
-            "no answer on stdin: nothing was changed (pass --yes to skip the question)".into()
-        } else {
-            "aborted: nothing was changed".into()
-        },
-    }
-    .into())
-}
-
-/// Show the guests and ask before doing `what` to them.
-pub fn confirm_list(app: &App, what: &str, guests: &[GuestInfo]) -> anyhow::Result<()> {
-    if app.yes {
-        return Ok(());
-    }
-    eprintln!("About to {what}:");
-    for g in guests {
-        eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
-    }
-    confirm(app, &format!("Continue with {} guest(s)?", guests.len()))
 }
 
 /// A disk of a guest, for the delete summary.
@@ -233,8 +197,8 @@ fn refusals(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags) -> Vec<String> {
     let mut out = Vec::new();
     if p.config.get("protection").as_deref() == Some("1") {
         out.push(format!(
-            "{label} is protected: clear it first with `update {} --set protection=0`",
-            g.vmid
+            "{label} is protected: clear it first with `pvectl {} update {} --set protection=0`",
+            g.kind, g.vmid
         ));
     }
     if !p.linked_clones.is_empty() {
@@ -362,13 +326,26 @@ fn summary(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags, backup: &str) -> S
 /// Pre-flight checks before deleting `guests`: refuse running guests without `--force`,
 /// protected guests, templates with linked clones, HA-managed guests and guests with
 /// replication jobs without `--purge`, and guests with snapshots under `--keep-snapshots`.
-/// Then save each guest's configuration (see `backup`), show what will be lost and ask unless
-/// `--yes`. With `--dry-run`, show and return without saving or asking.
+/// Then show what will be lost and ask unless `--yes`; only once confirmed, save each guest's
+/// configuration (see `backup`). A refusal or a "no" goes into the journal with its reason.
+/// With `--dry-run`, show and return without saving, asking or journaling.
 pub async fn confirm_delete(
     app: &App,
     guests: &[GuestInfo],
     flags: &DeleteFlags,
 ) -> anyhow::Result<()> {
+    let result = check_and_ask(app, guests, flags).await;
+    if let Err(e) = &result
+        && !flags.dry_run
+        && e.downcast_ref::<Exit>().is_some()
+    {
+        let labels: Vec<String> = guests.iter().map(GuestInfo::label).collect();
+        not_done(app, &labels, e);
+    }
+    result
+}
+
+async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> anyhow::Result<()> {
     let running: Vec<String> = guests
         .iter()
         .filter(|g| g.status == "running")
@@ -405,18 +382,16 @@ pub async fn confirm_delete(
         }
         .into());
     }
-    let mut text = String::new();
-    for (g, p) in &checked {
-        let backup = if flags.dry_run {
-            format!("would be saved in {}", crate::backup::dir().display())
-        } else {
-            crate::backup::save(app, g, &p.config, &p.snapshots, "delete")
-                .await?
-                .display()
-                .to_string()
-        };
-        text.push_str(&summary(g, p, flags, &backup));
-    }
+    let dir = crate::backup::dir();
+    let backup = if flags.dry_run {
+        format!("would be saved in {}", dir.display())
+    } else {
+        format!("saved in {} before deleting", dir.display())
+    };
+    let text: String = checked
+        .iter()
+        .map(|(g, p)| summary(g, p, flags, &backup))
+        .collect();
     if flags.dry_run {
         print!("Would delete (dry run):\n{text}");
         return Ok(());
@@ -429,5 +404,14 @@ pub async fn confirm_delete(
             all.len()
         ),
     };
-    confirm(app, &question)
+    confirm(app, &question)?;
+    for (g, p) in &checked {
+        let saved = crate::backup::save(app, g, &p.config, &p.snapshots, "delete").await?;
+        app.progress.note(&format!(
+            "{}: configuration saved to {}",
+            g.label(),
+            saved.display()
+        ));
+    }
+    Ok(())
 }

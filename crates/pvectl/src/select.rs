@@ -3,9 +3,8 @@
 //! Targets are VMIDs (`150`), names (`web-01`), comma lists (`150,151,web-03`), `--all`, or a
 //! label selector `-l` over Proxmox tags. Proxmox tags cannot hold `=`, so pvectl stores a label
 //! `key=value` as the tag `key.value` (the first `.` separates key and value; keys hold no
-//! dots). Selector terms, comma-separated and all required: `key=value` (or `key==value`),
-//! `key!=value`, `key` (the tag `key` or any `key.*` is present), `!key` (none is). A plain tag
-//! such as `web` matches the selector `web`. Filters (`--status`, `--node`, `--template`)
+//! dots). Selectors follow kubectl's grammar ([`selector`]); a plain tag such as `web` matches
+//! the selector `web`. Filters (`--status`, `--node`, `--template`)
 //! narrow any selection. `vm` commands see only QEMU guests, `ct` commands only containers.
 
 use std::collections::BTreeSet;
@@ -16,6 +15,9 @@ use pve_client::types::ClusterResource;
 use serde::Serialize;
 
 use crate::exit::usage;
+
+mod selector;
+pub use selector::Selector;
 
 /// A guest as `/cluster/resources` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -160,83 +162,6 @@ pub fn label_to_tag(label: &str) -> anyhow::Result<String> {
     Ok(tag)
 }
 
-/// One selector term.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Term {
-    /// `key=value`.
-    Eq(String, String),
-    /// `key!=value`.
-    Ne(String, String),
-    /// `key`.
-    Exists(String),
-    /// `!key`.
-    Absent(String),
-}
-
-/// A parsed `-l` selector: every term must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Selector(pub Vec<Term>);
-
-impl Selector {
-    /// Parse `env=prod,tier!=db,web,!legacy`.
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let mut terms = Vec::new();
-        for raw in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let bad = || {
-                usage(format!(
-                    "selector term {raw:?}: use key=value, key!=value, key or !key"
-                ))
-            };
-            let term = if let Some((k, v)) = raw.split_once("!=") {
-                Term::Ne(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = raw.split_once("==").or_else(|| raw.split_once('=')) {
-                Term::Eq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some(k) = raw.strip_prefix('!') {
-                Term::Absent(k.trim().to_string())
-            } else {
-                Term::Exists(raw.to_string())
-            };
-            let key = match &term {
-                Term::Eq(k, _) | Term::Ne(k, _) | Term::Exists(k) | Term::Absent(k) => k,
-            };
-            if key.is_empty() || key.contains('.') {
-                return Err(bad());
-            }
-            terms.push(term);
-        }
-        if terms.is_empty() {
-            return Err(usage("empty selector"));
-        }
-        Ok(Self(terms))
-    }
-
-    /// Whether the tags satisfy every term (tags compared case-insensitively).
-    pub fn matches(&self, tags: &[String]) -> bool {
-        let labels: Vec<(String, Option<String>)> = tags
-            .iter()
-            .map(|t| {
-                let t = t.to_ascii_lowercase();
-                match t.split_once('.') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (t, None),
-                }
-            })
-            .collect();
-        let has = |k: &str| labels.iter().any(|(lk, _)| lk == &k.to_ascii_lowercase());
-        let value_is = |k: &str, v: &str| {
-            labels.iter().any(|(lk, lv)| {
-                lk == &k.to_ascii_lowercase() && lv.as_deref() == Some(&*v.to_ascii_lowercase())
-            })
-        };
-        self.0.iter().all(|t| match t {
-            Term::Eq(k, v) => value_is(k, v),
-            Term::Ne(k, v) => !value_is(k, v),
-            Term::Exists(k) => has(k),
-            Term::Absent(k) => !has(k),
-        })
-    }
-}
-
 /// Which guests: targets, `--all`, `-l`, and filters.
 #[derive(Debug, Clone, Args, Default)]
 pub struct Selection {
@@ -246,7 +171,8 @@ pub struct Selection {
     /// Every guest of this kind (templates only with `--template true`).
     #[arg(long, short = 'A')]
     pub all: bool,
-    /// Label selector over tags: `env=prod,tier!=db,web,!legacy` (label `k=v` is tag `k.v`).
+    /// Label selector over tags, kubectl grammar: `env=prod,tier!=db,app in (web,api),web,!legacy`
+    /// (label `k=v` is tag `k.v`).
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
     /// Only guests with this status (`running`, `stopped`, ...).
@@ -425,19 +351,6 @@ mod tests {
             "a guest pvectl applied is not the operator's"
         );
         assert!(guest(&["web"]).owner_tags().is_empty());
-    }
-
-    #[test]
-    fn selectors() {
-        let g = tags(&["env.prod", "web", "kubepve"]);
-        assert!(Selector::parse("env=prod").unwrap().matches(&g));
-        assert!(Selector::parse("env==prod,web").unwrap().matches(&g));
-        assert!(!Selector::parse("env!=prod").unwrap().matches(&g));
-        assert!(Selector::parse("env").unwrap().matches(&g));
-        assert!(Selector::parse("!legacy").unwrap().matches(&g));
-        assert!(!Selector::parse("!web").unwrap().matches(&g));
-        assert!(Selector::parse("a.b=c").is_err());
-        assert!(Selector::parse("").is_err());
     }
 
     #[test]

@@ -179,45 +179,113 @@ pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Print log lines from `seen` on as they come, until the task ends.
+/// How often a piped `watch` says the task is still running when its log is quiet.
+const QUIET_STATUS: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Follow a task to its end: its log lines from `seen` on as they come (stdout, `tail -f`
+/// style), its status and elapsed time (a spinner on a terminal; a line on stderr at the start
+/// and whenever the log has been quiet for a while when piped), and at the end its exit status.
+/// A failed task's error lines are repeated on stderr.
 async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    // Skip what was already printed by reading the log once up to `seen`.
     let opts = WaitOptions {
         poll_interval: app.wait.poll,
         timeout: app.wait.timeout,
         startup_grace: std::time::Duration::from_secs(10),
         follow_log: true,
     };
+    let what = match upid.vmid() {
+        Some(v) => format!("{} {v}", upid.task_type),
+        None => upid.task_type.clone(),
+    };
+    let since_start = std::time::Duration::from_secs(
+        output::now_secs().saturating_sub(u64::from(upid.starttime)),
+    );
+    let began = std::time::Instant::now()
+        .checked_sub(since_start)
+        .unwrap_or_else(std::time::Instant::now);
+    let elapsed = || output::duration(began.elapsed().as_secs());
+    let bar = app.progress.spinner(&what, since_start);
+    if bar.is_none() {
+        eprintln!(
+            "{what}: running, started {} ({} ago)",
+            output::rfc3339(u64::from(upid.starttime)),
+            elapsed()
+        );
+    }
+    let print = |line: &str| match &bar {
+        Some(b) => b.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    };
     let stream = client.watch_task(upid, opts);
     futures::pin_mut!(stream);
     let mut printed = 0u32;
+    let mut quiet_since = std::time::Instant::now();
+    let mut outcome = None;
     while let Some(step) = stream.next().await {
         let p = step.map_err(|e| pve_err("cannot follow the task", e))?;
-        for line in p.lines {
+        for line in &p.lines {
             printed += 1;
             if printed > seen {
-                println!("{line}");
+                print(line);
+                quiet_since = std::time::Instant::now();
             }
         }
-        match p.outcome {
-            Some(TaskOutcome::Error(msg)) => {
-                return Err(anyhow::anyhow!("task {upid} failed: {msg}"));
-            }
-            Some(TaskOutcome::Warnings(n)) => {
-                eprintln!("task ended with {n} warnings");
-                return Ok(());
-            }
-            Some(TaskOutcome::Ok) => {
-                eprintln!("task OK");
-                return Ok(());
-            }
-            None => {}
+        if p.outcome.is_some() {
+            outcome = p.outcome;
+            break;
+        }
+        if bar.is_none() && quiet_since.elapsed() >= QUIET_STATUS {
+            eprintln!("{what}: running, {} elapsed", elapsed());
+            quiet_since = std::time::Instant::now();
         }
     }
-    Err(anyhow::anyhow!(
-        "gave up waiting for task {upid} (still running?); raise --wait-timeout"
-    ))
+    let (text, result) = match &outcome {
+        Some(TaskOutcome::Error(msg)) => (
+            format!("✗ {what}: failed after {}: exit status {msg}", elapsed()),
+            Err(anyhow::anyhow!("task {upid} failed: {msg}")),
+        ),
+        Some(TaskOutcome::Warnings(n)) => (
+            format!("✓ {what}: OK with {n} warnings after {}", elapsed()),
+            Ok(()),
+        ),
+        Some(_) => (format!("✓ {what}: OK after {}", elapsed()), Ok(())),
+        None => (
+            format!("… {what}: still running after {}", elapsed()),
+            Err(anyhow::anyhow!(
+                "gave up waiting for task {upid} (still running?); raise --wait-timeout"
+            )),
+        ),
+    };
+    match &bar {
+        Some(b) => app.progress.finish(b, &text),
+        None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', ' '])),
+    }
+    if matches!(outcome, Some(TaskOutcome::Error(_))) {
+        error_lines(app, upid).await;
+    }
+    result
+}
+
+/// Repeat a failed task's error lines (or its last lines when none says "error") on stderr.
+async fn error_lines(app: &App, upid: &Upid) {
+    let Ok(lines) = app.conn.client.task_log_from(upid, 0).await else {
+        return;
+    };
+    let texts: Vec<&str> = lines.iter().map(|l| l.t.as_str()).collect();
+    let errors: Vec<&str> = texts
+        .iter()
+        .copied()
+        .filter(|t| t.to_ascii_lowercase().contains("error"))
+        .collect();
+    let shown = if errors.is_empty() {
+        &texts[texts.len().saturating_sub(5)..]
+    } else {
+        &errors[..]
+    };
+    for t in shown {
+        eprintln!("  {t}");
+    }
 }
 
 async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {

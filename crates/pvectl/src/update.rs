@@ -231,6 +231,10 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 .update_config(params)
                 .await
                 .map_err(|e| pve_err("update failed", e))?;
+            // The journal keeps the config before and after, for `history` and `rollback`.
+            if let Ok(after) = handle.config().await {
+                record.changed(&g.label(), &config, &after);
+            }
             let pending: Vec<String> = handle
                 .pending()
                 .await

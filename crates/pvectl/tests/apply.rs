@@ -92,11 +92,7 @@ async fn apply_samples_then_nothing_to_do() {
         j.iter()
             .any(|r| r["command"].as_str().unwrap().contains("apply"))
     );
-    assert!(
-        !std::fs::read_to_string(env.path("journal.jsonl"))
-            .unwrap()
-            .contains("change-me-please")
-    );
+    assert!(!env.journal_text().contains("change-me-please"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

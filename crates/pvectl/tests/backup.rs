@@ -95,26 +95,59 @@ async fn delete_saves_the_config_lists_snapshots_and_the_backup_recreates_the_gu
     assert!(env.writes().await.is_empty());
     assert!(backups(&env).is_empty());
 
-    // The confirmation shows everything at stake and where the backup went.
+    // The confirmation shows everything at stake and where the backup will go; a "no" deletes
+    // nothing, saves no backup (no deletion to back up) and is journaled as declined.
     let r = env
         .run_stdin(&["vm", "delete", "150", "--force"], "no\n")
         .expect(4);
+    let dir = env
+        .path(".local/state/pvectl/backups")
+        .display()
+        .to_string();
     for line in [
         "WARNING: This will permanently delete VM 150 (web-01)",
         "  - Status: running (will be stopped first)",
         "  - Disks: 32G on local-lvm (scsi0: local-lvm:vm-150-disk-0) will be removed",
         "  - Snapshots: 2 (pre-upgrade, nightly) will be destroyed with it",
-        "  - Backup of the configuration: ",
+        &format!("  - Backup of the configuration: saved in {dir} before deleting"),
         "  - This action cannot be undone",
         "Are you sure you want to delete VM 150? [y/N]: ",
     ] {
         assert!(r.stderr.contains(line), "missing {line:?} in\n{}", r.stderr);
     }
     assert!(env.pve.guest(150).await.is_some());
+    for _ in 0..3 {
+        env.run_stdin(&["vm", "delete", "150", "--force"], "n\n")
+            .expect(4);
+    }
+    assert!(backups(&env).is_empty(), "{:?}", backups(&env));
+    let journal = env.journal();
+    assert_eq!(
+        journal[0]["outcome"], "refused",
+        "--keep-snapshots: {journal:#?}"
+    );
+    let declined = &journal[1..];
+    assert_eq!(declined.len(), 4, "{declined:#?}");
+    for op in declined {
+        assert_eq!(op["outcome"], "declined", "{op:#}");
+        assert_eq!(op["guests"], json!(["vm/150"]));
+        assert!(op["reason"].as_str().unwrap().contains("aborted"), "{op:#}");
+    }
+
+    // Deleted for real: the backup is written once confirmed, then the guest is gone.
+    let r = env
+        .run(&["vm", "delete", "150", "--force", "--yes"])
+        .expect(0);
+    assert!(env.pve.guest(150).await.is_none());
     let listed = backups(&env);
     assert_eq!(listed.len(), 1, "{listed:?}");
     let file = listed[0]["file"].as_str().unwrap().to_string();
-    assert!(r.stderr.contains(&file), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("vm/150: configuration saved to {file}")),
+        "{}",
+        r.stderr
+    );
 
     // The backup holds the config as it was, the secret redacted.
     let saved = backup_file(&file);
@@ -144,14 +177,8 @@ async fn delete_saves_the_config_lists_snapshots_and_the_backup_recreates_the_gu
         }
     }
 
-    // Deleted for real: a second backup, then the guest is gone.
-    env.run(&["vm", "delete", "150", "--force", "--yes"])
-        .expect(0);
-    assert!(env.pve.guest(150).await.is_none());
-    let listed = backups(&env);
-    assert_eq!(listed.len(), 2);
     let r = env.run(&["backup", "list", "--guest", "web-01"]).expect(0);
-    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
     let name = std::path::Path::new(&file).file_name().unwrap();
     let r = env
         .run(&["backup", "show", &name.to_string_lossy()])
@@ -238,7 +265,10 @@ async fn delete_refuses_ha_replication_protection_and_templates_with_linked_clon
             &["vm", "delete", "9000", "--yes", "--purge"],
             "vm/9000 is a template with linked clones (vm/300 (clone-1))",
         ),
-        (&["vm", "delete", "301", "--yes"], "vm/301 is protected"),
+        (
+            &["vm", "delete", "301", "--yes"],
+            "vm/301 is protected: clear it first with `pvectl vm update 301 --set protection=0`",
+        ),
     ];
     for (args, why) in refused {
         let r = env.run(args).expect(1);
@@ -246,6 +276,16 @@ async fn delete_refuses_ha_replication_protection_and_templates_with_linked_clon
     }
     assert!(env.writes().await.is_empty(), "{:?}", env.writes().await);
     assert!(backups(&env).is_empty());
+    // Each refusal is in the journal, with its reason.
+    let journal = env.journal();
+    assert_eq!(journal.len(), refused.len(), "{journal:#?}");
+    for (op, (args, why)) in journal.iter().zip(refused) {
+        assert_eq!(op["outcome"], "refused", "{op:#}");
+        assert_eq!(op["command"], format!("pvectl {}", args.join(" ")));
+        assert!(op["reason"].as_str().unwrap().contains(why), "{op:#}");
+    }
+    let r = env.run(&["history", "--failed", "-o", "wide"]).expect(0);
+    assert!(r.stdout.contains("vm/301 is protected"), "{}", r.stdout);
 
     // Backup jobs are explained, and what --purge changes.
     let r = env

@@ -347,7 +347,11 @@ async fn selection_by_name_list_all_selector_and_filters() {
     let r = env.run(&["vm", "start", "web-01"]).expect(2);
     assert!(r.stderr.contains("VMIDs 150, 161"), "{}", r.stderr);
     let r = env.run(&["vm", "list", "-l", "a.b=c"]).expect(2);
-    assert!(r.stderr.contains("selector term"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("selector \"a.b=c\": a key holds no '.'"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

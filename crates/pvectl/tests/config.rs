@@ -10,7 +10,7 @@ use common::Env;
 async fn contexts_and_secrets() {
     let env = Env::new().await;
     let r = env.run(&["config", "view"]).expect(0);
-    assert!(r.stdout.contains("(redacted)"), "{}", r.stdout);
+    assert!(r.stdout.contains("token-secret-file: "), "{}", r.stdout);
     assert!(
         !r.stdout.contains(&env.token_secret),
         "secret printed: {}",
@@ -24,9 +24,15 @@ async fn contexts_and_secrets() {
     );
     assert!(!r.stdout.contains(&env.token_secret));
     env.run(&["config", "current-context"]).expect(0);
-    // The file holds the secret, readable only by its owner.
+    // The file keeps a reference to the secret file, not the secret; it is readable only by its
+    // owner.
     let text = std::fs::read_to_string(env.path("config.yaml")).unwrap();
-    assert!(text.contains(&env.token_secret));
+    assert!(!text.contains(&env.token_secret), "{text}");
+    let token_file = std::fs::canonicalize(env.path("token")).unwrap();
+    assert!(
+        text.contains(&format!("token-secret-file: {}", token_file.display())),
+        "{text}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -149,4 +155,68 @@ fn usage_errors_exit_2_and_help_has_examples() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
     let comp = run(&["completion", "bash"]);
     assert!(String::from_utf8_lossy(&comp.stdout).contains("pvectl"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_files_are_read_at_use_and_inline_secrets_keep_working() {
+    let env = Env::new().await;
+    // The reference is read at each use: a rotated token works without touching the config.
+    env.run(&["version"]).expect(0);
+    std::fs::write(env.path("token"), "wrong-secret").unwrap();
+    let r = env.run(&["version"]);
+    assert!(
+        r.code != 0 && r.stderr.contains("authentication failed"),
+        "{r:?}"
+    );
+    std::fs::write(env.path("token"), format!("{}\n", env.token_secret)).unwrap();
+    env.run(&["version"]).expect(0);
+    // A missing file is a usage error naming it, at set-context and at use.
+    let gone = env.path("gone");
+    let r = env
+        .run(&[
+            "config",
+            "set-context",
+            "lab",
+            "--password-file",
+            &gone.display().to_string(),
+        ])
+        .expect(2);
+    assert!(
+        r.stderr.contains("cannot read the secret file"),
+        "{}",
+        r.stderr
+    );
+    // An older config with the secret inline still works.
+    let text = std::fs::read_to_string(env.path("config.yaml")).unwrap();
+    let token_file = std::fs::canonicalize(env.path("token")).unwrap();
+    let inline = text.replace(
+        &format!("token-secret-file: {}", token_file.display()),
+        &format!("token-secret: {}", env.token_secret),
+    );
+    assert_ne!(inline, text);
+    std::fs::write(env.path("config.yaml"), inline).unwrap();
+    std::fs::remove_file(env.path("token")).unwrap();
+    env.run(&["version"]).expect(0);
+    let r = env.run(&["config", "view"]).expect(0);
+    assert!(
+        !r.stdout.contains(&env.token_secret) && r.stdout.contains("token-secret: (redacted)"),
+        "{}",
+        r.stdout
+    );
+    // Tables, JSON and names for view and get-contexts.
+    let r = env.run(&["config", "view", "-o", "table"]).expect(0);
+    assert!(r.stdout.starts_with("CURRENT   NAME"), "{}", r.stdout);
+    let r = env.run(&["config", "get-contexts", "-o", "wide"]).expect(0);
+    assert!(
+        r.stdout.contains("SECRET") && r.stdout.contains("inline"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["config", "get-contexts", "-o", "json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["name"], "lab");
+    assert_eq!(v[0]["current"], true);
+    assert_eq!(v[0]["token-secret"], "(redacted)");
+    let r = env.run(&["config", "get-contexts", "-o", "name"]).expect(0);
+    assert_eq!(r.stdout, "lab\n");
 }

@@ -102,3 +102,31 @@ async fn answered_prompts_proceed() {
     env.run(&["vm", "restart", "152"]).expect(0);
     assert_eq!(env.status(152).await.as_deref(), Some("running"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_question_counts_what_will_change_and_piped_answers_end_their_line() {
+    let env = Env::new().await;
+    env.seed().await;
+    // 150 and 152 run, 151 is stopped: a stop of all changes two.
+    let r = env.run_stdin(&["vm", "stop", "--all"], "n\n").expect(4);
+    assert!(
+        r.stderr
+            .contains("note: skipping 1 of 3 guest(s) with nothing to stop: vm/151 (stopped)")
+            && r.stderr.contains("Continue with 2 guest(s)? [y/N]: n\n")
+            && !r.stderr.contains("vm/151 (web-02)  node"),
+        "{}",
+        r.stderr
+    );
+    // The declined stop is journaled with the guests it would have stopped.
+    let last = env.journal().last().cloned().unwrap();
+    assert_eq!(last["outcome"], "declined", "{last:#}");
+    assert_eq!(last["guests"], serde_json::json!(["vm/150", "vm/152"]));
+    // Yes: the answer ends its line before the progress lines; no line is said twice.
+    let r = env.run_stdin(&["vm", "stop", "--all"], "y\n").expect(0);
+    assert!(r.stderr.contains("[y/N]: y\n"), "{}", r.stderr);
+    assert!(!r.stderr.contains("TASK OK"), "said twice: {}", r.stderr);
+    assert!(r.stderr.contains("vm/150 qmstop: OK"), "{}", r.stderr);
+    // Nothing left to stop: nothing to ask.
+    let r = env.run(&["vm", "stop", "--all"]).expect(0);
+    assert!(!r.stderr.contains("[y/N]"), "{}", r.stderr);
+}

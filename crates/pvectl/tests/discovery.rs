@@ -168,7 +168,7 @@ async fn history_filters() {
     assert_eq!(failed[0]["outcome"], "failed");
     assert_eq!(failed[0]["guests"], json!(["vm/152"]));
     assert!(
-        failed[0]["error"].as_str().unwrap().contains("locked"),
+        failed[0]["reason"].as_str().unwrap().contains("locked"),
         "{failed}"
     );
     let r = env.run(&["history", "-o", "wide"]).expect(0);
@@ -182,6 +182,7 @@ async fn history_filters() {
     assert_eq!(
         header,
         [
+            "ID",
             "TIME",
             "CONTEXT",
             "OUTCOME",
@@ -189,7 +190,9 @@ async fn history_filters() {
             "COMMAND",
             "USER",
             "PRINCIPAL",
-            "UPIDS"
+            "UPIDS",
+            "REASON",
+            "CHANGES"
         ]
     );
     assert!(

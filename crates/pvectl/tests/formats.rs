@@ -145,6 +145,7 @@ async fn json_and_yaml_are_the_same_stable_document() {
     assert_eq!(
         keys(&history[0]),
         set(&[
+            "id",
             "time",
             "user",
             "principal",
@@ -152,7 +153,10 @@ async fn json_and_yaml_are_the_same_stable_document() {
             "command",
             "guests",
             "upids",
-            "outcome"
+            "tasks",
+            "changes",
+            "outcome",
+            "reason"
         ])
     );
     assert_eq!(
@@ -161,7 +165,11 @@ async fn json_and_yaml_are_the_same_stable_document() {
     );
     let view = doc(&env, &["config", "view"]);
     assert_eq!(view["current-context"], "lab");
-    assert_eq!(view["contexts"]["lab"]["token-secret"], "(redacted)");
+    let token_file = std::fs::canonicalize(env.path("token")).unwrap();
+    assert_eq!(
+        view["contexts"]["lab"]["token-secret-file"],
+        token_file.display().to_string()
+    );
     // Empty lists are empty documents, not tables or messages.
     let none = doc(&env, &["vm", "list", "-l", "env=qa"]);
     assert_eq!(none, serde_json::json!([]));

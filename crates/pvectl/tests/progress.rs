@@ -174,3 +174,64 @@ async fn piped_output_is_plain_lines() {
     );
     assert_eq!(env.status(151).await.as_deref(), Some("running"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_watch_on_a_terminal_shows_status_elapsed_time_and_the_log_as_it_grows() {
+    let env = Env::new().await;
+    env.seed().await;
+    let upid = env
+        .pve
+        .start_task(
+            pve_testkit::TaskSeed::new("qmigrate", "150")
+                .secs(150.0)
+                .log(&["migration started", "migration finished"]),
+        )
+        .await;
+    let (code, out) = env.run_tty(&["task", "watch", &upid], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    assert!(
+        spinner_frames(&out).len() >= 3,
+        "spinner did not turn: {out:?}"
+    );
+    assert!(
+        out.contains("qmigrate 150 [") && out.contains("] running"),
+        "{out:?}"
+    );
+    assert!(out.contains("[1s]"), "elapsed time not shown: {out:?}");
+    // The log stays on the screen above the outcome.
+    let screen = render(&out, 100);
+    assert_eq!(
+        screen[..3],
+        ["migration started", "migration finished", "TASK OK"],
+        "{screen:#?}"
+    );
+    assert!(
+        screen[3].starts_with("✓ qmigrate 150: OK after "),
+        "{screen:#?}"
+    );
+    assert_eq!(screen.len(), 4, "{screen:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_steps_stay_on_the_screen() {
+    let env = Env::new().await;
+    env.seed().await;
+    env.pve.guest_attrs(150, json!({"stop_secs": 80})).await;
+    let (code, out) = env.run_tty(&["vm", "delete", "150", "--force", "--yes"], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    let screen = render(&out, 100);
+    let at = |prefix: &str| {
+        screen
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line on the screen: {screen:#?}"))
+    };
+    assert!(
+        at("✓ vm/150 qmstop: OK") < at("✓ vm/150 qmdestroy: OK"),
+        "{screen:#?}"
+    );
+    assert!(
+        at("vm/150 qmstop UPID:") < at("✓ vm/150 qmstop: OK"),
+        "{screen:#?}"
+    );
+}

@@ -29,8 +29,21 @@ async fn task_commands() {
     );
     let r = env.run(&["task", "status", &upid, "-o", "json"]).expect(0);
     assert!(r.stdout.contains("\"type\": \"qmigrate\""), "{}", r.stdout);
+    // Piped: the status and start first, the log on stdout, the exit status last.
     let r = env.run(&["task", "watch", &upid]).expect(0);
-    assert!(r.stdout.contains("step two"), "{r:?}");
+    assert_eq!(r.stdout, "step one\nstep two\nTASK OK\n", "{r:?}");
+    let status: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        status[0].starts_with("qmigrate 150: running, started ") && status[0].ends_with(" ago)"),
+        "{r:?}"
+    );
+    assert!(
+        status
+            .last()
+            .unwrap()
+            .starts_with("qmigrate 150: OK after "),
+        "{r:?}"
+    );
     let r = env.run(&["task", "logs", &upid]).expect(0);
     assert!(r.stdout.contains("step one"), "{}", r.stdout);
     let r = env
@@ -43,7 +56,11 @@ async fn task_commands() {
         .start_task(TaskSeed::new("qmstart", "151").secs(0.5).error("boom"))
         .await;
     let r = env.run(&["task", "watch", &failing]).expect(1);
-    assert!(r.stderr.contains("boom"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("qmstart 151: failed after ") && r.stderr.contains("exit status boom"),
+        "{}",
+        r.stderr
+    );
 
     let long = env
         .pve

@@ -93,7 +93,7 @@ impl Env {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("PVECTL_CONFIG", self.path("config.yaml"))
-            .env("PVECTL_JOURNAL", self.path("journal.jsonl"))
+            .env("PVECTL_JOURNAL", self.path("journal.db"))
             .env("PVECTL_POLL_MS", "50")
             .env("PVECTL_PROGRESS", "plain")
             .env("USER", "tester");
@@ -124,13 +124,11 @@ impl Env {
         Run::from(child.wait_with_output().unwrap())
     }
 
-    /// The journal's records.
+    /// The journal's operations, oldest first, as `pvectl history -o json` shows them.
     pub fn journal(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        let r = self.run(&["history", "-o", "json", "--limit", "1000000"]);
+        assert_eq!(r.code, 0, "history failed: {}", r.stderr);
+        json_of(&r.stdout).as_array().cloned().unwrap_or_default()
     }
 
     /// Seed three VMs (150 running, 151 stopped, 152 running) and a container 200.
@@ -278,9 +276,17 @@ impl Env {
             .unwrap_or_else(|| panic!("no {method} …{suffix} request"))
     }
 
-    /// The journal file's text (empty when there is none).
+    /// Everything the journal holds: the database and its write-ahead log as text (lossy), then
+    /// what `pvectl history -o json` shows.
     pub fn journal_text(&self) -> String {
-        std::fs::read_to_string(self.path("journal.jsonl")).unwrap_or_default()
+        let mut text = String::new();
+        for file in ["journal.db", "journal.db-wal"] {
+            let bytes = std::fs::read(self.path(file)).unwrap_or_default();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+            text.push('\n');
+        }
+        let r = self.run(&["history", "-o", "json", "--limit", "1000000"]);
+        text + &r.stdout
     }
 }
 
