@@ -218,6 +218,8 @@ async fn apply_one(
     let mut acted = 0usize;
     let mut created = false;
     let mut last: Option<(Step, usize)> = None;
+    // The plan lists every remaining change on each round; each is said once.
+    let mut told = std::collections::BTreeSet::new();
     // The first observation uses the read made for `prepare`; after a step, read again.
     let mut fresh = Some(guests);
     for _ in 0..MAX_STEPS {
@@ -278,7 +280,9 @@ async fn apply_one(
             created = true;
         }
         for c in &p.changes {
-            app.progress.note(&format!("{}: {c}", obj.label()));
+            if told.insert(c.to_string()) {
+                app.progress.note(&format!("{}: {c}", obj.label()));
+            }
         }
         let node = if observed.exists {
             observed.node.clone()

@@ -73,6 +73,11 @@ async fn apply_samples_then_nothing_to_do() {
         r.stderr
     );
     assert!(!r.stdout.contains("change-me-please") && !r.stderr.contains("change-me-please"));
+    // Each change (`power: stopped -> running`, ...) is said once, not again on every step.
+    let changes: Vec<&str> = r.stderr.lines().filter(|l| l.contains(" -> ")).collect();
+    let distinct: std::collections::BTreeSet<&str> = changes.iter().copied().collect();
+    assert!(changes.iter().any(|l| l.contains("power")), "{}", r.stderr);
+    assert_eq!(changes.len(), distinct.len(), "{}", r.stderr);
     assert_eq!(env.status(150).await.as_deref(), Some("running"));
     assert_eq!(env.status(200).await.as_deref(), Some("running"));
     let r = env.run(&["diff", "-f", &samples]);
