@@ -134,6 +134,7 @@ async fn reconciles_abandoned_at_random_points_and_restarts_leave_an_exact_state
 fn start_operator(kubeconfig: &std::path::Path, ns: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_kubepve"))
         .args(["run", "--namespace", ns, "--probe-addr", "127.0.0.1:0"])
+        .args(["--backup-namespace", ns])
         .args(["--task-poll-seconds", "1"])
         .env("KUBECONFIG", kubeconfig)
         .env("RUST_LOG", "warn")

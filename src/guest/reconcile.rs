@@ -74,7 +74,7 @@ pub async fn reconcile<K: GuestObject>(
         return Ok(Action::await_change());
     }
     if !deleting {
-        status::add_finalizer(&ctx, &*object).await?;
+        crate::finalizer::add(&ctx.client, &*object).await?;
     }
     let prior = object.guest_status().cloned().unwrap_or_default();
     let mut st = prior.clone();
@@ -120,19 +120,41 @@ async fn pipeline<K: GuestObject>(
     deleting: bool,
 ) -> Result<Option<Outcome>, GuestError> {
     let settings = &ctx.settings;
-    let ns = object.namespace().unwrap_or_default();
-    let conn_name = object.common().connection_ref.name.clone();
-    let conn = match ctx.connections.get(&(ns, conn_name.clone())) {
-        Some(Ok(conn)) => conn,
-        Some(Err(problem)) => {
-            let message = format!("connection {conn_name} is not usable: {}", problem.message);
+    let common = object.common();
+    let observe_only = common.management_policy == ManagementPolicy::ObserveOnly;
+    if deleting && (observe_only || (common.vmid.is_none() && st.vmid.is_none())) {
+        // Observing never changes the guest, and neither does deleting the observer; an object
+        // that never had a VMID never created anything. Neither needs the connection.
+        return release(object, ctx, None).await;
+    }
+    let key = (
+        object.namespace().unwrap_or_default(),
+        common.connection_ref.name.clone(),
+    );
+    let conn_name = &key.1;
+    // A deletion goes on with the client that last worked: deleting a namespace deletes the
+    // connection's Secret (and the connection) in no particular order with the guests.
+    let last_usable = deleting
+        .then(|| ctx.connections.for_deletion(&key))
+        .flatten();
+    let conn = match (ctx.connections.get(&key), last_usable) {
+        (Some(Ok(conn)), _) | (_, Some(conn)) => conn,
+        (Some(Err(problem)), None) => {
+            let mut message = format!("connection {conn_name} is not usable: {}", problem.message);
+            if deleting {
+                message.push_str(
+                    "; the guest cannot be destroyed without it: fix the connection or recreate \
+                     its Secret, or remove the finalizer kubepve.io/finalizer from this object to \
+                     leave the guest in Proxmox as it is",
+                );
+            }
             return Ok(Some(Outcome::progressing(
                 "ConnectionNotReady",
                 message,
                 settings.connection_retry,
             )));
         }
-        None => {
+        (None, None) => {
             let message = format!(
                 "waiting for ProxmoxConnection {conn_name} in this namespace to be checked"
             );
@@ -143,13 +165,6 @@ async fn pipeline<K: GuestObject>(
             )));
         }
     };
-
-    let common = object.common();
-    let observe_only = common.management_policy == ManagementPolicy::ObserveOnly;
-    if observe_only && deleting {
-        // Observing never changes the guest, and neither does deleting the observer.
-        return release(object, ctx, &conn).await;
-    }
 
     // 1. The task in flight, if any.
     // A deletion acts on what Proxmox shows now, never on a read up to a poll interval old: the
@@ -164,7 +179,7 @@ async fn pipeline<K: GuestObject>(
     }
 
     // 2. The VMID, recorded in status before anything is created.
-    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() {
+    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() && !deleting {
         let message = "managementPolicy ObserveOnly and adopt need spec.vmid: the existing guest";
         return Ok(Some(Outcome::stalled(
             "InvalidSpec",
@@ -186,7 +201,6 @@ async fn pipeline<K: GuestObject>(
         }
         // The recorded VMID is the one this object created: a deletion always goes there.
         (_, Some(v)) | (Some(v), None) => u64::try_from(v).unwrap_or_default(),
-        (None, None) if deleting => return release(object, ctx, &conn).await,
         (None, None) => {
             let allocated =
                 inputs::allocate_vmid(&conn)
@@ -238,7 +252,8 @@ async fn pipeline<K: GuestObject>(
         if observed.power == kubepve_plan::Power::Running {
             conn.unplace(&uid);
         }
-    } else if observe_only || common.adopt.is_some() {
+    } else if (observe_only || common.adopt.is_some()) && !deleting {
+        // Only creating needs the named guest to exist: for a deletion, gone is done.
         let message = format!(
             "no guest with VMID {vmid} in the cluster: {} names an existing guest",
             if observe_only {
@@ -346,7 +361,7 @@ async fn pipeline<K: GuestObject>(
     // 5. Act: at most one step.
     let Some(step) = plan.next_step().cloned() else {
         if deleting {
-            return release(object, ctx, &conn).await;
+            return release(object, ctx, Some(&conn)).await;
         }
         conn.unplace(&uid);
         if intent.restart_requested {
@@ -488,12 +503,14 @@ async fn desired_state<K: GuestObject>(
 async fn release<K: GuestObject>(
     object: &K,
     ctx: &Context,
-    conn: &Connection,
+    conn: Option<&Connection>,
 ) -> Result<Option<Outcome>, GuestError> {
-    status::remove_finalizer(ctx, object).await?;
+    crate::finalizer::remove(&ctx.client, object).await?;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
-    conn.unplace(&uid);
-    conn.end_create(&uid);
+    if let Some(conn) = conn {
+        conn.unplace(&uid);
+        conn.end_create(&uid);
+    }
     Ok(None)
 }

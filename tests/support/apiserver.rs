@@ -414,17 +414,27 @@ pub struct InProcessOperator {
 }
 
 impl InProcessOperator {
-    /// Starts the controllers.
+    /// Starts the controllers, keeping configuration backups in `ns` too.
     pub fn start(client: &Client, ns: &str) -> Self {
+        Self::with_backups_in(client, ns, ns)
+    }
+
+    /// Starts the controllers for `ns`, keeping configuration backups in `backup_ns` (which
+    /// must exist).
+    pub fn with_backups_in(client: &Client, ns: &str, backup_ns: &str) -> Self {
         use kubepve::context::{Context, Settings};
-        let ctx = std::sync::Arc::new(Context::new(
-            client.clone(),
-            kubepve::metrics::Metrics::new(),
-            Settings {
-                task_poll: Duration::from_millis(200),
-                ..Settings::default()
-            },
-        ));
+        let backups = kubepve::guest::backup::BackupSettings {
+            namespace: backup_ns.to_string(),
+            ..Default::default()
+        };
+        let settings = Settings {
+            task_poll: Duration::from_millis(200),
+            ..Settings::default()
+        };
+        let ctx = std::sync::Arc::new(
+            Context::new(client.clone(), kubepve::metrics::Metrics::new(), settings)
+                .with_backups(backups),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(kubepve::run::controllers(
             ctx,

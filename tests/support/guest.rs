@@ -24,6 +24,9 @@ pub const MAX_PASSES: usize = 300;
 /// How long the connection's `/cluster/resources` read stays fresh, unless a scenario says.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// The operator's own namespace, where it keeps configuration backups.
+pub const BACKUP_NS: &str = "kubepve-system";
+
 /// The name of the cloud-init template the VM scenarios clone.
 pub const TEMPLATE: &str = "debian-12-cloudinit";
 
@@ -86,6 +89,7 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
+        kube.create_namespace(BACKUP_NS);
         let policy = Policy::default();
         let ctx = Mutex::new(new_context(
             make_client(&pve, &token),
@@ -154,9 +158,37 @@ impl Env {
         client(&self.pve, &self.token)
     }
 
+    /// The API token the operator's client logs in with.
+    pub fn token(&self) -> &pve_testkit::Token {
+        &self.token
+    }
+
     /// One reconcile of `name`, as the controller would run it.
     pub async fn pass<K: GuestObject>(&self, name: &str) -> Result<(), GuestError> {
         Self::pass_on::<K>(&self.kube, self.ctx(), name).await
+    }
+
+    /// One reconcile of `name` in namespace `ns`.
+    pub async fn pass_in<K: GuestObject>(&self, ns: &str, name: &str) -> Result<(), GuestError> {
+        let plural = self.kube.plural().to_string();
+        let object = self
+            .kube
+            .get_kind(&plural, ns, name)
+            .unwrap_or_else(|| panic!("{ns}/{name} is gone"));
+        let typed: K = serde_json::from_value(object).unwrap();
+        reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
+    }
+
+    /// One reconcile of the ProxmoxConnection `name` in `ns` by the connection controller.
+    pub async fn connection_pass(&self, ns: &str, name: &str) {
+        let object = self
+            .kube
+            .get_kind("proxmoxconnections", ns, name)
+            .unwrap_or_else(|| panic!("connection {ns}/{name} is gone"));
+        let typed = serde_json::from_value(object).unwrap();
+        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.ctx()).await {
+            eprintln!("connection {ns}/{name}: {e}");
+        }
     }
 
     /// One reconcile of `name` stored in `kube` by the operator `ctx` (see [`Env::operator`]).
@@ -184,10 +216,23 @@ impl Env {
         &self,
         name: &str,
         done: impl Fn(Option<&Value>) -> bool,
+        watch: impl FnMut(&Value),
+    ) -> Option<Value> {
+        self.drive_in::<K>(super::fakekube::DEFAULT_NS, name, done, watch)
+            .await
+    }
+
+    /// Like [`Env::drive_watching`], for the object `name` in namespace `ns`.
+    pub async fn drive_in<K: GuestObject>(
+        &self,
+        ns: &str,
+        name: &str,
+        done: impl Fn(Option<&Value>) -> bool,
         mut watch: impl FnMut(&Value),
     ) -> Option<Value> {
+        let plural = self.kube.plural().to_string();
         for _ in 0..MAX_PASSES {
-            let object = self.kube.get(name);
+            let object = self.kube.get_kind(&plural, ns, name);
             if done(object.as_ref()) {
                 return object;
             }
@@ -196,7 +241,7 @@ impl Env {
             };
             watch(&object);
             // Errors are retried by the controller; here the next pass retries.
-            if let Err(e) = self.pass::<K>(name).await {
+            if let Err(e) = self.pass_in::<K>(ns, name).await {
                 eprintln!("pass of {name} failed: {e}");
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -206,7 +251,7 @@ impl Env {
         }
         panic!(
             "{name} did not reach the expected state: {:#}",
-            self.kube.get(name).unwrap_or_default()
+            self.kube.get_kind(&plural, ns, name).unwrap_or_default()
         )
     }
 
@@ -323,7 +368,12 @@ fn new_context(
     poll_interval: Duration,
     policy: &Policy,
 ) -> Arc<Context> {
-    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
+    let backups = kubepve::guest::backup::BackupSettings {
+        namespace: BACKUP_NS.into(),
+        ..Default::default()
+    };
+    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone())
+        .with_backups(backups);
     let conn = Connection::new(client, poll_interval, "test".into()).with_policy(policy.clone());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
