@@ -331,3 +331,23 @@ async fn deleting_an_adopted_object_whose_guest_is_gone_completes() {
     env.kube.delete("legacy");
     env.drive::<ProxmoxVM>("legacy", gone).await;
 }
+
+#[tokio::test]
+async fn deleting_an_adopted_object_destroys_its_guest_and_completes() {
+    let env = Env::new("proxmoxvms").await;
+    env.pve.add_vm(legacy(311, "legacy")).await;
+    env.kube.put(existing(
+        "legacy",
+        311,
+        json!({"adopt": {}, "cpu": {"cores": 2}}),
+    ));
+    env.drive::<ProxmoxVM>("legacy", ready_now).await.unwrap();
+    // The destroy task ends with the guest gone: that ends the deletion, it is no
+    // GuestNotFound for spec.adopt.
+    env.kube.delete("legacy");
+    env.drive::<ProxmoxVM>("legacy", gone).await;
+    assert!(
+        env.pve.guest(311).await.is_none(),
+        "deletionPolicy Delete destroys it"
+    );
+}
