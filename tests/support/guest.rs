@@ -255,6 +255,23 @@ impl Env {
         )
     }
 
+    /// What one trigger (a poll, a resync) of `name` costs, as the controller would run it: one
+    /// reconcile, and another each time a pass changed the stored object (its watch would see
+    /// that write), at most `bound`. Returns the reconciles run; a status write that changes
+    /// the object on every pass (a feedback loop) shows up as `bound`.
+    pub async fn reconciles_per_trigger<K: GuestObject>(&self, name: &str, bound: usize) -> usize {
+        let plural = self.kube.plural().to_string();
+        let writes = || self.kube.writes(&plural, super::fakekube::DEFAULT_NS, name);
+        for n in 1..=bound {
+            let before = writes();
+            let _ = self.pass::<K>(name).await;
+            if writes() == before {
+                return n;
+            }
+        }
+        bound
+    }
+
     /// Runs exactly `n` reconciles of `name` (the object must stay).
     pub async fn passes<K: GuestObject>(&self, name: &str, n: usize) {
         for _ in 0..n {
