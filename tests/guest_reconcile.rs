@@ -331,7 +331,10 @@ async fn a_converged_guest_costs_one_reconcile_per_poll_and_no_write() {
     for poll in 0..3 {
         tokio::time::sleep(support::guest::POLL_INTERVAL).await;
         let n = env.reconciles_per_trigger::<ProxmoxVM>("web", 10).await;
-        assert_eq!(n, 1, "poll {poll}: a status write woke the object's own watch");
+        assert_eq!(
+            n, 1,
+            "poll {poll}: a status write woke the object's own watch"
+        );
     }
     assert_eq!(
         env.kube.writes("proxmoxvms", "default", "web"),

@@ -4,6 +4,9 @@ pub mod apiserver;
 pub mod fakekube;
 pub mod fleet;
 pub mod guest;
+#[cfg(feature = "k3s")]
+pub mod k3s;
 pub mod lab;
 pub mod mockkube;
+pub mod pki;
 pub mod pvectl;
