@@ -71,6 +71,11 @@ async fn until_namespace_gone(env: &Env) {
                 eprintln!("{name}: {e}");
             }
         }
+        let guests_left = !env.kube.list("proxmoxvms", Some(NS)).is_empty();
+        assert!(
+            !guests_left || env.kube.get_kind("proxmoxconnections", NS, "pve").is_some(),
+            "the connection went before the guests that need it"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let left: Vec<Value> = ["proxmoxvms", "proxmoxconnections", "secrets", "configmaps"]
