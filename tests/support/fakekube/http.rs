@@ -39,7 +39,7 @@ fn parse(path: &str) -> Option<Target<'_>> {
     })
 }
 
-fn query<'a>(uri: &'a str, key: &str) -> Option<String> {
+fn query(uri: &str, key: &str) -> Option<String> {
     let q = uri.split_once('?')?.1;
     q.split('&')
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
