@@ -156,6 +156,8 @@ async fn one(
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The connection's finalizer is the operator's to release.
+    crate::support::apiserver::delete_connections(&client, &ns).await;
     drop(operator);
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())

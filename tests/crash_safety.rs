@@ -268,9 +268,11 @@ async fn real_apiserver_operator_killed_repeatedly_converges_exactly() {
             .is_empty()
     })
     .await;
+    let conns_gone = all_gone && support::apiserver::delete_connections(&client, &ns).await;
     operator.kill().unwrap();
     operator.wait().unwrap();
     assert!(all_gone, "{:#?}", vms.list(&ListParams::default()).await);
+    assert!(conns_gone, "the connection's finalizer was released");
     let left = support::guest::pve_guests(&pve, &token).await;
     assert!(left.is_empty(), "guests left behind: {left:#?}");
     let _ = Api::<Namespace>::all(client)

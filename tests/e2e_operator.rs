@@ -122,12 +122,16 @@ async fn real_apiserver_operator_end_to_end() {
     assert!(pve.guest(150).await.is_none(), "VM 150 was destroyed");
     assert!(pve.guest(200).await.is_none(), "CT 200 was destroyed");
     // The connection kept its finalizer while guests used it; with none left it goes.
-    let conn_name = conns.list(&Default::default()).await.unwrap().items[0].name_any();
-    conns
-        .delete(&conn_name, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&conns, &conn_name).await;
+    assert!(
+        conns.list(&Default::default()).await.unwrap().items[0]
+            .finalizers()
+            .contains(&kubepve_api::FINALIZER.to_string()),
+        "the connection carries the operator's finalizer"
+    );
+    assert!(
+        support::apiserver::delete_connections(&client, &ns).await,
+        "the connection went once no guest used it"
+    );
 
     operator.stop().await;
     let _ = Api::<Namespace>::all(client)

@@ -373,6 +373,7 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
         .unwrap();
     assert_eq!(gone, vec![format!("{backup_ns}/{cm_name}")]);
 
+    assert!(support::apiserver::delete_connections(&client, &ns).await);
     operator.stop().await;
     for name in [&ns, &backup_ns] {
         let _ = Api::<Namespace>::all(client.clone())

@@ -353,6 +353,29 @@ where
     }
 }
 
+/// Deletes every ProxmoxConnection in `ns` and waits (at most 60 s) until they are gone. Call it
+/// while the operator still runs and after the guests are gone: a connection keeps its
+/// finalizer while guest objects use it, and only the operator removes it; without this a later
+/// namespace deletion would wait for ever. Returns whether they went.
+pub async fn delete_connections(client: &Client, ns: &str) -> bool {
+    use kube::api::{Api, DeleteParams, ListParams};
+    let conns: Api<kubepve_api::ProxmoxConnection> = Api::namespaced(client.clone(), ns);
+    let _ = conns
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
+    for _ in 0..240 {
+        if conns
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.is_empty())
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
 /// The operator's controllers running in this process against an API server, for namespace
 /// `ns`, with a 200 ms task poll; they stop when this is dropped or [`InProcessOperator::stop`]s.
 pub struct InProcessOperator {
