@@ -1,4 +1,4 @@
-//! Deleting a namespace that holds guests, against fakepve and the fake Kubernetes API (which
+//! Deleting a namespace that holds guests (VMs and a container), against fakepve and the fake Kubernetes API (which
 //! refuses creates in a terminating namespace and deletes its objects in no particular order,
 //! as the real one does): the guests are destroyed, the namespace goes, and their
 //! configuration backups survive it in the operator's namespace, also when the connection's
@@ -10,13 +10,35 @@ mod support;
 
 use std::time::Duration;
 
+use kubepve::guest::GuestError;
 use kubepve::guest::backup::BACKUP_LABEL;
-use kubepve_api::ProxmoxVM;
+use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use serde_json::{Value, json};
-use support::guest::{BACKUP_NS, Env, MAX_PASSES, clone_vm, condition, ready};
+use support::guest::{BACKUP_NS, Env, MAX_PASSES, clone_vm, condition, ct, ready};
 
 const NS: &str = "team-a";
-const GUESTS: [(&str, u32); 2] = [("web-1", 150), ("web-2", 151)];
+/// Kind (URL plural), name and VMID of each guest in the namespace.
+const GUESTS: [(&str, &str, u32); 3] = [
+    ("proxmoxvms", "web-1", 150),
+    ("proxmoxvms", "web-2", 151),
+    ("proxmoxcontainers", "cache", 200),
+];
+const TEMPLATE: &str = "debian-12-standard_12.7-1_amd64.tar.zst";
+
+/// One reconcile of a guest object of either kind.
+async fn pass(env: &Env, plural: &str, name: &str) -> Result<(), GuestError> {
+    match plural {
+        "proxmoxvms" => env.pass_kind::<ProxmoxVM>(plural, NS, name).await,
+        _ => env.pass_kind::<ProxmoxContainer>(plural, NS, name).await,
+    }
+}
+
+fn kind_of(plural: &str) -> &'static str {
+    match plural {
+        "proxmoxvms" => "ProxmoxVM",
+        _ => "ProxmoxContainer",
+    }
+}
 
 /// A namespace with a Secret, a ProxmoxConnection (checked by the connection controller) and
 /// two running VMs.
@@ -45,11 +67,36 @@ async fn connected_namespace() -> Env {
     env.connection_pass(NS, "pve").await;
     let conn = env.kube.get_kind("proxmoxconnections", NS, "pve").unwrap();
     assert_eq!(condition(&conn, "Ready")["status"], "True", "{conn:#}");
-    for (name, vmid) in GUESTS {
-        let mut object = clone_vm(name, vmid, json!({}));
+    env.pve
+        .store_file("local", TEMPLATE, 120 * 1024 * 1024, "vztmpl")
+        .await;
+    for (plural, name, vmid) in GUESTS {
+        let mut object = if plural == "proxmoxvms" {
+            clone_vm(name, vmid, json!({}))
+        } else {
+            ct(
+                name,
+                json!({
+                    "vmid": vmid,
+                    "ostemplate": format!("local:vztmpl/{TEMPLATE}"),
+                    "rootfs": {"storage": "local-lvm", "size": "8Gi"},
+                    "memory": "512Mi",
+                }),
+            )
+        };
         object["metadata"]["namespace"] = json!(NS);
-        env.kube.put(object);
-        env.drive_in::<ProxmoxVM>(NS, name, ready, |_| {}).await;
+        env.kube.put_kind(plural, object);
+        let mut passes = 0;
+        while !ready(env.kube.get_kind(plural, NS, name).as_ref()) {
+            passes += 1;
+            assert!(
+                passes < MAX_PASSES,
+                "{name} not ready: {:#?}",
+                env.kube.get_kind(plural, NS, name)
+            );
+            let _ = pass(&env, plural, name).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     env
 }
@@ -64,43 +111,51 @@ async fn until_namespace_gone(env: &Env) {
         if env.kube.get_kind("proxmoxconnections", NS, "pve").is_some() {
             env.connection_pass(NS, "pve").await;
         }
-        for (name, _) in GUESTS {
-            if env.kube.get_kind("proxmoxvms", NS, name).is_some()
-                && let Err(e) = env.pass_in::<ProxmoxVM>(NS, name).await
+        for (plural, name, _) in GUESTS {
+            if env.kube.get_kind(plural, NS, name).is_some()
+                && let Err(e) = pass(env, plural, name).await
             {
                 eprintln!("{name}: {e}");
             }
         }
-        let guests_left = !env.kube.list("proxmoxvms", Some(NS)).is_empty();
+        let guests_left = GUESTS
+            .iter()
+            .any(|(plural, name, _)| env.kube.get_kind(plural, NS, name).is_some());
         assert!(
             !guests_left || env.kube.get_kind("proxmoxconnections", NS, "pve").is_some(),
             "the connection went before the guests that need it"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let left: Vec<Value> = ["proxmoxvms", "proxmoxconnections", "secrets", "configmaps"]
-        .iter()
-        .flat_map(|p| env.kube.list(p, Some(NS)))
-        .collect();
+    let left: Vec<Value> = [
+        "proxmoxvms",
+        "proxmoxcontainers",
+        "proxmoxconnections",
+        "secrets",
+        "configmaps",
+    ]
+    .iter()
+    .flat_map(|p| env.kube.list(p, Some(NS)))
+    .collect();
     panic!("namespace {NS} still holds {left:#?}");
 }
 
 /// The guests are gone from Proxmox and each left its backup in the operator's namespace,
 /// labelled with where it came from.
 async fn assert_destroyed_and_backed_up(env: &Env) {
-    for (name, vmid) in GUESTS {
+    for (_, name, vmid) in GUESTS {
         assert!(
             env.pve.guest(vmid).await.is_none(),
             "{name}: VMID {vmid} still exists"
         );
     }
     let backups = env.kube.list("configmaps", Some(BACKUP_NS));
-    for (name, vmid) in GUESTS {
+    for (plural, name, vmid) in GUESTS {
         let found = backups.iter().find(|cm| {
             let labels = &cm["metadata"]["labels"];
             labels[BACKUP_LABEL] == "true"
                 && labels["kubepve.io/backup-of-namespace"] == NS
-                && labels["kubepve.io/backup-of-kind"] == "ProxmoxVM"
+                && labels["kubepve.io/backup-of-kind"] == kind_of(plural)
                 && cm["metadata"]["annotations"]["kubepve.io/backup-of-name"] == name
         });
         let cm =

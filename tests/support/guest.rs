@@ -171,9 +171,20 @@ impl Env {
     /// One reconcile of `name` in namespace `ns`.
     pub async fn pass_in<K: GuestObject>(&self, ns: &str, name: &str) -> Result<(), GuestError> {
         let plural = self.kube.plural().to_string();
+        self.pass_kind::<K>(&plural, ns, name).await
+    }
+
+    /// One reconcile of the object `name` of the kind served under `plural` in `ns` (for
+    /// scenarios with more than one guest kind).
+    pub async fn pass_kind<K: GuestObject>(
+        &self,
+        plural: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), GuestError> {
         let object = self
             .kube
-            .get_kind(&plural, ns, name)
+            .get_kind(plural, ns, name)
             .unwrap_or_else(|| panic!("{ns}/{name} is gone"));
         let typed: K = serde_json::from_value(object).unwrap();
         reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
