@@ -19,6 +19,7 @@ use crate::conditions::{self, Health, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
 
+mod connection;
 mod inputs;
 mod outcome;
 mod placement;
@@ -127,43 +128,9 @@ async fn pipeline<K: GuestObject>(
         // that never had a VMID never created anything. Neither needs the connection.
         return release(object, ctx, None).await;
     }
-    let key = (
-        object.namespace().unwrap_or_default(),
-        common.connection_ref.name.clone(),
-    );
-    let conn_name = &key.1;
-    // A deletion goes on with the client that last worked: deleting a namespace deletes the
-    // connection's Secret (and the connection) in no particular order with the guests.
-    let last_usable = deleting
-        .then(|| ctx.connections.for_deletion(&key))
-        .flatten();
-    let conn = match (ctx.connections.get(&key), last_usable) {
-        (Some(Ok(conn)), _) | (_, Some(conn)) => conn,
-        (Some(Err(problem)), None) => {
-            let mut message = format!("connection {conn_name} is not usable: {}", problem.message);
-            if deleting {
-                message.push_str(
-                    "; the guest cannot be destroyed without it: fix the connection or recreate \
-                     its Secret, or remove the finalizer kubepve.io/finalizer from this object to \
-                     leave the guest in Proxmox as it is",
-                );
-            }
-            return Ok(Some(Outcome::progressing(
-                "ConnectionNotReady",
-                message,
-                settings.connection_retry,
-            )));
-        }
-        (None, None) => {
-            let message = format!(
-                "waiting for ProxmoxConnection {conn_name} in this namespace to be checked"
-            );
-            return Ok(Some(Outcome::progressing(
-                "WaitingForConnection",
-                message,
-                settings.connection_retry,
-            )));
-        }
+    let conn = match connection::usable(object, ctx, deleting) {
+        Ok(conn) => conn,
+        Err(outcome) => return Ok(Some(outcome)),
     };
 
     // 1. The task in flight, if any.

@@ -13,9 +13,14 @@ use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
 use pve_client::{Client, Upid, WaitOptions};
 use pve_testkit::{FakePve, RecordedRequest, VmSeed};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fakekube::FakeKube;
+// Each test binary uses some of them.
+#[allow(unused_imports)]
+pub use super::guest_objects::{
+    clone_vm, condition, condition_message, ct, gone, ready, ready_now, stalled, tags, vm,
+};
 use super::lab::client;
 
 /// How many passes a scenario may take to reach a state before it fails.
@@ -417,96 +422,5 @@ pub async fn pve_guests(pve: &FakePve, token: &pve_testkit::Token) -> Vec<u64> {
         .into_iter()
         .filter(|g| g.template != Some(true))
         .filter_map(|g| g.vmid)
-        .collect()
-}
-
-/// The condition of this type, or Null.
-pub fn condition(object: &Value, type_: &str) -> Value {
-    object["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
-        .unwrap_or(Value::Null)
-}
-
-/// The message of the condition of this type ("" when there is none).
-pub fn condition_message(object: &Value, type_: &str) -> String {
-    condition(object, type_)["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Ready=True.
-pub fn ready(object: Option<&Value>) -> bool {
-    object.is_some_and(|o| condition(o, "Ready")["status"] == "True")
-}
-
-/// Ready=True for the object's current generation.
-pub fn ready_now(object: Option<&Value>) -> bool {
-    object.is_some_and(|o| {
-        let c = condition(o, "Ready");
-        c["status"] == "True" && c["observedGeneration"] == o["metadata"]["generation"]
-    })
-}
-
-/// A predicate: Stalled=True with this reason.
-pub fn stalled(reason: &'static str) -> impl Fn(Option<&Value>) -> bool {
-    move |object| {
-        object.is_some_and(|o| {
-            let c = condition(o, "Stalled");
-            c["status"] == "True" && c["reason"] == reason
-        })
-    }
-}
-
-/// The object is gone from the store.
-pub fn gone(object: Option<&Value>) -> bool {
-    object.is_none()
-}
-
-fn object(kind: &str, name: &str, spec: Value) -> Value {
-    let mut full = json!({"connectionRef": {"name": "pve"}, "node": "pve1"});
-    full.as_object_mut()
-        .unwrap()
-        .extend(spec.as_object().unwrap().clone());
-    json!({
-        "apiVersion": "kubepve.io/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": full,
-    })
-}
-
-/// A ProxmoxVM on connection `pve`, node `pve1`, with `spec` merged in.
-pub fn vm(name: &str, spec: Value) -> Value {
-    object("ProxmoxVM", name, spec)
-}
-
-/// A ProxmoxVM that clones the template, with `spec` merged in.
-pub fn clone_vm(name: &str, vmid: u32, spec: Value) -> Value {
-    let mut full = json!({
-        "vmid": vmid,
-        "source": {"clone": {"templateName": TEMPLATE}},
-        "cpu": {"cores": 2},
-        "memory": "2Gi",
-    });
-    full.as_object_mut()
-        .unwrap()
-        .extend(spec.as_object().unwrap().clone());
-    vm(name, full)
-}
-
-/// A ProxmoxContainer on connection `pve`, node `pve1`, with `spec` merged in.
-pub fn ct(name: &str, spec: Value) -> Value {
-    object("ProxmoxContainer", name, spec)
-}
-
-/// The guest's tags in Proxmox, split.
-pub fn tags(guest: &Value) -> Vec<String> {
-    guest["config"]["tags"]
-        .as_str()
-        .unwrap_or_default()
-        .split([';', ',', ' '])
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
         .collect()
 }

@@ -4,6 +4,7 @@ pub mod apiserver;
 pub mod fakekube;
 pub mod fleet;
 pub mod guest;
+pub mod guest_objects;
 #[cfg(feature = "k3s")]
 pub mod k3s;
 pub mod lab;
