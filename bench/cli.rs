@@ -99,7 +99,7 @@ pub async fn run(bin: &Path) -> CliRun {
     let manifests = pvectl.path("manifests");
     std::fs::create_dir(&manifests).expect("manifest dir");
     for i in 0..APPLY_MANIFESTS {
-        let object = guest_object(i, "pve");
+        let object = guest_object(i, "pve", "default");
         let yaml = serde_saphyr::to_string(&object).expect("manifest as YAML");
         std::fs::write(manifests.join(format!("vm-{i:03}.yaml")), yaml).expect("write manifest");
     }

@@ -118,11 +118,11 @@ pub struct Options {
 }
 
 /// A blank VM with one disk and one NIC that should be created and started.
-pub fn guest_object(index: usize, connection: &str) -> Value {
+pub fn guest_object(index: usize, connection: &str, namespace: &str) -> Value {
     let name = format!("bench-{index:04}");
     json!({
         "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "connectionRef": {"name": connection},
             "node": "pve1",
@@ -186,7 +186,7 @@ pub async fn run(options: &Options) -> Run {
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     let names: Vec<String> = (0..options.guests)
         .map(|i| {
-            let object = guest_object(i, "pve");
+            let object = guest_object(i, "pve", "default");
             let name = object["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()

@@ -106,6 +106,8 @@ async fn one(
                 "run",
                 "--namespace",
                 &ns,
+                "--backup-namespace",
+                &ns,
                 "--probe-addr",
                 &probe.to_string(),
             ])
@@ -120,7 +122,7 @@ async fn one(
 
     let vms: Api<ProxmoxVM> = Api::namespaced(client.clone(), &ns);
     let started = Instant::now();
-    futures::stream::iter((0..guests).map(|i| apply(&vms, guest_object(i, "pve"))))
+    futures::stream::iter((0..guests).map(|i| apply(&vms, guest_object(i, "pve", &ns))))
         .buffer_unordered(16)
         .collect::<Vec<()>>()
         .await;
@@ -154,6 +156,8 @@ async fn one(
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The connection's finalizer is the operator's to release.
+    crate::support::apiserver::delete_connections(&client, &ns).await;
     drop(operator);
     let _ = Api::<Namespace>::all(client)
         .delete(&ns, &DeleteParams::default())

@@ -106,7 +106,9 @@ impl Context {
             .set_tasks_in_flight(i64::try_from(tasks.len()).unwrap_or(i64::MAX));
     }
 
-    /// Publishes an event about `object`; failures to publish are logged, never fatal.
+    /// Publishes an event about `object`; failures to publish are logged, never fatal (and
+    /// only at debug level where the namespace refuses them because it is being deleted,
+    /// which every event of a namespace deletion would otherwise repeat).
     pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,
@@ -122,10 +124,26 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::warn!(%error, reason, "could not publish event");
+        match self.recorder.publish(&event, &object.object_ref(&())).await {
+            Ok(()) => {}
+            Err(kube::Error::Api(status)) if namespace_terminating(&status) => {
+                tracing::debug!(
+                    reason,
+                    "not publishing an event: the namespace is being deleted"
+                );
+            }
+            Err(error) => tracing::warn!(%error, reason, "could not publish event"),
         }
     }
+}
+
+/// Whether the API server refused a create because the namespace is being deleted.
+pub fn namespace_terminating(status: &kube::core::Status) -> bool {
+    status.code == 403
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 /// Consecutive failures per object, for exponential backoff.

@@ -41,7 +41,13 @@ enum Command {
         /// Log as JSON lines instead of text.
         #[arg(long, env = "KUBEPVE_LOG_JSON")]
         log_json: bool,
-        /// Configuration backups kept per guest object (ConfigMap `kubepve-backup-<kind>-<name>`).
+        /// Namespace of the configuration backup ConfigMaps: one that outlives the guests'
+        /// namespaces, the operator's own (default: POD_NAMESPACE, else the namespace of the
+        /// pod's service account; required outside a cluster).
+        #[arg(long, env = "KUBEPVE_BACKUP_NAMESPACE")]
+        backup_namespace: Option<String>,
+        /// Configuration backups kept per guest object (ConfigMap
+        /// `kubepve-backup-<kind>-<namespace>.<name>` in the backup namespace).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
         backup_keep: u16,
         /// How long a guest's backup ConfigMap is kept after its last backup, also after the
@@ -67,10 +73,12 @@ fn main() -> anyhow::Result<()> {
             lease_name,
             task_poll_seconds,
             log_json,
+            backup_namespace,
             backup_keep,
             backup_retention,
         } => {
             init_logging(log_json);
+            let backup_namespace = backup_namespace_or_own(backup_namespace)?;
             let settings = kubepve::context::Settings {
                 task_poll: Duration::from_secs(task_poll_seconds.max(1)),
                 ..Default::default()
@@ -83,6 +91,7 @@ fn main() -> anyhow::Result<()> {
                 lease_name,
                 settings,
                 backups: kubepve::guest::backup::BackupSettings {
+                    namespace: backup_namespace,
                     keep: usize::from(backup_keep),
                     retention: backup_retention,
                 },
@@ -105,6 +114,26 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a pod's service account token and namespace are mounted.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The backup namespace asked for, else the operator's own: POD_NAMESPACE (the downward API in
+/// the chart and the kustomize manifest), else the service account's namespace file.
+fn backup_namespace_or_own(asked: Option<String>) -> anyhow::Result<String> {
+    let own = || {
+        std::env::var("POD_NAMESPACE").ok().or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+    };
+    asked.or_else(own).filter(|ns| !ns.is_empty()).context(
+        "cannot tell where to keep configuration backups: outside a cluster, set \
+             --backup-namespace (or KUBEPVE_BACKUP_NAMESPACE) to a namespace that outlives the \
+             guests' namespaces, such as the operator's own",
+    )
 }
 
 /// Structured logs to stderr; `RUST_LOG` filters (default `info`).

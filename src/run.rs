@@ -140,9 +140,10 @@ pub async fn controllers(
         namespace.clone(),
         shutdown.clone(),
     );
+    // Backups live in the operator's namespace only, whichever namespaces are watched.
     let pruner = guest::backup::pruner(
         client.clone(),
-        namespace.clone(),
+        Some(ctx.backups.namespace.clone()),
         PRUNE_EVERY,
         shutdown.clone(),
     );

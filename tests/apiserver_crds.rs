@@ -125,6 +125,23 @@ async fn apply(client: &Client, ns: &str, doc: &Value) -> Result<Value, kube::Er
     unreachable!()
 }
 
+/// The top-level `spec` fields that the generated CRD of `kind` gives a default, with it.
+fn spec_defaults(kind: &str) -> Vec<(String, Value)> {
+    let crds = kubepve_api::crds::all().unwrap();
+    let crd = crds
+        .iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap_or_else(|| panic!("no CRD for {kind}"));
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+    let props = &schema["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    props
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(field, s)| s.get("default").map(|d| (field.clone(), d.clone())))
+        .collect()
+}
+
 async fn samples_pass_server_side_validation(client: &Client, ns: &str) {
     let docs = samples(ns);
     assert!(docs.iter().any(|d| d["kind"] == "ProxmoxVM"));
@@ -132,16 +149,29 @@ async fn samples_pass_server_side_validation(client: &Client, ns: &str) {
         let stored = apply(client, ns, doc)
             .await
             .unwrap_or_else(|e| panic!("sample {} refused: {e}", doc["metadata"]["name"]));
-        if doc["kind"] != "Secret" {
-            // Schema defaults are filled in by the server, so the controller never writes spec.
-            assert!(
-                stored["spec"]["runStrategy"].is_string(),
-                "runStrategy defaulted: {stored}"
-            );
-            assert!(
-                stored["spec"]["deletionPolicy"].is_string(),
-                "deletionPolicy defaulted: {stored}"
-            );
+        let kind = doc["kind"].as_str().unwrap();
+        if kind == "Secret" {
+            continue;
+        }
+        // Schema defaults are filled in by the server (per kind, as the CRD declares them), so
+        // the controller never writes spec.
+        let defaults = spec_defaults(kind);
+        if kind != "ProxmoxConnection" {
+            for field in ["runStrategy", "deletionPolicy"] {
+                assert!(
+                    defaults.iter().any(|(f, _)| f == field),
+                    "{kind} defaults spec.{field}"
+                );
+            }
+        }
+        for (field, default) in defaults {
+            if doc["spec"].get(&field).is_none() {
+                assert_eq!(
+                    stored["spec"][&field], default,
+                    "{kind} {}: spec.{field} defaulted by the server: {stored}",
+                    doc["metadata"]["name"]
+                );
+            }
         }
     }
 }

@@ -50,7 +50,8 @@ fn kube(secret: Option<Value>) -> MockKube {
                 None => status_error(404, "NotFound", "secrets \"pve-creds\" not found"),
             };
         }
-        if r.method == "PATCH" && r.uri.contains("/status") {
+        let path = r.uri.split('?').next().unwrap_or_default();
+        if r.method == "PATCH" && (r.uri.contains("/status") || path.ends_with("/lab")) {
             return (
                 200,
                 json!({
@@ -82,6 +83,13 @@ async fn run(
     reconcile(Arc::new(conn), ctx.clone())
         .await
         .expect("reconcile succeeds");
+    // The finalizer that keeps the connection while guests need it to be deleted.
+    let finalizer = kube.matching("PATCH", "/proxmoxconnections/lab?");
+    assert_eq!(finalizer.len(), 1, "{:?}", kube.requests());
+    assert_eq!(
+        finalizer[0].body["metadata"]["finalizers"],
+        json!([kubepve_api::FINALIZER])
+    );
     let patches = kube.matching("PATCH", "/proxmoxconnections/lab/status");
     assert_eq!(patches.len(), 1, "one status write: {:?}", kube.requests());
     assert!(

@@ -134,6 +134,7 @@ async fn reconciles_abandoned_at_random_points_and_restarts_leave_an_exact_state
 fn start_operator(kubeconfig: &std::path::Path, ns: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_kubepve"))
         .args(["run", "--namespace", ns, "--probe-addr", "127.0.0.1:0"])
+        .args(["--backup-namespace", ns])
         .args(["--task-poll-seconds", "1"])
         .env("KUBECONFIG", kubeconfig)
         .env("RUST_LOG", "warn")
@@ -267,9 +268,11 @@ async fn real_apiserver_operator_killed_repeatedly_converges_exactly() {
             .is_empty()
     })
     .await;
+    let conns_gone = all_gone && support::apiserver::delete_connections(&client, &ns).await;
     operator.kill().unwrap();
     operator.wait().unwrap();
     assert!(all_gone, "{:#?}", vms.list(&ListParams::default()).await);
+    assert!(conns_gone, "the connection's finalizer was released");
     let left = support::guest::pve_guests(&pve, &token).await;
     assert!(left.is_empty(), "guests left behind: {left:#?}");
     let _ = Api::<Namespace>::all(client)

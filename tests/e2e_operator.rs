@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams};
 use kubepve_api::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
 use serde_json::{Value, json};
@@ -120,6 +121,17 @@ async fn real_apiserver_operator_end_to_end() {
     wait_gone(&cts, "dns-01").await;
     assert!(pve.guest(150).await.is_none(), "VM 150 was destroyed");
     assert!(pve.guest(200).await.is_none(), "CT 200 was destroyed");
+    // The connection kept its finalizer while guests used it; with none left it goes.
+    assert!(
+        conns.list(&Default::default()).await.unwrap().items[0]
+            .finalizers()
+            .contains(&kubepve_api::FINALIZER.to_string()),
+        "the connection carries the operator's finalizer"
+    );
+    assert!(
+        support::apiserver::delete_connections(&client, &ns).await,
+        "the connection went once no guest used it"
+    );
 
     operator.stop().await;
     let _ = Api::<Namespace>::all(client)

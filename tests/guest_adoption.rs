@@ -305,3 +305,49 @@ async fn from_observe_only_to_full_the_changes_wait_in_status_until_the_spec_app
     let onboot = env.pve.guest(350).await.unwrap()["config"]["onboot"].to_string();
     assert_eq!(onboot.trim_matches('"'), "1");
 }
+
+#[tokio::test]
+async fn deleting_an_adopted_object_whose_guest_is_gone_completes() {
+    let env = Env::new("proxmoxvms").await;
+    env.pve.add_vm(legacy(310, "legacy")).await;
+    env.kube.put(existing(
+        "legacy",
+        310,
+        json!({"adopt": {}, "cpu": {"cores": 2}, "onBoot": false}),
+    ));
+    env.drive::<ProxmoxVM>("legacy", |o| {
+        o.is_some_and(|o| o["status"]["adopted"] == true)
+    })
+    .await
+    .unwrap();
+    // Someone destroys the guest in Proxmox, then the object is deleted: "already gone" is
+    // success, whatever spec.adopt says about creating.
+    let pve = env.pve_client();
+    let guest = pve.guest(pve_client::GuestKind::Qemu, "pve1", 310);
+    env.wait(&guest.stop().await.unwrap()).await;
+    env.wait(&guest.delete(Default::default()).await.unwrap())
+        .await;
+    assert!(env.pve.guest(310).await.is_none());
+    env.kube.delete("legacy");
+    env.drive::<ProxmoxVM>("legacy", gone).await;
+}
+
+#[tokio::test]
+async fn deleting_an_adopted_object_destroys_its_guest_and_completes() {
+    let env = Env::new("proxmoxvms").await;
+    env.pve.add_vm(legacy(311, "legacy")).await;
+    env.kube.put(existing(
+        "legacy",
+        311,
+        json!({"adopt": {}, "cpu": {"cores": 2}}),
+    ));
+    env.drive::<ProxmoxVM>("legacy", ready_now).await.unwrap();
+    // The destroy task ends with the guest gone: that ends the deletion, it is no
+    // GuestNotFound for spec.adopt.
+    env.kube.delete("legacy");
+    env.drive::<ProxmoxVM>("legacy", gone).await;
+    assert!(
+        env.pve.guest(311).await.is_none(),
+        "deletionPolicy Delete destroys it"
+    );
+}

@@ -17,9 +17,10 @@ use kubepve_api::ProxmoxVM;
 use pve_client::Params;
 use pve_testkit::VmSeed;
 use serde_json::{Value, json};
-use support::guest::{Env, MAX_PASSES, clone_vm, condition, ready, stalled};
+use support::guest::{BACKUP_NS, Env, MAX_PASSES, clone_vm, condition, ready, stalled};
 
-const CM: &str = "kubepve-backup-proxmoxvm-web";
+/// The backup ConfigMap of `default/web`, in the operator's namespace.
+const CM: &str = "kubepve-backup-proxmoxvm-default.web";
 
 /// Deletes `name` and runs reconciles until the object is gone (bounded).
 async fn delete_and_release(env: &Env, name: &str) {
@@ -80,8 +81,14 @@ async fn a_deletion_leaves_a_backup_config_map_that_outlives_the_object_until_it
     assert!(cm["metadata"].get("ownerReferences").is_none());
     assert_eq!(
         cm["metadata"]["annotations"]["kubepve.io/backup-of"],
-        "ProxmoxVM/web"
+        "ProxmoxVM/default/web"
     );
+    assert_eq!(cm["metadata"]["namespace"], BACKUP_NS);
+    let labels = &cm["metadata"]["labels"];
+    assert_eq!(labels["kubepve.io/backup-of-namespace"], "default");
+    assert_eq!(labels["kubepve.io/backup-of-kind"], "ProxmoxVM");
+    assert_eq!(labels["kubepve.io/backup-of-name"], "web");
+    assert_eq!(labels["kubepve.io/backup-of-uid"], "uid-web");
     let expires: Timestamp = cm["metadata"]["annotations"][EXPIRES_ANNOTATION]
         .as_str()
         .unwrap()
@@ -126,15 +133,15 @@ async fn a_deletion_leaves_a_backup_config_map_that_outlives_the_object_until_it
 
     // Kept until it expires, then pruned.
     let client = env.ctx().client.clone();
-    let gone = backup::prune(&client, Some("default"), Timestamp::now())
+    let gone = backup::prune(&client, Some(BACKUP_NS), Timestamp::now())
         .await
         .unwrap();
     assert!(gone.is_empty() && env.kube.config_map(CM).is_some());
     let later = Timestamp::now() + SignedDuration::from_hours(169);
-    let gone = backup::prune(&client, Some("default"), later)
+    let gone = backup::prune(&client, Some(BACKUP_NS), later)
         .await
         .unwrap();
-    assert_eq!(gone, vec![format!("default/{CM}")]);
+    assert_eq!(gone, vec![format!("{BACKUP_NS}/{CM}")]);
     assert!(env.kube.config_map(CM).is_none());
 }
 
@@ -298,11 +305,14 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
     let client = env.client.clone();
     env.install_crds().await;
     let ns = format!("kubepve-backup-{}", std::process::id());
-    apply(
-        &Api::<Namespace>::all(client.clone()),
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )
-    .await;
+    let backup_ns = format!("{ns}-operator");
+    for name in [&ns, &backup_ns] {
+        apply(
+            &Api::<Namespace>::all(client.clone()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+        .await;
+    }
     let (pve, token) = support::lab::sample_lab(0.01).await;
     apply(
         &Api::<Secret>::namespaced(client.clone(), &ns),
@@ -328,7 +338,7 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
     web["metadata"].as_object_mut().unwrap().remove("namespace");
     apply(&vms, web).await;
 
-    let operator = support::apiserver::InProcessOperator::start(&client, &ns);
+    let operator = support::apiserver::InProcessOperator::with_backups_in(&client, &ns, &backup_ns);
     let limit = Instant::now() + Duration::from_secs(120);
     while !vms.get_opt("web").await.unwrap().is_some_and(|o| {
         o.status.is_some_and(|s| {
@@ -346,19 +356,28 @@ async fn real_apiserver_backup_outlives_the_deleted_object() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(pve.guest(150).await.is_none());
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let cm = cms.get(CM).await.expect("the backup survives the object");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &backup_ns);
+    let cm_name = backup::config_map_name("ProxmoxVM", &ns, "web");
+    let cm = cms
+        .get(&cm_name)
+        .await
+        .expect("the backup survives the object, in the operator's namespace");
     assert!(cm.metadata.owner_references.is_none_or(|o| o.is_empty()));
     let data = cm.data.unwrap_or_default();
     let entry: Value = serde_json::from_str(data.values().next().unwrap()).unwrap();
     assert_eq!(entry["reason"], "delete");
     assert!(entry["upid"].as_str().unwrap().contains(":qmdestroy:150:"));
     let later = Timestamp::now() + SignedDuration::from_hours(169);
-    let gone = backup::prune(&client, Some(&ns), later).await.unwrap();
-    assert_eq!(gone, vec![format!("{ns}/{CM}")]);
+    let gone = backup::prune(&client, Some(&backup_ns), later)
+        .await
+        .unwrap();
+    assert_eq!(gone, vec![format!("{backup_ns}/{cm_name}")]);
 
+    assert!(support::apiserver::delete_connections(&client, &ns).await);
     operator.stop().await;
-    let _ = Api::<Namespace>::all(client)
-        .delete(&ns, &DeleteParams::default())
-        .await;
+    for name in [&ns, &backup_ns] {
+        let _ = Api::<Namespace>::all(client.clone())
+            .delete(name, &DeleteParams::default())
+            .await;
+    }
 }

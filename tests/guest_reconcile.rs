@@ -319,3 +319,26 @@ async fn drift_in_proxmox_is_corrected_and_reported() {
         .collect();
     assert!(notes.iter().any(|n| n.contains("tags")), "{notes:?}");
 }
+
+#[tokio::test]
+async fn a_converged_guest_costs_one_reconcile_per_poll_and_no_write() {
+    let env = Env::new("proxmoxvms").await;
+    env.kube.put(clone_vm("web", 150, json!({})));
+    env.drive::<ProxmoxVM>("web", ready_now).await.unwrap();
+    // Let the last transition's own write settle, then count steady polls.
+    env.reconciles_per_trigger::<ProxmoxVM>("web", 10).await;
+    let writes = env.kube.writes("proxmoxvms", "default", "web");
+    for poll in 0..3 {
+        tokio::time::sleep(support::guest::POLL_INTERVAL).await;
+        let n = env.reconciles_per_trigger::<ProxmoxVM>("web", 10).await;
+        assert_eq!(
+            n, 1,
+            "poll {poll}: a status write woke the object's own watch"
+        );
+    }
+    assert_eq!(
+        env.kube.writes("proxmoxvms", "default", "web"),
+        writes,
+        "steady polls write nothing: watchers (ArgoCD, kubectl get -w) see no change"
+    );
+}

@@ -5,12 +5,15 @@
 use std::path::Path;
 use std::process::Command;
 
-fn manager_args() -> Vec<String> {
+fn manager_container() -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/manager/manager.yaml");
     let text = std::fs::read_to_string(&path).expect("config/manager/manager.yaml exists");
     let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("valid YAML");
-    let container = &doc["spec"]["template"]["spec"]["containers"][0];
-    container["args"]
+    doc["spec"]["template"]["spec"]["containers"][0].clone()
+}
+
+fn manager_args() -> Vec<String> {
+    manager_container()["args"]
         .as_array()
         .expect("the manager container has args")
         .iter()
@@ -38,6 +41,8 @@ fn manager_args_are_accepted_by_kubepve_run() {
         .env("KUBECONFIG", home.path().join("missing-kubeconfig"))
         .env("HOME", home.path())
         .env("RUST_BACKTRACE", "0")
+        // What the Deployment's downward API sets (checked below).
+        .env("POD_NAMESPACE", "kubepve-system")
         .output()
         .expect("kubepve runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -50,6 +55,32 @@ fn manager_args_are_accepted_by_kubepve_run() {
         stderr.contains("kubeconfig"),
         "kubepve parsed the arguments and stopped at the missing cluster config: {stderr}"
     );
+}
+
+#[test]
+fn backups_go_to_the_pods_namespace_and_outside_a_cluster_one_must_be_named() {
+    // The Deployment tells the operator its namespace (the default backup namespace).
+    let env = manager_container()["env"].clone();
+    let pod_ns = env
+        .as_array()
+        .expect("the manager container has env")
+        .iter()
+        .find(|e| e["name"] == "POD_NAMESPACE")
+        .expect("POD_NAMESPACE is set");
+    assert_eq!(
+        pod_ns["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    // Outside a cluster, with nothing naming it: a clear error that says what to set.
+    let out = Command::new(env!("CARGO_BIN_EXE_kubepve"))
+        .args(["run", "--probe-addr", "127.0.0.1:0"])
+        .env_remove("POD_NAMESPACE")
+        .env_remove("KUBEPVE_BACKUP_NAMESPACE")
+        .output()
+        .expect("kubepve runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--backup-namespace"), "{stderr}");
 }
 
 #[test]

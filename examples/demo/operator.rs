@@ -74,6 +74,8 @@ fn context(kube: &FakeKube, client: Client, metrics: Metrics) -> Arc<Context> {
         task_poll: Duration::from_millis(100),
         ..Settings::default()
     };
+    // Configuration backups go to the operator's namespace, as in a cluster.
+    kube.create_namespace(kubepve::guest::backup::DEFAULT_NAMESPACE);
     let ctx = Arc::new(Context::new(kube.mock.client.clone(), metrics, settings));
     let conn = Connection::new(client, Duration::from_millis(500), "demo".into());
     ctx.connections

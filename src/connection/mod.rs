@@ -1,9 +1,13 @@
 //! The `ProxmoxConnection` controller: builds (and rebuilds when the spec or the Secret changes)
 //! one Proxmox client per connection, checks that Proxmox answers and accepts the credentials,
 //! and reports version, nodes and errors in status. Guests read the result from the registry.
+//! Its finalizer keeps a connection (and the last usable client in the registry) while guest
+//! objects that refer to it exist, so that deleting a namespace, which deletes everything in
+//! it in no particular order, can still destroy the guests.
 
 pub mod credentials;
 pub mod registry;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +43,23 @@ pub async fn reconcile(
     let poll = Duration::from_secs(
         u64::try_from(conn.spec.limits.poll_interval_seconds.max(5)).unwrap_or(30),
     );
+    let deleting = conn.metadata.deletion_timestamp.is_some();
+    if !deleting {
+        crate::finalizer::add(&ctx.client, &*conn).await?;
+    } else if !crate::finalizer::has(&*conn) {
+        return Ok(Action::await_change());
+    } else {
+        let users = users::guests_using(&ctx.client, &key).await?;
+        if users.is_empty() {
+            crate::finalizer::remove(&ctx.client, &*conn).await?;
+            ctx.connections.remove(&key);
+            return Ok(Action::await_change());
+        }
+        tracing::info!(
+            guests = ?users,
+            "connection is being deleted: kept until the guest objects that use it are gone"
+        );
+    }
 
     let (status, health) = match connect(&conn, &ctx, &key, poll).await? {
         Ok((connection, status)) => {
@@ -85,6 +106,8 @@ pub async fn reconcile(
     ctx.metrics
         .reconciled("ProxmoxConnection", started.elapsed());
     Ok(match health {
+        // Nothing tells this controller when the last guest goes: look again soon.
+        _ if deleting => Action::requeue(ctx.settings.connection_retry.min(poll)),
         Health::Ready { .. } => Action::requeue(poll),
         _ => Action::requeue(ctx.settings.connection_retry),
     })

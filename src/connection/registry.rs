@@ -277,29 +277,54 @@ pub struct Unavailable {
 /// A connection as guests see it: usable, or why not.
 pub type ConnectionState = Result<Arc<Connection>, Unavailable>;
 
-/// Every connection the operator knows, by namespace and name.
+/// Every connection the operator knows, by namespace and name, and the last usable client of
+/// each: a deletion goes on with it when the connection became unusable meanwhile (deleting a
+/// namespace deletes the connection's Secret in no particular order with the guests).
 #[derive(Default, Clone)]
 pub struct Registry {
-    inner: Arc<RwLock<HashMap<ConnectionKey, ConnectionState>>>,
+    inner: Arc<RwLock<Known>>,
+}
+
+#[derive(Default)]
+struct Known {
+    states: HashMap<ConnectionKey, ConnectionState>,
+    last_usable: HashMap<ConnectionKey, Arc<Connection>>,
 }
 
 impl Registry {
     /// The connection, or why it cannot be used (`None`: never seen yet).
     pub fn get(&self, key: &ConnectionKey) -> Option<ConnectionState> {
-        self.inner.read().ok().and_then(|m| m.get(key).cloned())
+        self.inner
+            .read()
+            .ok()
+            .and_then(|m| m.states.get(key).cloned())
+    }
+
+    /// The connection if usable, else the last client of it that was (for deletions only: it
+    /// holds credentials that may have been revoked or replaced since).
+    pub fn for_deletion(&self, key: &ConnectionKey) -> Option<Arc<Connection>> {
+        let known = self.inner.read().ok()?;
+        match known.states.get(key) {
+            Some(Ok(conn)) => Some(conn.clone()),
+            _ => known.last_usable.get(key).cloned(),
+        }
     }
 
     /// Records the connection's current state.
     pub fn set(&self, key: ConnectionKey, state: ConnectionState) {
-        if let Ok(mut map) = self.inner.write() {
-            map.insert(key, state);
+        if let Ok(mut known) = self.inner.write() {
+            if let Ok(conn) = &state {
+                known.last_usable.insert(key.clone(), conn.clone());
+            }
+            known.states.insert(key, state);
         }
     }
 
-    /// Forgets a deleted connection.
+    /// Forgets a deleted connection, its last usable client included.
     pub fn remove(&self, key: &ConnectionKey) {
-        if let Ok(mut map) = self.inner.write() {
-            map.remove(key);
+        if let Ok(mut known) = self.inner.write() {
+            known.states.remove(key);
+            known.last_usable.remove(key);
         }
     }
 }

@@ -2,7 +2,12 @@
 //!
 //! Before a guest is destroyed, and before a config step removes keys (a disk, a NIC, a
 //! setting), the guest's Proxmox config (pending changes applied) and its pending changes go
-//! into one ConfigMap per guest object, `kubepve-backup-<kind>-<name>`: one data key per backup
+//! into one ConfigMap per guest object, `kubepve-backup-<kind>-<namespace>.<name>` (hashed when
+//! longer than 253 characters), kept in the operator's own namespace
+//! ([`BackupSettings::namespace`]): the object's namespace refuses creates while it is being
+//! deleted, and deleting it would take the backups with it. Labels and annotations name the
+//! object's namespace, kind, name and UID ([`SOURCE_NAMESPACE_LABEL`] and the others). One data
+//! key per backup
 //! (`<UTC time>-<reason>`, JSON with the time, reason, VMID, node, config, pending changes and
 //! the UPID of the task that followed), the newest [`BackupSettings::keep`] of them, at most
 //! [`MAX_BYTES`] in all. Secret values (`cipassword`) are redacted before anything is written,
@@ -36,16 +41,30 @@ use crate::context::{Context, MANAGER};
 pub const BACKUP_LABEL: &str = "kubepve.io/config-backup";
 /// When the ConfigMap may be deleted (RFC 3339), renewed with every backup.
 pub const EXPIRES_ANNOTATION: &str = "kubepve.io/backup-expires-at";
-/// The object the backups are of (`ProxmoxVM/web-01`).
+/// The object the backups are of (`ProxmoxVM/team-a/web-01`).
 pub const BACKUP_OF_ANNOTATION: &str = "kubepve.io/backup-of";
+/// The namespace of the object the backups are of (a label, to select them).
+pub const SOURCE_NAMESPACE_LABEL: &str = "kubepve.io/backup-of-namespace";
+/// The kind of the object the backups are of (a label).
+pub const SOURCE_KIND_LABEL: &str = "kubepve.io/backup-of-kind";
+/// The name of the object (a label only when it fits the 63 characters of a label value).
+pub const SOURCE_NAME: &str = "kubepve.io/backup-of-name";
+/// The UID of the object whose backup was taken last (a label).
+pub const SOURCE_UID_LABEL: &str = "kubepve.io/backup-of-uid";
 /// Most bytes of backup data one ConfigMap holds (the API server's limit is 1 MiB).
 pub const MAX_BYTES: usize = 256 * 1024;
 /// What replaces a secret value.
 pub const REDACTED: &str = "(redacted)";
 
-/// How many backups to keep and for how long.
+/// Where backups are kept when nothing says otherwise (the namespace of the kustomize
+/// install); `kubepve run` always names one (`--backup-namespace`, else its own namespace).
+pub const DEFAULT_NAMESPACE: &str = "kubepve-system";
+
+/// Where backups are kept, how many and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackupSettings {
+    /// The namespace of the backup ConfigMaps: the operator's own, which outlives the guests'.
+    pub namespace: String,
     /// Backups kept per guest object (oldest dropped first); at least 1.
     pub keep: usize,
     /// How long a ConfigMap is kept after its last backup, also after the object is gone.
@@ -55,6 +74,7 @@ pub struct BackupSettings {
 impl Default for BackupSettings {
     fn default() -> Self {
         Self {
+            namespace: DEFAULT_NAMESPACE.into(),
             keep: 10,
             retention: Duration::from_secs(7 * 24 * 3600),
         }
@@ -107,11 +127,28 @@ pub enum Hold {
     Failed(GuestError),
 }
 
-/// The backup ConfigMap's name for an object of `kind` named `name`.
-pub fn config_map_name(kind: &str, name: &str) -> String {
-    let mut out = format!("kubepve-backup-{}-{name}", kind.to_ascii_lowercase());
-    out.truncate(253);
-    out.trim_end_matches(['-', '.']).to_string()
+/// Most characters of a ConfigMap name (a DNS subdomain).
+const MAX_NAME: usize = 253;
+
+/// The backup ConfigMap's name for the object `namespace/name` of `kind`: unique across
+/// namespaces (a namespace holds no dot, so `<namespace>.<name>` is unambiguous), and when that
+/// is too long, its head and a hash of the whole.
+pub fn config_map_name(kind: &str, namespace: &str, name: &str) -> String {
+    let full = format!(
+        "kubepve-backup-{}-{namespace}.{name}",
+        kind.to_ascii_lowercase()
+    );
+    if full.len() <= MAX_NAME {
+        return full;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, full.as_bytes());
+    let hash: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // Object names are ASCII, so any byte index is a character boundary.
+    let head = full[..MAX_NAME - hash.len() - 1].trim_end_matches(['-', '.']);
+    format!("{head}-{hash}")
 }
 
 /// A redacted copy of a config value.
@@ -202,7 +239,11 @@ pub async fn before<K: GuestObject>(
     // Sorts by time: the oldest key goes first when the ConfigMap is full.
     let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
     let taken = Taken {
-        config_map: config_map_name(K::KIND, &object.name_any()),
+        config_map: config_map_name(
+            K::KIND,
+            &object.namespace().unwrap_or_default(),
+            &object.name_any(),
+        ),
         key: format!("{stamp}-{reason}"),
         entry,
     };
@@ -217,8 +258,8 @@ pub async fn before<K: GuestObject>(
         "ConfigBackedUp",
         step.name(),
         format!(
-            "saved the Proxmox config of VMID {vmid} before {}: ConfigMap {} key {} (kept until {expires})",
-            taken.entry.reason, taken.config_map, taken.key
+            "saved the Proxmox config of VMID {vmid} before {}: ConfigMap {}/{} key {} (kept until {expires})",
+            taken.entry.reason, ctx.backups.namespace, taken.config_map, taken.key
         ),
     )
     .await;
@@ -256,8 +297,10 @@ async fn store<K: GuestObject>(
     ctx: &Context,
     taken: &Taken,
 ) -> Result<String, kube::Error> {
-    let ns = object.namespace().unwrap_or_default();
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let ns = &ctx.backups.namespace;
+    let source_ns = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
     let mut data = api
         .get_opt(&taken.config_map)
         .await?
@@ -282,19 +325,27 @@ async fn store<K: GuestObject>(
         };
         data.remove(&oldest);
     }
+    let mut labels = json!({
+        BACKUP_LABEL: "true",
+        "app.kubernetes.io/managed-by": MANAGER,
+        SOURCE_NAMESPACE_LABEL: source_ns,
+        SOURCE_KIND_LABEL: K::KIND,
+        SOURCE_UID_LABEL: object.uid().unwrap_or_default(),
+    });
+    if name.len() <= 63 {
+        labels[SOURCE_NAME] = json!(name);
+    }
     let cm = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
             "name": taken.config_map,
             "namespace": ns,
-            "labels": {
-                BACKUP_LABEL: "true",
-                "app.kubernetes.io/managed-by": MANAGER,
-            },
+            "labels": labels,
             "annotations": {
                 EXPIRES_ANNOTATION: expiry(ctx),
-                BACKUP_OF_ANNOTATION: format!("{}/{}", K::KIND, object.name_any()),
+                BACKUP_OF_ANNOTATION: format!("{}/{source_ns}/{name}", K::KIND),
+                SOURCE_NAME: name,
             },
         },
         "data": data,
@@ -396,10 +447,21 @@ mod tests {
     #[test]
     fn names_and_retention() {
         assert_eq!(
-            config_map_name("ProxmoxVM", "web-01"),
-            "kubepve-backup-proxmoxvm-web-01"
+            config_map_name("ProxmoxVM", "team-a", "web-01"),
+            "kubepve-backup-proxmoxvm-team-a.web-01"
         );
-        assert_eq!(config_map_name("ProxmoxVM", &"a".repeat(300)).len(), 253);
+        // Unique across namespaces, also where a plain dash join would collide.
+        assert_ne!(
+            config_map_name("ProxmoxVM", "a-b", "c"),
+            config_map_name("ProxmoxVM", "a", "b-c")
+        );
+        let long = config_map_name("ProxmoxVM", "team", &"a".repeat(300));
+        let longer = config_map_name("ProxmoxVM", "team", &"a".repeat(301));
+        assert!(long.len() <= 253 && longer.len() <= 253, "{long}");
+        assert_ne!(
+            long, longer,
+            "names that share a long head differ by their hash"
+        );
         assert_eq!(parse_retention("7d"), Ok(Duration::from_secs(604_800)));
         assert_eq!(parse_retention("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_retention("30"), Ok(Duration::from_secs(30)));

@@ -19,6 +19,7 @@ use crate::conditions::{self, Health, now};
 use crate::connection::registry::Connection;
 use crate::context::Context;
 
+mod connection;
 mod inputs;
 mod outcome;
 mod placement;
@@ -74,7 +75,7 @@ pub async fn reconcile<K: GuestObject>(
         return Ok(Action::await_change());
     }
     if !deleting {
-        status::add_finalizer(&ctx, &*object).await?;
+        crate::finalizer::add(&ctx.client, &*object).await?;
     }
     let prior = object.guest_status().cloned().unwrap_or_default();
     let mut st = prior.clone();
@@ -120,36 +121,17 @@ async fn pipeline<K: GuestObject>(
     deleting: bool,
 ) -> Result<Option<Outcome>, GuestError> {
     let settings = &ctx.settings;
-    let ns = object.namespace().unwrap_or_default();
-    let conn_name = object.common().connection_ref.name.clone();
-    let conn = match ctx.connections.get(&(ns, conn_name.clone())) {
-        Some(Ok(conn)) => conn,
-        Some(Err(problem)) => {
-            let message = format!("connection {conn_name} is not usable: {}", problem.message);
-            return Ok(Some(Outcome::progressing(
-                "ConnectionNotReady",
-                message,
-                settings.connection_retry,
-            )));
-        }
-        None => {
-            let message = format!(
-                "waiting for ProxmoxConnection {conn_name} in this namespace to be checked"
-            );
-            return Ok(Some(Outcome::progressing(
-                "WaitingForConnection",
-                message,
-                settings.connection_retry,
-            )));
-        }
-    };
-
     let common = object.common();
     let observe_only = common.management_policy == ManagementPolicy::ObserveOnly;
-    if observe_only && deleting {
-        // Observing never changes the guest, and neither does deleting the observer.
-        return release(object, ctx, &conn).await;
+    if deleting && (observe_only || (common.vmid.is_none() && st.vmid.is_none())) {
+        // Observing never changes the guest, and neither does deleting the observer; an object
+        // that never had a VMID never created anything. Neither needs the connection.
+        return release(object, ctx, None).await;
     }
+    let conn = match connection::usable(object, ctx, deleting) {
+        Ok(conn) => conn,
+        Err(outcome) => return Ok(Some(outcome)),
+    };
 
     // 1. The task in flight, if any.
     // A deletion acts on what Proxmox shows now, never on a read up to a poll interval old: the
@@ -164,7 +146,7 @@ async fn pipeline<K: GuestObject>(
     }
 
     // 2. The VMID, recorded in status before anything is created.
-    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() {
+    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() && !deleting {
         let message = "managementPolicy ObserveOnly and adopt need spec.vmid: the existing guest";
         return Ok(Some(Outcome::stalled(
             "InvalidSpec",
@@ -186,7 +168,6 @@ async fn pipeline<K: GuestObject>(
         }
         // The recorded VMID is the one this object created: a deletion always goes there.
         (_, Some(v)) | (Some(v), None) => u64::try_from(v).unwrap_or_default(),
-        (None, None) if deleting => return release(object, ctx, &conn).await,
         (None, None) => {
             let allocated =
                 inputs::allocate_vmid(&conn)
@@ -238,7 +219,8 @@ async fn pipeline<K: GuestObject>(
         if observed.power == kubepve_plan::Power::Running {
             conn.unplace(&uid);
         }
-    } else if observe_only || common.adopt.is_some() {
+    } else if (observe_only || common.adopt.is_some()) && !deleting {
+        // Only creating needs the named guest to exist: for a deletion, gone is done.
         let message = format!(
             "no guest with VMID {vmid} in the cluster: {} names an existing guest",
             if observe_only {
@@ -346,7 +328,7 @@ async fn pipeline<K: GuestObject>(
     // 5. Act: at most one step.
     let Some(step) = plan.next_step().cloned() else {
         if deleting {
-            return release(object, ctx, &conn).await;
+            return release(object, ctx, Some(&conn)).await;
         }
         conn.unplace(&uid);
         if intent.restart_requested {
@@ -488,12 +470,14 @@ async fn desired_state<K: GuestObject>(
 async fn release<K: GuestObject>(
     object: &K,
     ctx: &Context,
-    conn: &Connection,
+    conn: Option<&Connection>,
 ) -> Result<Option<Outcome>, GuestError> {
-    status::remove_finalizer(ctx, object).await?;
+    crate::finalizer::remove(&ctx.client, object).await?;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
-    conn.unplace(&uid);
-    conn.end_create(&uid);
+    if let Some(conn) = conn {
+        conn.unplace(&uid);
+        conn.end_create(&uid);
+    }
     Ok(None)
 }

@@ -1,9 +1,9 @@
-//! Writing a guest object's status (server-side apply, field manager `kubepve`) and its
-//! finalizer (JSON patches that tolerate the object or the finalizer being gone already).
+//! Writing a guest object's status (server-side apply, field manager `kubepve`); its finalizer
+//! is `crate::finalizer`'s.
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kubepve_api::{FINALIZER, GuestStatus};
+use kubepve_api::GuestStatus;
 use serde_json::json;
 
 use super::GuestObject;
@@ -29,57 +29,6 @@ pub async fn write<K: GuestObject>(
             &object.name_any(),
             &PatchParams::apply(MANAGER).force(),
             &Patch::Apply(&patch),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Adds the finalizer unless it is there already.
-pub async fn add_finalizer<K: GuestObject>(ctx: &Context, object: &K) -> Result<(), kube::Error> {
-    if object.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(());
-    }
-    let mut finalizers = object.finalizers().to_vec();
-    finalizers.push(FINALIZER.to_string());
-    set_finalizers(ctx, object, finalizers).await
-}
-
-/// Removes the finalizer; an object or finalizer that is already gone is success.
-pub async fn remove_finalizer<K: GuestObject>(
-    ctx: &Context,
-    object: &K,
-) -> Result<(), kube::Error> {
-    if !object.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(());
-    }
-    let finalizers = object
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    match set_finalizers(ctx, object, finalizers).await {
-        // Gone already, or changed under us (the next reconcile sees the new list).
-        Err(kube::Error::Api(status)) if [404, 409].contains(&status.code) => Ok(()),
-        other => other,
-    }
-}
-
-/// A merge patch of the finalizer list, guarded by the resourceVersion it was computed from so
-/// that a concurrent change is not overwritten.
-async fn set_finalizers<K: GuestObject>(
-    ctx: &Context,
-    object: &K,
-    finalizers: Vec<String>,
-) -> Result<(), kube::Error> {
-    let patch = json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}
-    });
-    api(ctx, object)
-        .patch(
-            &object.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
         )
         .await?;
     Ok(())

@@ -4,7 +4,9 @@
 //! `KUBEBUILDER_ASSETS` names a folder with `etcd` and `kube-apiserver` (the envtest
 //! convention): this module starts both on free loopback ports, with a CA, a serving certificate
 //! and an admin client certificate (group `system:masters`) it generates, and stops them on drop.
-//! With neither, [`TestEnv::start`] returns `None` so the suite can print one SKIPPED line, unless
+//! Otherwise, with a Docker engine (`docker info` succeeds) or `KUBEPVE_TEST_K3S=1`, K3s in a
+//! container (`support/k3s.rs`, built with the `k3s` feature). With none of these,
+//! [`TestEnv::start`] returns `None` so the suite can print one SKIPPED line, unless
 //! `KUBEPVE_REQUIRE_APISERVER=1` asks for a failure instead.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -14,12 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::pki::Pki;
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 
 /// How long the API server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -34,13 +33,26 @@ pub struct TestEnv {
     pub kubeconfig: PathBuf,
     processes: Vec<Child>,
     dir: Option<tempfile::TempDir>,
+    /// What must live as long as the environment (a K3s container).
+    keep: Option<Box<dyn std::any::Any>>,
+}
+
+/// Whether a Docker engine answers (`docker info` exits 0).
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The line the suites print when no API server is configured.
 pub fn skipped_line(suite: &str) -> String {
     format!(
         "SKIPPED: {suite}: no real API server (set KUBEBUILDER_ASSETS to a folder with etcd and \
-         kube-apiserver, or KUBEPVE_TEST_KUBECONFIG to a cluster's kubeconfig)"
+         kube-apiserver, or KUBEPVE_TEST_KUBECONFIG to a cluster's kubeconfig, or run Docker \
+         and build with --features k3s)"
     )
 }
 
@@ -54,6 +66,15 @@ impl TestEnv {
         if let Some(assets) = std::env::var_os("KUBEBUILDER_ASSETS") {
             return Some(Self::from_assets(Path::new(&assets)).await);
         }
+        let asked = std::env::var("KUBEPVE_TEST_K3S").is_ok_and(|v| v == "1");
+        if asked || docker_answers() {
+            #[cfg(feature = "k3s")]
+            return Some(Self::from_k3s().await);
+            #[cfg(not(feature = "k3s"))]
+            if asked {
+                panic!("KUBEPVE_TEST_K3S=1 needs the k3s feature: cargo test --features k3s");
+            }
+        }
         let line = skipped_line(suite);
         if std::env::var("KUBEPVE_REQUIRE_APISERVER").is_ok_and(|v| v == "1") {
             panic!("KUBEPVE_REQUIRE_APISERVER=1 but {line}");
@@ -61,6 +82,16 @@ impl TestEnv {
         eprintln!("{line}");
         println!("{line}");
         None
+    }
+
+    #[cfg(feature = "k3s")]
+    async fn from_k3s() -> TestEnv {
+        let cluster = super::k3s::start().await;
+        let mut env = Self::from_kubeconfig(&cluster.kubeconfig).await;
+        env.description = "K3s in a Docker container (testcontainers)".into();
+        env.keep = Some(Box::new(cluster));
+        env.wait_ready().await;
+        env
     }
 
     async fn from_kubeconfig(path: &Path) -> TestEnv {
@@ -75,6 +106,7 @@ impl TestEnv {
             kubeconfig: path.to_path_buf(),
             processes: Vec::new(),
             dir: None,
+            keep: None,
         }
     }
 
@@ -149,6 +181,7 @@ impl TestEnv {
             kubeconfig,
             processes: vec![apiserver, etcd],
             dir: Some(dir),
+            keep: None,
         };
         env.wait_ready().await;
         env
@@ -265,92 +298,6 @@ fn free_ports() -> [u16; 3] {
     [ports[0], ports[1], ports[2]]
 }
 
-/// Certificates and keys for one test control plane.
-struct Pki {
-    ca_cert: PathBuf,
-    ca_der: Vec<u8>,
-    serving_cert: PathBuf,
-    serving_key: PathBuf,
-    admin_cert: PathBuf,
-    admin_key: PathBuf,
-    sa_key: PathBuf,
-    sa_pub: PathBuf,
-}
-
-impl Pki {
-    /// A kubeconfig for the admin certificate against the API server on `port`.
-    fn kubeconfig(&self, port: u16) -> String {
-        let file = |p: &Path| p.display().to_string();
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    \
-             server: https://127.0.0.1:{port}\n    certificate-authority: {}\nusers:\n- name: admin\n  \
-             user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: test\n  \
-             context:\n    cluster: test\n    user: admin\ncurrent-context: test\n",
-            file(&self.ca_cert),
-            file(&self.admin_cert),
-            file(&self.admin_key)
-        )
-    }
-
-    fn generate(dir: &Path) -> Pki {
-        let write = |name: &str, text: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "kubepve-test-ca");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, &ca_key);
-
-        let serving_key = KeyPair::generate().unwrap();
-        let mut serving = CertificateParams::new(vec![
-            "127.0.0.1".to_string(),
-            "localhost".to_string(),
-            "10.0.0.1".to_string(),
-        ])
-        .unwrap();
-        serving
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
-        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let serving_cert = serving.signed_by(&serving_key, &issuer).unwrap();
-
-        let admin_key = KeyPair::generate().unwrap();
-        let mut admin = CertificateParams::new(Vec::<String>::new()).unwrap();
-        admin
-            .distinguished_name
-            .push(DnType::CommonName, "kubepve-test-admin");
-        admin
-            .distinguished_name
-            .push(DnType::OrganizationName, "system:masters");
-        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let admin_cert = admin.signed_by(&admin_key, &issuer).unwrap();
-
-        let sa_key = KeyPair::generate().unwrap();
-        Pki {
-            ca_cert: write("ca.crt", &ca.pem()),
-            ca_der: ca.der().to_vec(),
-            serving_cert: write("apiserver.crt", &serving_cert.pem()),
-            serving_key: write("apiserver.key", &serving_key.serialize_pem()),
-            admin_cert: write("admin.crt", &admin_cert.pem()),
-            admin_key: write("admin.key", &admin_key.serialize_pem()),
-            // The API server reads PKCS#8 private keys for signing, but only public keys (or
-            // SEC1/PKCS#1 private keys) for verification, so both files are written.
-            sa_key: write("sa.key", &sa_key.serialize_pem()),
-            sa_pub: write("sa.pub", &sa_key.public_key_pem()),
-        }
-    }
-}
-
 /// The table `kubectl get` prints for `plural` in `ns`: the header row, then one row per object.
 pub async fn table(client: &Client, ns: &str, plural: &str) -> Vec<Vec<String>> {
     let request = http::Request::get(format!(
@@ -406,6 +353,29 @@ where
     }
 }
 
+/// Deletes every ProxmoxConnection in `ns` and waits (at most 60 s) until they are gone. Call it
+/// while the operator still runs and after the guests are gone: a connection keeps its
+/// finalizer while guest objects use it, and only the operator removes it; without this a later
+/// namespace deletion would wait for ever. Returns whether they went.
+pub async fn delete_connections(client: &Client, ns: &str) -> bool {
+    use kube::api::{Api, DeleteParams, ListParams};
+    let conns: Api<kubepve_api::ProxmoxConnection> = Api::namespaced(client.clone(), ns);
+    let _ = conns
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
+    for _ in 0..240 {
+        if conns
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.is_empty())
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
 /// The operator's controllers running in this process against an API server, for namespace
 /// `ns`, with a 200 ms task poll; they stop when this is dropped or [`InProcessOperator::stop`]s.
 pub struct InProcessOperator {
@@ -414,17 +384,27 @@ pub struct InProcessOperator {
 }
 
 impl InProcessOperator {
-    /// Starts the controllers.
+    /// Starts the controllers, keeping configuration backups in `ns` too.
     pub fn start(client: &Client, ns: &str) -> Self {
+        Self::with_backups_in(client, ns, ns)
+    }
+
+    /// Starts the controllers for `ns`, keeping configuration backups in `backup_ns` (which
+    /// must exist).
+    pub fn with_backups_in(client: &Client, ns: &str, backup_ns: &str) -> Self {
         use kubepve::context::{Context, Settings};
-        let ctx = std::sync::Arc::new(Context::new(
-            client.clone(),
-            kubepve::metrics::Metrics::new(),
-            Settings {
-                task_poll: Duration::from_millis(200),
-                ..Settings::default()
-            },
-        ));
+        let backups = kubepve::guest::backup::BackupSettings {
+            namespace: backup_ns.to_string(),
+            ..Default::default()
+        };
+        let settings = Settings {
+            task_poll: Duration::from_millis(200),
+            ..Settings::default()
+        };
+        let ctx = std::sync::Arc::new(
+            Context::new(client.clone(), kubepve::metrics::Metrics::new(), settings)
+                .with_backups(backups),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(kubepve::run::controllers(
             ctx,

@@ -13,9 +13,14 @@ use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
 use pve_client::{Client, Upid, WaitOptions};
 use pve_testkit::{FakePve, RecordedRequest, VmSeed};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::fakekube::FakeKube;
+// Each test binary uses some of them.
+#[allow(unused_imports)]
+pub use super::guest_objects::{
+    clone_vm, condition, condition_message, ct, gone, ready, ready_now, stalled, tags, vm,
+};
 use super::lab::client;
 
 /// How many passes a scenario may take to reach a state before it fails.
@@ -23,6 +28,9 @@ pub const MAX_PASSES: usize = 300;
 
 /// How long the connection's `/cluster/resources` read stays fresh, unless a scenario says.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The operator's own namespace, where it keeps configuration backups.
+pub const BACKUP_NS: &str = "kubepve-system";
 
 /// The name of the cloud-init template the VM scenarios clone.
 pub const TEMPLATE: &str = "debian-12-cloudinit";
@@ -86,6 +94,7 @@ impl Env {
         .await;
         let token = pve.create_token("root@pam", "kubepve").await;
         let kube = FakeKube::new(plural);
+        kube.create_namespace(BACKUP_NS);
         let policy = Policy::default();
         let ctx = Mutex::new(new_context(
             make_client(&pve, &token),
@@ -154,9 +163,48 @@ impl Env {
         client(&self.pve, &self.token)
     }
 
+    /// The API token the operator's client logs in with.
+    pub fn token(&self) -> &pve_testkit::Token {
+        &self.token
+    }
+
     /// One reconcile of `name`, as the controller would run it.
     pub async fn pass<K: GuestObject>(&self, name: &str) -> Result<(), GuestError> {
         Self::pass_on::<K>(&self.kube, self.ctx(), name).await
+    }
+
+    /// One reconcile of `name` in namespace `ns`.
+    pub async fn pass_in<K: GuestObject>(&self, ns: &str, name: &str) -> Result<(), GuestError> {
+        let plural = self.kube.plural().to_string();
+        self.pass_kind::<K>(&plural, ns, name).await
+    }
+
+    /// One reconcile of the object `name` of the kind served under `plural` in `ns` (for
+    /// scenarios with more than one guest kind).
+    pub async fn pass_kind<K: GuestObject>(
+        &self,
+        plural: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), GuestError> {
+        let object = self
+            .kube
+            .get_kind(plural, ns, name)
+            .unwrap_or_else(|| panic!("{ns}/{name} is gone"));
+        let typed: K = serde_json::from_value(object).unwrap();
+        reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
+    }
+
+    /// One reconcile of the ProxmoxConnection `name` in `ns` by the connection controller.
+    pub async fn connection_pass(&self, ns: &str, name: &str) {
+        let object = self
+            .kube
+            .get_kind("proxmoxconnections", ns, name)
+            .unwrap_or_else(|| panic!("connection {ns}/{name} is gone"));
+        let typed = serde_json::from_value(object).unwrap();
+        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.ctx()).await {
+            eprintln!("connection {ns}/{name}: {e}");
+        }
     }
 
     /// One reconcile of `name` stored in `kube` by the operator `ctx` (see [`Env::operator`]).
@@ -184,10 +232,23 @@ impl Env {
         &self,
         name: &str,
         done: impl Fn(Option<&Value>) -> bool,
+        watch: impl FnMut(&Value),
+    ) -> Option<Value> {
+        self.drive_in::<K>(super::fakekube::DEFAULT_NS, name, done, watch)
+            .await
+    }
+
+    /// Like [`Env::drive_watching`], for the object `name` in namespace `ns`.
+    pub async fn drive_in<K: GuestObject>(
+        &self,
+        ns: &str,
+        name: &str,
+        done: impl Fn(Option<&Value>) -> bool,
         mut watch: impl FnMut(&Value),
     ) -> Option<Value> {
+        let plural = self.kube.plural().to_string();
         for _ in 0..MAX_PASSES {
-            let object = self.kube.get(name);
+            let object = self.kube.get_kind(&plural, ns, name);
             if done(object.as_ref()) {
                 return object;
             }
@@ -196,7 +257,7 @@ impl Env {
             };
             watch(&object);
             // Errors are retried by the controller; here the next pass retries.
-            if let Err(e) = self.pass::<K>(name).await {
+            if let Err(e) = self.pass_in::<K>(ns, name).await {
                 eprintln!("pass of {name} failed: {e}");
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -206,8 +267,25 @@ impl Env {
         }
         panic!(
             "{name} did not reach the expected state: {:#}",
-            self.kube.get(name).unwrap_or_default()
+            self.kube.get_kind(&plural, ns, name).unwrap_or_default()
         )
+    }
+
+    /// What one trigger (a poll, a resync) of `name` costs, as the controller would run it: one
+    /// reconcile, and another each time a pass changed the stored object (its watch would see
+    /// that write), at most `bound`. Returns the reconciles run; a status write that changes
+    /// the object on every pass (a feedback loop) shows up as `bound`.
+    pub async fn reconciles_per_trigger<K: GuestObject>(&self, name: &str, bound: usize) -> usize {
+        let plural = self.kube.plural().to_string();
+        let writes = || self.kube.writes(&plural, super::fakekube::DEFAULT_NS, name);
+        for n in 1..=bound {
+            let before = writes();
+            let _ = self.pass::<K>(name).await;
+            if writes() == before {
+                return n;
+            }
+        }
+        bound
     }
 
     /// Runs exactly `n` reconciles of `name` (the object must stay).
@@ -323,7 +401,12 @@ fn new_context(
     poll_interval: Duration,
     policy: &Policy,
 ) -> Arc<Context> {
-    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
+    let backups = kubepve::guest::backup::BackupSettings {
+        namespace: BACKUP_NS.into(),
+        ..Default::default()
+    };
+    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone())
+        .with_backups(backups);
     let conn = Connection::new(client, poll_interval, "test".into()).with_policy(policy.clone());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
@@ -339,96 +422,5 @@ pub async fn pve_guests(pve: &FakePve, token: &pve_testkit::Token) -> Vec<u64> {
         .into_iter()
         .filter(|g| g.template != Some(true))
         .filter_map(|g| g.vmid)
-        .collect()
-}
-
-/// The condition of this type, or Null.
-pub fn condition(object: &Value, type_: &str) -> Value {
-    object["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
-        .unwrap_or(Value::Null)
-}
-
-/// The message of the condition of this type ("" when there is none).
-pub fn condition_message(object: &Value, type_: &str) -> String {
-    condition(object, type_)["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Ready=True.
-pub fn ready(object: Option<&Value>) -> bool {
-    object.is_some_and(|o| condition(o, "Ready")["status"] == "True")
-}
-
-/// Ready=True for the object's current generation.
-pub fn ready_now(object: Option<&Value>) -> bool {
-    object.is_some_and(|o| {
-        let c = condition(o, "Ready");
-        c["status"] == "True" && c["observedGeneration"] == o["metadata"]["generation"]
-    })
-}
-
-/// A predicate: Stalled=True with this reason.
-pub fn stalled(reason: &'static str) -> impl Fn(Option<&Value>) -> bool {
-    move |object| {
-        object.is_some_and(|o| {
-            let c = condition(o, "Stalled");
-            c["status"] == "True" && c["reason"] == reason
-        })
-    }
-}
-
-/// The object is gone from the store.
-pub fn gone(object: Option<&Value>) -> bool {
-    object.is_none()
-}
-
-fn object(kind: &str, name: &str, spec: Value) -> Value {
-    let mut full = json!({"connectionRef": {"name": "pve"}, "node": "pve1"});
-    full.as_object_mut()
-        .unwrap()
-        .extend(spec.as_object().unwrap().clone());
-    json!({
-        "apiVersion": "kubepve.io/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": full,
-    })
-}
-
-/// A ProxmoxVM on connection `pve`, node `pve1`, with `spec` merged in.
-pub fn vm(name: &str, spec: Value) -> Value {
-    object("ProxmoxVM", name, spec)
-}
-
-/// A ProxmoxVM that clones the template, with `spec` merged in.
-pub fn clone_vm(name: &str, vmid: u32, spec: Value) -> Value {
-    let mut full = json!({
-        "vmid": vmid,
-        "source": {"clone": {"templateName": TEMPLATE}},
-        "cpu": {"cores": 2},
-        "memory": "2Gi",
-    });
-    full.as_object_mut()
-        .unwrap()
-        .extend(spec.as_object().unwrap().clone());
-    vm(name, full)
-}
-
-/// A ProxmoxContainer on connection `pve`, node `pve1`, with `spec` merged in.
-pub fn ct(name: &str, spec: Value) -> Value {
-    object("ProxmoxContainer", name, spec)
-}
-
-/// The guest's tags in Proxmox, split.
-pub fn tags(guest: &Value) -> Vec<String> {
-    guest["config"]["tags"]
-        .as_str()
-        .unwrap_or_default()
-        .split([';', ',', ' '])
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
         .collect()
 }

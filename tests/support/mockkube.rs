@@ -20,6 +20,8 @@ pub struct Recorded {
     pub uri: String,
     /// JSON body (Null when empty or not JSON).
     pub body: Value,
+    /// The request's content type (a PATCH says merge, apply or JSON patch with it).
+    pub content_type: String,
 }
 
 /// The handler's answer: HTTP status and JSON body.
@@ -42,11 +44,18 @@ impl MockKube {
         let task = tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
                 let (parts, body) = request.into_parts();
+                let content_type = parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
                 let bytes = body.collect_bytes().await.unwrap();
                 let recorded = Recorded {
                     method: parts.method.to_string(),
                     uri: parts.uri.to_string(),
                     body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    content_type,
                 };
                 let (status, answer) = handler(&recorded);
                 log.lock().unwrap().push(recorded);

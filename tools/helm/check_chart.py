@@ -29,10 +29,9 @@ NAMESPACE = "kubepve-system"
 # The exact rules the operator needs (see charts/kubepve/README.md, "RBAC"). Anything more is a
 # privilege the operator does not use; anything less breaks it.
 MANAGER_RULES = [
-    {"apiGroups": ["kubepve.io"], "resources": ["proxmoxconnections"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxvms", "proxmoxcontainers"],
+        "resources": ["proxmoxconnections", "proxmoxvms", "proxmoxcontainers"],
         "verbs": ["get", "list", "watch", "patch"],
     },
     {
@@ -42,18 +41,33 @@ MANAGER_RULES = [
     },
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxvms/finalizers", "proxmoxcontainers/finalizers"],
+        "resources": ["proxmoxconnections/finalizers", "proxmoxvms/finalizers", "proxmoxcontainers/finalizers"],
         "verbs": ["update"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-    {
-        "apiGroups": [""],
-        "resources": ["configmaps"],
-        "verbs": ["get", "list", "create", "patch", "delete"],
-    },
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
+
+
+# Configuration backups: ConfigMaps in the operator's namespace only (a Role there).
+BACKUP_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "patch", "delete"]},
+]
+
+
+def check_backup_rbac(docs: list[dict[str, Any]]) -> None:
+    role = one(docs, "Role", f"{RELEASE}-config-backups")
+    expect(role["metadata"]["namespace"] == NAMESPACE, "the backup Role is in the release namespace")
+    expect(role["rules"] == BACKUP_RULES, f"backup Role rules are exactly the needed ones: {role['rules']}")
+    binding = one(docs, "RoleBinding", f"{RELEASE}-config-backups")
+    expect(binding["roleRef"]["name"] == role["metadata"]["name"], "the backup RoleBinding refers to its Role")
+    expect(binding["metadata"]["namespace"] == NAMESPACE, "the backup RoleBinding is in the release namespace")
+    env = {e["name"]: e for e in container(docs).get("env", [])}
+    expect(
+        env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace",
+        "POD_NAMESPACE from the downward API (the default backup namespace)",
+    )
 
 
 def lease_rules(lease: str) -> list[dict[str, Any]]:
@@ -216,6 +230,7 @@ def check_defaults() -> list[dict[str, Any]]:
     check_security(docs)
     check_probes(docs)
     check_cluster_rbac(docs)
+    check_backup_rbac(docs)
     check_crds(docs)
     expect(one(docs, "Deployment")["spec"]["replicas"] == 1, "one replica by default")
     expect(not any(a.startswith("--namespace") for a in container(docs)["args"]), "watches every namespace")
@@ -375,8 +390,11 @@ def check_kustomize(chart_docs: list[dict[str, Any]]) -> str:
     expect(one(docs, "ClusterRole")["rules"] == MANAGER_RULES, "kustomize ClusterRole rules")
     lease_role = one(docs, "Role", "kubepve-leader-election")
     expect(lease_role["rules"] == one(chart_docs, "Role", "kubepve-leader-election")["rules"], "kustomize Lease rules")
+    expect(one(docs, "Role", "kubepve-config-backups")["rules"] == BACKUP_RULES, "kustomize backup Role rules")
     for kind in ("ClusterRoleBinding", "RoleBinding"):
-        expect(one(docs, kind)["subjects"] == one(chart_docs, kind)["subjects"], f"kustomize {kind} subjects")
+        for binding in find(chart_docs, kind):
+            name = binding["metadata"]["name"]
+            expect(one(docs, kind, name)["subjects"] == binding["subjects"], f"kustomize {kind} {name} subjects")
     kpod = one(docs, "Deployment")["spec"]["template"]["spec"]
     cpod = one(chart_docs, "Deployment")["spec"]["template"]["spec"]
     for key in ("serviceAccountName", "securityContext", "terminationGracePeriodSeconds"):

@@ -66,25 +66,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The RBAC rules of the operator on its own kinds, Secrets and Events (shared by the
 ClusterRole and the per-namespace Role). */}}
+{{- define "kubepve.backupRules" -}}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+{{- end }}
+
 {{- define "kubepve.managerRules" -}}
 - apiGroups: ["kubepve.io"]
-  resources: ["proxmoxconnections"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["kubepve.io"]
-  resources: ["proxmoxvms", "proxmoxcontainers"]
+  resources: ["proxmoxconnections", "proxmoxvms", "proxmoxcontainers"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["kubepve.io"]
   resources: ["proxmoxconnections/status", "proxmoxvms/status", "proxmoxcontainers/status"]
   verbs: ["patch"]
 - apiGroups: ["kubepve.io"]
-  resources: ["proxmoxvms/finalizers", "proxmoxcontainers/finalizers"]
+  resources: ["proxmoxconnections/finalizers", "proxmoxvms/finalizers", "proxmoxcontainers/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-- apiGroups: [""]
-  resources: ["configmaps"]
-  verbs: ["get", "list", "create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -1,0 +1,154 @@
+//! The fake's URL layout, as the API server's: `/api/v1[/namespaces/{ns}]/{plural}[/{name}
+//! [/status]]` for the core group and `/apis/{group}/{version}/...` for the others; GET (one or
+//! a list, with an `a=b,c=d` label selector), POST, PUT, PATCH (merge or server-side apply,
+//! told apart by the content type, with `fieldManager` and `force` from the query) and DELETE.
+//! No watch: the scenarios reconcile directly, and count writes instead.
+
+use serde_json::{Value, json};
+
+use super::super::mockkube::Recorded;
+use super::errors::{self, Answer};
+use super::kinds::{self, Kind};
+use super::store::{Change, Store};
+
+/// A parsed request path.
+struct Target<'a> {
+    kind: &'static Kind,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    status: bool,
+}
+
+fn parse(path: &str) -> Option<Target<'_>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, rest @ ..] => (Some(*ns), [&[*plural][..], rest].concat()),
+        other => (None, other.to_vec()),
+    };
+    let kind = kinds::find(rest.first()?)?;
+    Some(Target {
+        kind,
+        namespace,
+        name: rest.get(1).copied(),
+        status: rest.get(2) == Some(&"status"),
+    })
+}
+
+fn query(uri: &str, key: &str) -> Option<String> {
+    let q = uri.split_once('?')?.1;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .map(decode)
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn selected(object: &Value, selector: Option<&str>) -> bool {
+    selector.is_none_or(|sel| {
+        sel.split(',')
+            .filter(|t| !t.is_empty())
+            .all(|term| match term.split_once('=') {
+                Some((k, v)) => {
+                    object["metadata"]["labels"][k.trim_end_matches('=')].as_str() == Some(v)
+                }
+                None => object["metadata"]["labels"].get(term).is_some(),
+            })
+    })
+}
+
+/// Answers one request.
+pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
+    let path = r.uri.split('?').next().unwrap_or_default();
+    let Some(t) = parse(path) else {
+        return errors::unsupported(path);
+    };
+    let ns = t.namespace.unwrap_or_default();
+    match (r.method.as_str(), t.name) {
+        ("GET", None) if query(&r.uri, "watch").is_some_and(|w| w == "true" || w == "1") => {
+            errors::unsupported("watch")
+        }
+        ("GET", None) => {
+            let selector = query(&r.uri, "labelSelector");
+            let items: Vec<Value> = store
+                .list(t.kind.plural, t.namespace)
+                .into_iter()
+                .filter(|o| selected(o, selector.as_deref()))
+                .cloned()
+                .collect();
+            let list = json!({
+                "apiVersion": t.kind.api_version, "kind": format!("{}List", t.kind.kind),
+                "metadata": {"resourceVersion": store.version()}, "items": items,
+            });
+            (200, list)
+        }
+        ("GET", Some(name)) => match store.get(t.kind.plural, ns, name) {
+            Some(object) => (200, object.clone()),
+            None => errors::not_found(t.kind, name),
+        },
+        ("POST", None) => store.create(t.kind, ns, &r.body),
+        ("PUT", Some(name)) => store.update(t.kind, ns, name, Change::Replace(&r.body), t.status),
+        ("PATCH", Some(name)) => {
+            let change = if r.content_type.starts_with("application/apply-patch") {
+                let Some(manager) = query(&r.uri, "fieldManager") else {
+                    return (
+                        400,
+                        json!({"kind": "Status", "code": 400, "reason": "BadRequest",
+                            "message": "PATCH: fieldManager is required for apply requests"}),
+                    );
+                };
+                let force = query(&r.uri, "force").is_some_and(|f| f == "true");
+                return store.update(
+                    t.kind,
+                    ns,
+                    name,
+                    Change::Apply {
+                        config: &r.body,
+                        manager: &manager,
+                        force,
+                    },
+                    t.status,
+                );
+            } else if r.content_type.starts_with("application/merge-patch")
+                || r.content_type
+                    .starts_with("application/strategic-merge-patch")
+            {
+                Change::Merge(&r.body)
+            } else {
+                return errors::unsupported(&format!("PATCH as {}", r.content_type));
+            };
+            store.update(t.kind, ns, name, change, t.status)
+        }
+        ("DELETE", Some(name)) => store.delete(t.kind, ns, name),
+        (method, _) => errors::unsupported(&format!("{method} {path}")),
+    }
+}

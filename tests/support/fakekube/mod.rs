@@ -1,0 +1,234 @@
+//! A stateful fake of the Kubernetes API, served through [`MockKube`] to a real `kube::Client`,
+//! for driving reconciles pass after pass. It models what a controller can tell apart on a
+//! real API server:
+//! - namespaces: a create in a namespace that is being deleted answers 403 Forbidden with the
+//!   real message and cause; deleting a namespace deletes every object in it (marking those
+//!   with finalizers) and the namespace goes once it is empty;
+//! - every write, status included, bumps the resourceVersion and is counted per object
+//!   ([`FakeKube::writes`]), so a status-write feedback loop shows up as extra reconciles;
+//! - defaults from our generated CRD schemas are applied on every write;
+//! - 409 Conflict on a stale resourceVersion, 404 after delete, no new finalizer once an object
+//!   is being deleted, the object gone when its last finalizer goes;
+//! - the status subresource, and server-side apply field ownership (a non-forced apply over
+//!   another manager's field is a 409; `force` takes it over; fields a manager stops applying
+//!   are removed).
+//!
+//! It does not model: watches (the scenarios reconcile directly), admission, CEL and schema
+//! validation (the `real_apiserver` suites and `tests/generated_crds.rs` cover those), RBAC,
+//! owner references and garbage collection, list-type merge keys (lists are atomic), label
+//! selectors beyond `a=b` and `a`, or paging.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod fields;
+mod http;
+mod kinds;
+mod store;
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::mockkube::MockKube;
+use store::{Change, Store, kind};
+
+/// The namespace the compatibility methods (`put`, `get`, `delete`, ...) work in.
+pub const DEFAULT_NS: &str = "default";
+
+struct State {
+    store: Store,
+    /// Every Event body sent (creates and series patches), refused ones excluded.
+    events: Vec<Value>,
+    fail_status_writes: bool,
+}
+
+/// The fake API and the mock client that talks to it.
+pub struct FakeKube {
+    /// The mocked server; `mock.client` is the client to give the operator.
+    pub mock: MockKube,
+    state: Arc<Mutex<State>>,
+    plural: String,
+}
+
+impl FakeKube {
+    /// A fake whose compatibility methods work on the kind whose URL plural is `plural`
+    /// (`proxmoxvms`) in namespace `default`; every kind is served.
+    pub fn new(plural: &str) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            store: Store::new(),
+            events: Vec::new(),
+            fail_status_writes: false,
+        }));
+        let handler_state = state.clone();
+        let mock = MockKube::new(move |r| {
+            let mut s = handler_state.lock().unwrap();
+            if s.fail_status_writes
+                && r.method != "GET"
+                && r.uri
+                    .split('?')
+                    .next()
+                    .is_some_and(|p| p.ends_with("/status"))
+            {
+                return errors::injected(500, "status writes are failing");
+            }
+            let answer = http::handle(&mut s.store, r);
+            let is_event = r.uri.contains("/events");
+            if is_event && ["POST", "PATCH"].contains(&r.method.as_str()) && answer.0 < 300 {
+                s.events.push(r.body.clone());
+            }
+            answer
+        });
+        Self {
+            mock,
+            state,
+            plural: plural.to_string(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.state.lock().unwrap().store)
+    }
+
+    /// Stores an object of the fake's kind as it is (namespace `default` unless it names one),
+    /// giving it a uid and generation.
+    pub fn put(&self, object: Value) {
+        self.put_kind(&self.plural.clone(), object);
+    }
+
+    /// Stores an object of the kind served under `plural`, creating its namespace if needed.
+    pub fn put_kind(&self, plural: &str, mut object: Value) {
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        let meta = object["metadata"].as_object_mut().unwrap();
+        let ns = meta
+            .entry("namespace")
+            .or_insert(json!(DEFAULT_NS))
+            .as_str()
+            .unwrap()
+            .to_string();
+        let uid = if ns == DEFAULT_NS {
+            format!("uid-{name}")
+        } else {
+            format!("uid-{ns}-{name}")
+        };
+        meta.entry("uid").or_insert(json!(uid));
+        meta.entry("generation").or_insert(json!(1));
+        self.with(|s| s.put(kind(plural), object, kubepve::context::MANAGER));
+    }
+
+    /// Stores a Secret with string data in namespace `default`.
+    pub fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        self.put_secret_in(DEFAULT_NS, name, data);
+    }
+
+    /// Stores a Secret with string data in `ns`.
+    pub fn put_secret_in(&self, ns: &str, name: &str, data: &[(&str, &str)]) {
+        let encoded: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    json!(k8s_openapi::ByteString(v.as_bytes().to_vec())),
+                )
+            })
+            .collect();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "data": encoded,
+        });
+        self.put_kind("secrets", secret);
+    }
+
+    /// The stored object of the fake's kind in namespace `default`.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.get_kind(&self.plural, DEFAULT_NS, name)
+    }
+
+    /// The stored object of the kind served under `plural` (`""` namespace for namespaces).
+    pub fn get_kind(&self, plural: &str, ns: &str, name: &str) -> Option<Value> {
+        self.with(|s| s.get(plural, ns, name).cloned())
+    }
+
+    /// The objects of `plural` in `ns` (every namespace when `None`).
+    pub fn list(&self, plural: &str, ns: Option<&str>) -> Vec<Value> {
+        self.with(|s| s.list(plural, ns).into_iter().cloned().collect())
+    }
+
+    fn change(&self, plural: &str, ns: &str, name: &str, edit: impl FnOnce(&mut Value)) {
+        self.with(|s| {
+            let mut object = s.get(plural, ns, name).cloned().unwrap();
+            edit(&mut object);
+            let (code, answer) = s.update(kind(plural), ns, name, Change::Replace(&object), false);
+            assert!(code < 300, "editing {name}: {answer}");
+        });
+    }
+
+    /// Changes the spec (the server bumps generation), as `kubectl apply` would.
+    pub fn edit_spec(&self, name: &str, edit: impl FnOnce(&mut Value)) {
+        self.change(&self.plural.clone(), DEFAULT_NS, name, |o| {
+            edit(&mut o["spec"])
+        });
+    }
+
+    /// Sets an annotation.
+    pub fn annotate(&self, name: &str, key: &str, value: &str) {
+        self.change(&self.plural.clone(), DEFAULT_NS, name, |o| {
+            o["metadata"]["annotations"][key] = json!(value);
+        });
+    }
+
+    /// `kubectl delete`: marks the object (it goes once its finalizers are gone).
+    pub fn delete(&self, name: &str) {
+        self.delete_kind(&self.plural.clone(), DEFAULT_NS, name);
+    }
+
+    /// `kubectl delete` of an object of `plural` in `ns`.
+    pub fn delete_kind(&self, plural: &str, ns: &str, name: &str) {
+        let (code, answer) = self.with(|s| s.delete(kind(plural), ns, name));
+        assert!(code < 300, "deleting {name}: {answer}");
+    }
+
+    /// Creates the namespace `ns` unless it exists.
+    pub fn create_namespace(&self, ns: &str) {
+        self.with(|s| s.ensure_namespace(ns));
+    }
+
+    /// `kubectl delete namespace`: marks it, deletes everything in it; it goes once empty.
+    pub fn delete_namespace(&self, ns: &str) {
+        self.delete_kind("namespaces", "", ns);
+    }
+
+    /// The namespace object, while it exists.
+    pub fn namespace(&self, ns: &str) -> Option<Value> {
+        self.get_kind("namespaces", "", ns)
+    }
+
+    /// How many writes the object has seen (creation, spec, status, finalizers, deletion).
+    pub fn writes(&self, plural: &str, ns: &str, name: &str) -> usize {
+        self.with(|s| s.writes(plural, ns, name))
+    }
+
+    /// Every Event accepted, as sent, repeats (series patches) included.
+    pub fn events(&self) -> Vec<Value> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    /// Makes every status write fail with 500 (an API server outage, or an operator killed
+    /// before its write arrived) until called again with `false`.
+    pub fn fail_status_writes(&self, fail: bool) {
+        self.state.lock().unwrap().fail_status_writes = fail;
+    }
+
+    /// The stored ConfigMap `name`, in whichever namespace it is.
+    pub fn config_map(&self, name: &str) -> Option<Value> {
+        self.list("configmaps", None)
+            .into_iter()
+            .find(|cm| cm["metadata"]["name"] == name)
+    }
+
+    /// The URL plural this fake's compatibility methods work on.
+    pub fn plural(&self) -> &str {
+        &self.plural
+    }
+}
