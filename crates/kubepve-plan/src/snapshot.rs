@@ -1,0 +1,499 @@
+//! Pure planning for snapshots, shared by the operator's ProxmoxSnapshot and
+//! ProxmoxSnapshotRestore controllers and pvectl: what to do about one snapshot of one guest
+//! given what Proxmox shows ([`plan_snapshot`]), and whether a rollback may run
+//! ([`check_rollback`]).
+//!
+//! Ownership: a snapshot is an object's when a line of its description is
+//! `kubepve.io/owner: <uid>` ([`owner_line`]). A snapshot of the wanted name that is not ours
+//! is a conflict: it is reported and never deleted or rolled back to by the operator.
+
+use kubepve_api::{OWNER_DESCRIPTION_PREFIX, RunStrategy};
+
+/// One snapshot as Proxmox lists it (`GET .../snapshot`, without `current`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedSnapshot {
+    /// Snapshot name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Parent snapshot.
+    pub parent: Option<String>,
+    /// Creation time, Unix seconds.
+    pub snaptime: Option<u64>,
+    /// Includes RAM state.
+    pub vmstate: bool,
+}
+
+impl ObservedSnapshot {
+    /// True when the description carries the owner line of `uid`.
+    pub fn is_owned_by(&self, uid: &str) -> bool {
+        let line = owner_line(uid);
+        self.description.lines().any(|l| l.trim() == line)
+    }
+
+    /// True when the description carries any kubepve owner line.
+    pub fn is_kubepve(&self) -> bool {
+        self.description
+            .lines()
+            .any(|l| l.trim().starts_with(OWNER_DESCRIPTION_PREFIX))
+    }
+}
+
+/// What Proxmox shows about the guest of a snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedGuest {
+    /// The guest exists.
+    pub exists: bool,
+    /// The guest runs.
+    pub running: bool,
+    /// The guest's config lock (`snapshot`, `backup`, `rollback`, ...).
+    pub lock: Option<String>,
+    /// Its snapshots.
+    pub snapshots: Vec<ObservedSnapshot>,
+}
+
+impl ObservedGuest {
+    /// The snapshot called `name`.
+    pub fn snapshot(&self, name: &str) -> Option<&ObservedSnapshot> {
+        self.snapshots.iter().find(|s| s.name == name)
+    }
+}
+
+/// What the object asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WantedSnapshot {
+    /// The name in Proxmox.
+    pub name: String,
+    /// The object's UID (the ownership mark).
+    pub uid: String,
+    /// The user's description, if any.
+    pub description: Option<String>,
+    /// Save RAM state.
+    pub vmstate: bool,
+    /// The object is being deleted.
+    pub deleting: bool,
+    /// Keep the Proxmox snapshot when the object goes.
+    pub retain: bool,
+}
+
+/// The one thing to do next about a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotPlan {
+    /// Take the snapshot (one Proxmox task).
+    Create {
+        /// Name.
+        name: String,
+        /// The description to send: the owner line, then the user's text.
+        description: String,
+        /// Save RAM state.
+        vmstate: bool,
+    },
+    /// The snapshot exists and is ours.
+    Ready(ObservedSnapshot),
+    /// Delete the snapshot (one Proxmox task).
+    Delete {
+        /// Name.
+        name: String,
+    },
+    /// Nothing left to do in Proxmox for a deleted object: the finalizer may go.
+    Release {
+        /// Why (for the log and events).
+        why: &'static str,
+    },
+    /// Not now; look again later.
+    Wait {
+        /// PascalCase reason.
+        reason: &'static str,
+        /// What is being waited for.
+        message: String,
+    },
+    /// Never without a change by the user.
+    Blocked {
+        /// PascalCase reason.
+        reason: &'static str,
+        /// What to fix.
+        message: String,
+    },
+}
+
+/// The description line that marks a snapshot as the object `uid`'s.
+pub fn owner_line(uid: &str) -> String {
+    format!("{OWNER_DESCRIPTION_PREFIX}{uid}")
+}
+
+/// The description sent to Proxmox: the owner line, then the user's text.
+pub fn description_with_owner(uid: &str, description: Option<&str>) -> String {
+    match description.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(text) => format!("{}\n{text}", owner_line(uid)),
+        None => owner_line(uid),
+    }
+}
+
+/// The user's part of a snapshot description (without kubepve owner lines).
+pub fn user_description(description: &str) -> String {
+    description
+        .lines()
+        .filter(|l| !l.trim().starts_with(OWNER_DESCRIPTION_PREFIX))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The next thing to do for `wanted`, given the guest as Proxmox shows it.
+pub fn plan_snapshot(wanted: &WantedSnapshot, guest: &ObservedGuest) -> SnapshotPlan {
+    let existing = guest.snapshot(&wanted.name);
+    let ours = existing.is_some_and(|s| s.is_owned_by(&wanted.uid));
+    if wanted.deleting {
+        return match existing {
+            _ if !guest.exists => SnapshotPlan::Release {
+                why: "the guest is gone, and Proxmox destroyed its snapshots with it",
+            },
+            None => SnapshotPlan::Release {
+                why: "the snapshot is gone",
+            },
+            Some(_) if !ours => SnapshotPlan::Release {
+                why: "the snapshot of that name is not ours and is left alone",
+            },
+            Some(_) if wanted.retain => SnapshotPlan::Release {
+                why: "deletionPolicy Retain keeps the snapshot in Proxmox",
+            },
+            Some(_) => match &guest.lock {
+                Some(lock) => SnapshotPlan::Wait {
+                    reason: "GuestLocked",
+                    message: format!("the guest is locked ({lock}); deleting the snapshot after"),
+                },
+                None => SnapshotPlan::Delete {
+                    name: wanted.name.clone(),
+                },
+            },
+        };
+    }
+    if !guest.exists {
+        return SnapshotPlan::Wait {
+            reason: "GuestNotFound",
+            message: "the guest does not exist in Proxmox (yet)".into(),
+        };
+    }
+    match existing {
+        Some(s) if ours => SnapshotPlan::Ready(s.clone()),
+        Some(_) => SnapshotPlan::Blocked {
+            reason: "Conflict",
+            message: format!(
+                "the guest already has a snapshot {:?} that is not this object's (no owner line \
+                 for it in its description); it is left alone: choose another snapshotName",
+                wanted.name
+            ),
+        },
+        None => match &guest.lock {
+            // One snapshot at a time per guest: a running snapshot task holds the lock.
+            Some(lock) => SnapshotPlan::Wait {
+                reason: "GuestLocked",
+                message: format!("the guest is locked ({lock}); taking the snapshot after"),
+            },
+            None => SnapshotPlan::Create {
+                name: wanted.name.clone(),
+                description: description_with_owner(&wanted.uid, wanted.description.as_deref()),
+                vmstate: wanted.vmstate && guest.running,
+            },
+        },
+    }
+}
+
+/// What a rollback would act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackInput<'a> {
+    /// The snapshot name.
+    pub name: &'a str,
+    /// The ProxmoxSnapshot's UID (its ownership mark), or `None` when any snapshot will do
+    /// (pvectl, where the user names the snapshot).
+    pub owner_uid: Option<&'a str>,
+    /// The guest object's run strategy, when the guest has one (the operator).
+    pub run_strategy: Option<RunStrategy>,
+    /// The guest object manages the guest (not ObserveOnly, not being deleted).
+    pub managed: bool,
+    /// Start the guest after the rollback.
+    pub start_after: bool,
+}
+
+/// A rollback that must not run, with what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What to fix.
+    pub message: String,
+    /// True when waiting may clear it (a lock); false when the user must change something.
+    pub transient: bool,
+}
+
+/// Whether rolling the guest back to `input.name` may run now.
+pub fn check_rollback(input: &RollbackInput<'_>, guest: &ObservedGuest) -> Result<(), Refusal> {
+    let refuse = |reason, message: String, transient| {
+        Err(Refusal {
+            reason,
+            message,
+            transient,
+        })
+    };
+    if !input.managed {
+        return refuse(
+            "GuestNotManaged",
+            "the guest object does not let the operator change the guest (ObserveOnly, or being \
+             deleted)"
+                .into(),
+            false,
+        );
+    }
+    if !guest.exists {
+        return refuse("GuestNotFound", "the guest does not exist".into(), true);
+    }
+    let Some(snapshot) = guest.snapshot(input.name) else {
+        return refuse(
+            "SnapshotNotFound",
+            format!("the guest has no snapshot {:?}", input.name),
+            true,
+        );
+    };
+    if let Some(uid) = input.owner_uid
+        && !snapshot.is_owned_by(uid)
+    {
+        return refuse(
+            "Conflict",
+            format!(
+                "snapshot {:?} is not the ProxmoxSnapshot's (no owner line for it)",
+                input.name
+            ),
+            false,
+        );
+    }
+    if let Some(lock) = &guest.lock {
+        return refuse("GuestLocked", format!("the guest is locked ({lock})"), true);
+    }
+    // A rollback stops a running guest. runStrategy Always forbids that stop unless the
+    // guest is started again right after (startAfter, or RAM state that resumes it).
+    let resumes = input.start_after || snapshot.vmstate;
+    if guest.running && input.run_strategy == Some(RunStrategy::Always) && !resumes {
+        return refuse(
+            "RunStrategyForbidsStop",
+            "the rollback stops the running guest, and its runStrategy Always does not allow a \
+             stop: set startAfter: true, or set the guest's runStrategy to Manual or Halted first"
+                .into(),
+            false,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(name: &str, description: &str) -> ObservedSnapshot {
+        ObservedSnapshot {
+            name: name.into(),
+            description: description.into(),
+            ..Default::default()
+        }
+    }
+
+    fn guest(snapshots: Vec<ObservedSnapshot>) -> ObservedGuest {
+        ObservedGuest {
+            exists: true,
+            running: true,
+            lock: None,
+            snapshots,
+        }
+    }
+
+    fn wanted() -> WantedSnapshot {
+        WantedSnapshot {
+            name: "before-upgrade".into(),
+            uid: "u-1".into(),
+            description: Some("kernel 6.8".into()),
+            vmstate: false,
+            deleting: false,
+            retain: false,
+        }
+    }
+
+    #[test]
+    fn creates_with_the_owner_line_first() {
+        let plan = plan_snapshot(&wanted(), &guest(vec![]));
+        assert_eq!(
+            plan,
+            SnapshotPlan::Create {
+                name: "before-upgrade".into(),
+                description: "kubepve.io/owner: u-1\nkernel 6.8".into(),
+                vmstate: false,
+            }
+        );
+    }
+
+    #[test]
+    fn vmstate_only_for_a_running_guest() {
+        let mut w = wanted();
+        w.vmstate = true;
+        let mut g = guest(vec![]);
+        assert!(matches!(
+            plan_snapshot(&w, &g),
+            SnapshotPlan::Create { vmstate: true, .. }
+        ));
+        g.running = false;
+        assert!(matches!(
+            plan_snapshot(&w, &g),
+            SnapshotPlan::Create { vmstate: false, .. }
+        ));
+    }
+
+    #[test]
+    fn already_there_is_ready_and_foreign_is_conflict() {
+        let ours = snap("before-upgrade", "kubepve.io/owner: u-1\nkernel 6.8");
+        assert_eq!(
+            plan_snapshot(&wanted(), &guest(vec![ours.clone()])),
+            SnapshotPlan::Ready(ours)
+        );
+        let foreign = snap("before-upgrade", "made by hand");
+        let SnapshotPlan::Blocked { reason, message } =
+            plan_snapshot(&wanted(), &guest(vec![foreign.clone()]))
+        else {
+            panic!("a foreign snapshot must block")
+        };
+        assert_eq!(reason, "Conflict");
+        assert!(message.contains("choose another snapshotName"));
+        // Another object's snapshot is foreign too.
+        let other = snap("before-upgrade", "kubepve.io/owner: u-2");
+        assert!(matches!(
+            plan_snapshot(&wanted(), &guest(vec![other])),
+            SnapshotPlan::Blocked { .. }
+        ));
+    }
+
+    #[test]
+    fn one_snapshot_at_a_time_per_guest() {
+        let mut g = guest(vec![]);
+        g.lock = Some("snapshot".into());
+        assert!(matches!(
+            plan_snapshot(&wanted(), &g),
+            SnapshotPlan::Wait {
+                reason: "GuestLocked",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn missing_guest_waits() {
+        let g = ObservedGuest::default();
+        assert!(matches!(
+            plan_snapshot(&wanted(), &g),
+            SnapshotPlan::Wait {
+                reason: "GuestNotFound",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn deletion_deletes_only_our_snapshot() {
+        let mut w = wanted();
+        w.deleting = true;
+        let ours = snap("before-upgrade", "kubepve.io/owner: u-1");
+        assert_eq!(
+            plan_snapshot(&w, &guest(vec![ours.clone()])),
+            SnapshotPlan::Delete {
+                name: "before-upgrade".into()
+            }
+        );
+        let foreign = snap("before-upgrade", "by hand");
+        assert!(matches!(
+            plan_snapshot(&w, &guest(vec![foreign])),
+            SnapshotPlan::Release { .. }
+        ));
+        assert!(matches!(
+            plan_snapshot(&w, &guest(vec![])),
+            SnapshotPlan::Release { .. }
+        ));
+        assert!(matches!(
+            plan_snapshot(&w, &ObservedGuest::default()),
+            SnapshotPlan::Release { .. }
+        ));
+        w.retain = true;
+        assert!(matches!(
+            plan_snapshot(&w, &guest(vec![ours.clone()])),
+            SnapshotPlan::Release { .. }
+        ));
+        w.retain = false;
+        let mut locked = guest(vec![ours]);
+        locked.lock = Some("backup".into());
+        assert!(matches!(
+            plan_snapshot(&w, &locked),
+            SnapshotPlan::Wait { .. }
+        ));
+    }
+
+    fn rollback_input() -> RollbackInput<'static> {
+        RollbackInput {
+            name: "before-upgrade",
+            owner_uid: Some("u-1"),
+            run_strategy: Some(RunStrategy::Manual),
+            managed: true,
+            start_after: false,
+        }
+    }
+
+    #[test]
+    fn rollback_guards() {
+        let ours = snap("before-upgrade", "kubepve.io/owner: u-1");
+        let g = guest(vec![ours.clone()]);
+        assert_eq!(check_rollback(&rollback_input(), &g), Ok(()));
+
+        let mut always = rollback_input();
+        always.run_strategy = Some(RunStrategy::Always);
+        let refusal = check_rollback(&always, &g).unwrap_err();
+        assert_eq!(refusal.reason, "RunStrategyForbidsStop");
+        assert!(!refusal.transient);
+        always.start_after = true;
+        assert_eq!(check_rollback(&always, &g), Ok(()), "startAfter resumes it");
+        always.start_after = false;
+        let mut stopped = g.clone();
+        stopped.running = false;
+        assert_eq!(check_rollback(&always, &stopped), Ok(()), "nothing to stop");
+
+        let foreign = guest(vec![snap("before-upgrade", "by hand")]);
+        assert_eq!(
+            check_rollback(&rollback_input(), &foreign)
+                .unwrap_err()
+                .reason,
+            "Conflict"
+        );
+        assert_eq!(
+            check_rollback(&rollback_input(), &guest(vec![]))
+                .unwrap_err()
+                .reason,
+            "SnapshotNotFound"
+        );
+        let mut locked = g.clone();
+        locked.lock = Some("backup".into());
+        let refusal = check_rollback(&rollback_input(), &locked).unwrap_err();
+        assert!(refusal.transient);
+        let mut unmanaged = rollback_input();
+        unmanaged.managed = false;
+        assert_eq!(
+            check_rollback(&unmanaged, &g).unwrap_err().reason,
+            "GuestNotManaged"
+        );
+        // pvectl names any snapshot.
+        let mut any = rollback_input();
+        any.owner_uid = None;
+        assert_eq!(check_rollback(&any, &foreign), Ok(()));
+    }
+
+    #[test]
+    fn descriptions_round_trip_without_the_owner_line() {
+        let d = description_with_owner("u-1", Some("kernel 6.8"));
+        assert_eq!(user_description(&d), "kernel 6.8");
+        assert_eq!(
+            description_with_owner("u-1", Some("  ")),
+            "kubepve.io/owner: u-1"
+        );
+    }
+}
