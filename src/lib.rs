@@ -11,3 +11,4 @@ pub mod guest;
 pub mod metrics;
 pub mod run;
 pub mod server;
+pub mod snapshot;

@@ -6,7 +6,7 @@ pub mod backup;
 mod observe;
 pub mod preflight;
 pub mod reconcile;
-mod status;
+pub(crate) mod status;
 
 use std::fmt::Debug;
 use std::sync::Arc;

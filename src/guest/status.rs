@@ -1,23 +1,41 @@
-//! Writing a guest object's status (server-side apply, field manager `kubepve`) and its
+//! Writing a kubepve object's status (server-side apply, field manager `kubepve`) and its
 //! finalizer (JSON patches that tolerate the object or the finalizer being gone already).
 
-use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kubepve_api::{FINALIZER, GuestStatus};
+use kube::{Resource, ResourceExt};
+use kubepve_api::FINALIZER;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::GuestObject;
 use crate::context::{Context, MANAGER};
 
-fn api<K: GuestObject>(ctx: &Context, object: &K) -> Api<K> {
+/// What these helpers work on: any namespaced kubepve object (guests, snapshots, restores).
+pub trait Object:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + DeserializeOwned
+{
+}
+
+impl<K> Object for K where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+{
+}
+
+fn api<K: Object>(ctx: &Context, object: &K) -> Api<K> {
     Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default())
 }
 
 /// Applies `status` as the whole status of `object`.
-pub async fn write<K: GuestObject>(
+pub async fn write<K: Object, S: Serialize>(
     ctx: &Context,
     object: &K,
-    status: &GuestStatus,
+    status: &S,
 ) -> Result<(), kube::Error> {
     let patch = json!({
         "apiVersion": K::api_version(&()),
@@ -35,7 +53,7 @@ pub async fn write<K: GuestObject>(
 }
 
 /// Adds the finalizer unless it is there already.
-pub async fn add_finalizer<K: GuestObject>(ctx: &Context, object: &K) -> Result<(), kube::Error> {
+pub async fn add_finalizer<K: Object>(ctx: &Context, object: &K) -> Result<(), kube::Error> {
     if object.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(());
     }
@@ -45,10 +63,7 @@ pub async fn add_finalizer<K: GuestObject>(ctx: &Context, object: &K) -> Result<
 }
 
 /// Removes the finalizer; an object or finalizer that is already gone is success.
-pub async fn remove_finalizer<K: GuestObject>(
-    ctx: &Context,
-    object: &K,
-) -> Result<(), kube::Error> {
+pub async fn remove_finalizer<K: Object>(ctx: &Context, object: &K) -> Result<(), kube::Error> {
     if !object.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(());
     }
@@ -67,7 +82,7 @@ pub async fn remove_finalizer<K: GuestObject>(
 
 /// A merge patch of the finalizer list, guarded by the resourceVersion it was computed from so
 /// that a concurrent change is not overwritten.
-async fn set_finalizers<K: GuestObject>(
+async fn set_finalizers<K: Object>(
     ctx: &Context,
     object: &K,
     finalizers: Vec<String>,

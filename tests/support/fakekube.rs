@@ -146,6 +146,14 @@ impl FakeKube {
     pub fn plural(&self) -> &str {
         &self.plural
     }
+
+    /// This fake's request handler, to put several fakes (one per kind) behind one mocked
+    /// client (see `support::snapshots`).
+    pub fn handler(&self) -> impl Fn(&Recorded) -> (u16, Value) + Send + Sync + 'static {
+        let state = self.state.clone();
+        let plural = self.plural.clone();
+        move |r| handle(&state, &plural, r)
+    }
 }
 
 fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value) {
@@ -194,6 +202,9 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
             }
             if let Some(finalizers) = r.body["metadata"].get("finalizers") {
                 object["metadata"]["finalizers"] = finalizers.clone();
+            }
+            if let Some(owners) = r.body["metadata"].get("ownerReferences") {
+                object["metadata"]["ownerReferences"] = owners.clone();
             }
             object["metadata"]["resourceVersion"] = json!(version);
             let answer = object.clone();

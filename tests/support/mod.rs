@@ -7,3 +7,4 @@ pub mod guest;
 pub mod lab;
 pub mod mockkube;
 pub mod pvectl;
+pub mod snapshots;
