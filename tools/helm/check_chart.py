@@ -35,14 +35,33 @@ MANAGER_RULES = [
         "resources": ["proxmoxvms", "proxmoxcontainers"],
         "verbs": ["get", "list", "watch", "patch"],
     },
+    # Schedules create and prune the ProxmoxSnapshots they own.
+    {"apiGroups": ["kubepve.io"], "resources": ["proxmoxsnapshotschedules"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxconnections/status", "proxmoxvms/status", "proxmoxcontainers/status"],
+        "resources": ["proxmoxsnapshots"],
+        "verbs": ["get", "list", "watch", "patch", "create", "delete"],
+    },
+    {
+        "apiGroups": ["kubepve.io"],
+        "resources": ["proxmoxsnapshotrestores"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["kubepve.io"],
+        "resources": [
+            "proxmoxconnections/status",
+            "proxmoxvms/status",
+            "proxmoxcontainers/status",
+            "proxmoxsnapshots/status",
+            "proxmoxsnapshotschedules/status",
+            "proxmoxsnapshotrestores/status",
+        ],
         "verbs": ["patch"],
     },
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxvms/finalizers", "proxmoxcontainers/finalizers"],
+        "resources": ["proxmoxvms/finalizers", "proxmoxcontainers/finalizers", "proxmoxsnapshots/finalizers"],
         "verbs": ["update"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
