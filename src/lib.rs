@@ -10,5 +10,6 @@ pub mod context;
 pub mod guest;
 pub mod metrics;
 pub mod run;
+pub mod schedule;
 pub mod server;
 pub mod snapshot;

@@ -121,7 +121,7 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the controllers (connections, guests, snapshots) and the pruner of expired configuration
+/// Runs the controllers (connections, guests, snapshots, schedules) and the pruner of expired configuration
 /// backups until `shutdown` resolves.
 pub async fn controllers(
     ctx: Arc<Context>,
@@ -147,8 +147,16 @@ pub async fn controllers(
         shutdown.clone(),
     );
     let snapshots = crate::snapshot::controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let schedules = crate::schedule::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
-    futures::join!(connection_controller, vms, cts, pruner, snapshots);
+    futures::join!(
+        connection_controller,
+        vms,
+        cts,
+        pruner,
+        snapshots,
+        schedules
+    );
 }
 
 /// The Api for a namespaced kind, in one namespace or all of them.
