@@ -83,6 +83,11 @@ impl FakeKube {
             .insert(name.to_string(), secret);
     }
 
+    /// The names of the stored objects.
+    pub fn names(&self) -> Vec<String> {
+        self.state.lock().unwrap().objects.keys().cloned().collect()
+    }
+
     /// The stored object.
     pub fn get(&self, name: &str) -> Option<Value> {
         self.state.lock().unwrap().objects.get(name).cloned()
@@ -183,6 +188,9 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
     if subresource == Some("status") && s.fail_status_writes {
         return status_error(500, "InternalError", "status writes are failing");
     }
+    if let Some(answer) = collection(&mut s, plural, &name, r) {
+        return answer;
+    }
     s.version += 1;
     let version = s.version.to_string();
     let Some(object) = s.objects.get_mut(&name) else {
@@ -219,6 +227,88 @@ fn handle(state: &Arc<Mutex<State>>, plural: &str, r: &Recorded) -> (u16, Value)
         }
         _ => status_error(405, "MethodNotAllowed", &format!("{} {path}", r.method)),
     }
+}
+
+/// List (with an `a=b,c=d` label selector), create and delete of the custom kind, as the API
+/// server does them: a create of an existing name is 409, a delete of an object with
+/// finalizers only marks it. `None` for the other requests.
+fn collection(s: &mut State, plural: &str, name: &str, r: &Recorded) -> Option<(u16, Value)> {
+    match (r.method.as_str(), name) {
+        ("GET", "") => {
+            let selector = label_selector(r);
+            let items: Vec<Value> = s
+                .objects
+                .values()
+                .filter(|o| {
+                    selector
+                        .iter()
+                        .all(|(k, v)| o["metadata"]["labels"][k].as_str() == Some(v))
+                })
+                .cloned()
+                .collect();
+            let list = json!({"apiVersion": "v1", "kind": "List",
+                "metadata": {"resourceVersion": s.version.to_string()}, "items": items});
+            Some((200, list))
+        }
+        ("POST", "") => {
+            let mut object = r.body.clone();
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if s.objects.contains_key(&name) {
+                let message = format!("{plural} \"{name}\" already exists");
+                return Some(status_error(409, "AlreadyExists", &message));
+            }
+            s.version += 1;
+            let meta = object["metadata"].as_object_mut().unwrap();
+            meta.insert("uid".into(), json!(format!("uid-{name}")));
+            meta.insert("generation".into(), json!(1));
+            meta.insert("resourceVersion".into(), json!(s.version.to_string()));
+            meta.insert(
+                "creationTimestamp".into(),
+                json!(k8s_openapi::jiff::Timestamp::now().to_string()),
+            );
+            s.objects.insert(name, object.clone());
+            Some((201, object))
+        }
+        ("DELETE", name) => {
+            let Some(object) = s.objects.get_mut(name) else {
+                let message = format!("{plural} \"{name}\" not found");
+                return Some(status_error(404, "NotFound", &message));
+            };
+            s.version += 1;
+            object["metadata"]["deletionTimestamp"] = json!("2026-11-25T00:00:00Z");
+            object["metadata"]["resourceVersion"] = json!(s.version.to_string());
+            let answer = object.clone();
+            if object["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            {
+                s.objects.remove(name);
+            }
+            Some((200, answer))
+        }
+        _ => None,
+    }
+}
+
+/// The `labelSelector` of a request as key/value pairs.
+fn label_selector(r: &Recorded) -> Vec<(String, String)> {
+    let query = r.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("labelSelector="))
+        .map(|v| {
+            v.replace("%3D", "=")
+                .replace("%2F", "/")
+                .replace("%2C", ",")
+        })
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// ConfigMaps: get, server-side apply (the body replaces labels, annotations and data), list

@@ -37,6 +37,8 @@ pub struct SnapEnv {
     pub snaps: FakeKube,
     /// ProxmoxSnapshotRestore objects.
     pub restores: FakeKube,
+    /// ProxmoxSnapshotSchedule objects.
+    pub schedules: FakeKube,
     mock: MockKube,
     token: pve_testkit::Token,
     ctx: Arc<Context>,
@@ -67,11 +69,13 @@ impl SnapEnv {
         let cts = FakeKube::new("proxmoxcontainers");
         let snaps = FakeKube::new("proxmoxsnapshots");
         let restores = FakeKube::new("proxmoxsnapshotrestores");
-        let (vm_h, ct_h, snap_h, restore_h) = (
+        let schedules = FakeKube::new("proxmoxsnapshotschedules");
+        let (vm_h, ct_h, snap_h, restore_h, sched_h) = (
             vms.handler(),
             cts.handler(),
             snaps.handler(),
             restores.handler(),
+            schedules.handler(),
         );
         let mock = MockKube::new(move |r| {
             let path = r.uri.split('?').next().unwrap_or_default();
@@ -81,6 +85,8 @@ impl SnapEnv {
                 ct_h(r)
             } else if path.contains("/proxmoxsnapshotrestores") {
                 restore_h(r)
+            } else if path.contains("/proxmoxsnapshotschedules") {
+                sched_h(r)
             } else {
                 snap_h(r)
             }
@@ -110,6 +116,7 @@ impl SnapEnv {
             cts,
             snaps,
             restores,
+            schedules,
             mock,
             token,
             ctx: Arc::new(ctx),
@@ -193,7 +200,8 @@ fn guest_object(kind: &str, name: &str, vmid: u32, spec: Value) -> Value {
         .extend(spec.as_object().unwrap().clone());
     json!({
         "apiVersion": "kubepve.io/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "namespace": "default", "finalizers": ["kubepve.io/finalizer"]},
+        "metadata": {"name": name, "namespace": "default", "labels": {"backup": "nightly"},
+            "finalizers": ["kubepve.io/finalizer"]},
         "spec": full,
         "status": {"vmid": vmid, "node": "pve1", "phase": "Running"},
     })
