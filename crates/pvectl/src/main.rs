@@ -22,6 +22,7 @@ mod output;
 mod progress;
 mod safety;
 mod select;
+mod snapshot;
 mod tasks;
 mod update;
 mod validate;
