@@ -115,6 +115,20 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        self.event_on(&object.object_ref(&()), type_, reason, action, note)
+            .await;
+    }
+
+    /// Publishes an event about the object `reference` names (one this controller did not
+    /// get typed, such as the guest of a restore); failures are logged, never fatal.
+    pub async fn event_on(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -122,7 +136,7 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        if let Err(error) = self.recorder.publish(&event, reference).await {
             tracing::warn!(%error, reason, "could not publish event");
         }
     }

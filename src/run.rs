@@ -121,8 +121,8 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the controllers (connections, guests, snapshots, schedules) and the pruner of expired configuration
-/// backups until `shutdown` resolves.
+/// Runs the controllers (connections, guests, snapshots, schedules, restores) and the pruner of
+/// expired configuration backups until `shutdown` resolves.
 pub async fn controllers(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -148,6 +148,8 @@ pub async fn controllers(
     );
     let snapshots = crate::snapshot::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let schedules = crate::schedule::controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let restores =
+        crate::snapshot::restore_controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
     futures::join!(
         connection_controller,
@@ -155,7 +157,8 @@ pub async fn controllers(
         cts,
         pruner,
         snapshots,
-        schedules
+        schedules,
+        restores
     );
 }
 

@@ -5,6 +5,7 @@
 //! recorded in status without waiting.
 
 pub mod reconcile;
+pub mod restore;
 pub mod target;
 pub mod task;
 
@@ -15,7 +16,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Resource, runtime::reflector::ObjectRef};
-use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxVM};
+use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
 use crate::context::Context;
 use crate::run::{log_outcome, scoped_api};
@@ -94,6 +95,27 @@ pub async fn controller(
         .run(reconcile, error_policy::<ProxmoxSnapshot>, ctx)
         .for_each(|outcome| async move { log_outcome("ProxmoxSnapshot", outcome) })
         .await;
+}
+
+/// The ProxmoxSnapshotRestore controller.
+pub async fn restore_controller(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    Controller::new(
+        scoped_api::<ProxmoxSnapshotRestore>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(
+        restore::reconcile,
+        error_policy::<ProxmoxSnapshotRestore>,
+        ctx,
+    )
+    .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
+    .await;
 }
 
 fn error_policy<K: Resource<DynamicType = ()>>(

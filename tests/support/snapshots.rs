@@ -25,6 +25,15 @@ pub const VMID: u32 = 150;
 /// The container's VMID and object name.
 pub const CTID: u32 = 250;
 
+/// Which controller a pass runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// ProxmoxSnapshot.
+    Snapshot,
+    /// ProxmoxSnapshotRestore.
+    Restore,
+}
+
 /// A fakepve, the fake Kubernetes API of each kind, and an operator context.
 pub struct SnapEnv {
     /// The fake Proxmox.
@@ -147,30 +156,60 @@ impl SnapEnv {
 
     /// One ProxmoxSnapshot reconcile of `name`.
     pub async fn pass(&self, name: &str) {
-        let object = self
-            .snaps
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} is gone"));
-        let typed = serde_json::from_value(object).unwrap();
-        if let Err(e) = kubepve::snapshot::reconcile(Arc::new(typed), self.ctx()).await {
+        self.pass_of(Kind::Snapshot, name).await;
+    }
+
+    /// One reconcile of the object `name` of `kind`.
+    pub async fn pass_of(&self, kind: Kind, name: &str) {
+        let store = self.store(kind);
+        let object = store.get(name).unwrap_or_else(|| panic!("{name} is gone"));
+        let result = match kind {
+            Kind::Snapshot => {
+                let typed = serde_json::from_value(object).unwrap();
+                kubepve::snapshot::reconcile(Arc::new(typed), self.ctx()).await
+            }
+            Kind::Restore => {
+                let typed = serde_json::from_value(object).unwrap();
+                kubepve::snapshot::restore::reconcile(Arc::new(typed), self.ctx()).await
+            }
+        };
+        if let Err(e) = result {
             eprintln!("pass of {name} failed: {e}");
+        }
+    }
+
+    fn store(&self, kind: Kind) -> &FakeKube {
+        match kind {
+            Kind::Snapshot => &self.snaps,
+            Kind::Restore => &self.restores,
         }
     }
 
     /// Runs ProxmoxSnapshot reconciles of `name` until `done` holds for the stored object.
     pub async fn drive(&self, name: &str, done: impl Fn(Option<&Value>) -> bool) -> Option<Value> {
+        self.drive_of(Kind::Snapshot, name, done).await
+    }
+
+    /// Runs reconciles of the object `name` of `kind` until `done` holds for it (bounded).
+    pub async fn drive_of(
+        &self,
+        kind: Kind,
+        name: &str,
+        done: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        let store = self.store(kind);
         for _ in 0..MAX_PASSES {
-            let object = self.snaps.get(name);
+            let object = store.get(name);
             if done(object.as_ref()) {
                 return object;
             }
             assert!(object.is_some(), "{name} is gone");
-            self.pass(name).await;
+            self.pass_of(kind, name).await;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!(
             "{name} did not reach the expected state: {:#}",
-            self.snaps.get(name).unwrap_or_default()
+            store.get(name).unwrap_or_default()
         )
     }
 
