@@ -33,9 +33,7 @@ impl ObservedSnapshot {
 
     /// True when the description carries any kubepve owner line.
     pub fn is_kubepve(&self) -> bool {
-        self.description
-            .lines()
-            .any(|l| l.trim().starts_with(OWNER_DESCRIPTION_PREFIX))
+        is_kubepve_description(&self.description)
     }
 }
 
@@ -127,6 +125,14 @@ pub fn description_with_owner(uid: &str, description: Option<&str>) -> String {
         Some(text) => format!("{}\n{text}", owner_line(uid)),
         None => owner_line(uid),
     }
+}
+
+/// True when a snapshot description carries a kubepve owner line: the snapshot belongs to a
+/// ProxmoxSnapshot object, which goes with its guest.
+pub fn is_kubepve_description(description: &str) -> bool {
+    description
+        .lines()
+        .any(|l| l.trim().starts_with(OWNER_DESCRIPTION_PREFIX))
 }
 
 /// The user's part of a snapshot description (without kubepve owner lines).
