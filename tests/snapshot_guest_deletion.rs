@@ -26,7 +26,13 @@ async fn our_snapshots_go_with_the_guest_and_foreign_ones_still_hold_it_back() {
     let env = Env::new("proxmoxvms").await;
     env.kube.put(clone_vm("web", 151, json!({})));
     env.drive::<ProxmoxVM>("web", ready).await.unwrap();
-    take(&env, 151, "nightly-1", &description_with_owner("uid-nightly-1", Some("x"))).await;
+    take(
+        &env,
+        151,
+        "nightly-1",
+        &description_with_owner("uid-nightly-1", Some("x")),
+    )
+    .await;
     take(&env, 151, "by-hand", "taken in the Proxmox UI").await;
 
     env.kube.delete("web");
@@ -40,7 +46,10 @@ async fn our_snapshots_go_with_the_guest_and_foreign_ones_still_hold_it_back() {
             break;
         }
     }
-    assert!(message.contains("(by-hand)"), "only the foreign one is named: {message}");
+    assert!(
+        message.contains("(by-hand)"),
+        "only the foreign one is named: {message}"
+    );
     assert!(!message.contains("nightly-1"), "{message}");
     assert_eq!(env.pve.guest(151).await.unwrap()["status"], "running");
 
@@ -53,5 +62,8 @@ async fn our_snapshots_go_with_the_guest_and_foreign_ones_still_hold_it_back() {
         .unwrap();
     env.wait(&upid).await;
     env.drive::<ProxmoxVM>("web", support::guest::gone).await;
-    assert!(env.pve.guest(151).await.is_none(), "destroyed with its snapshot");
+    assert!(
+        env.pve.guest(151).await.is_none(),
+        "destroyed with its snapshot"
+    );
 }
