@@ -174,3 +174,13 @@ fn a_restore_cannot_be_changed() {
         "a restore is done once",
     );
 }
+
+#[test]
+fn the_restore_sample_is_valid() {
+    let path = samples_dir().join("restore/web-01-rollback.yaml");
+    let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(doc["kind"], "ProxmoxSnapshotRestore");
+    assert!(errors("ProxmoxSnapshotRestore", &doc, None).is_empty());
+    let typed: kubepve_api::ProxmoxSnapshotRestore = serde_json::from_value(doc).unwrap();
+    assert!(typed.spec.start_after);
+}
