@@ -129,3 +129,52 @@ async fn guards_start_no_rollback() {
         "no backup either"
     );
 }
+
+#[tokio::test]
+async fn the_guest_controller_converges_after_a_rollback_without_a_fight() {
+    let env = SnapEnv::new().await;
+    // The spec asks for onboot; the guest controller applies it, then the snapshot is taken.
+    env.vms
+        .edit_spec("web", |spec| spec["onBoot"] = json!(true));
+    env.drive_vm("web", |o| {
+        ready(o) && o.is_some_and(|o| o["status"]["observedGeneration"] == 2)
+    })
+    .await;
+    assert_eq!(onboot(&env).await, "1");
+    // A snapshot without onboot: taken after the guest controller's change is undone by hand.
+    env.pve_client()
+        .qemu("pve1", VMID)
+        .update_config(Params::new().set("delete", "onboot"))
+        .await
+        .unwrap();
+    env.snaps.put(snapshot("s1", "ProxmoxVM", "web", json!({})));
+    env.drive("s1", ready).await;
+    env.pve_client()
+        .qemu("pve1", VMID)
+        .update_config(Params::new().set("onboot", 1))
+        .await
+        .unwrap();
+
+    env.restores
+        .put(restore("undo", "s1", json!({"startAfter": true})));
+    env.drive_of(Kind::Restore, "undo", phase_is("Succeeded"))
+        .await;
+    assert_eq!(onboot(&env).await, "", "the snapshot's config");
+
+    // The guest controller reads the guest afresh and applies the spec again, once; the
+    // snapshot stays, nothing is rolled back again, the guest keeps running.
+    let object = env
+        .drive_vm("web", |o| {
+            ready(o) && o.is_some_and(|o| o["status"].get("currentTask").is_none())
+        })
+        .await;
+    assert_eq!(condition(&object, "Ready")["status"], "True");
+    assert_eq!(
+        onboot(&env).await,
+        "1",
+        "the spec applied after the rollback"
+    );
+    assert_eq!(env.pve.guest(VMID).await.unwrap()["status"], "running");
+    assert_eq!(env.pve.count("POST", "/snapshot/s1/rollback").await, 1);
+    env.drive("s1", ready).await;
+}

@@ -221,6 +221,24 @@ impl SnapEnv {
         }
     }
 
+    /// Runs guest reconciles (the guest controller) of the ProxmoxVM `name`, at least one,
+    /// until `done` holds for it (bounded).
+    pub async fn drive_vm(&self, name: &str, done: impl Fn(Option<&Value>) -> bool) -> Value {
+        for _ in 0..MAX_PASSES {
+            let object = self.vms.get(name).unwrap();
+            let typed: kubepve_api::ProxmoxVM = serde_json::from_value(object).unwrap();
+            if let Err(e) = kubepve::guest::reconcile(Arc::new(typed), self.ctx()).await {
+                eprintln!("guest pass of {name} failed: {e}");
+            }
+            let object = self.vms.get(name).unwrap();
+            if done(Some(&object)) {
+                return object;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{name} did not converge: {:#}", self.vms.get(name).unwrap())
+    }
+
     /// The events recorded with this reason.
     pub fn events_with(&self, reason: &str) -> Vec<Value> {
         self.snaps
