@@ -41,7 +41,11 @@ pub async fn reconcile(
     object: Arc<ProxmoxSnapshotSchedule>,
     ctx: Arc<Context>,
 ) -> Result<Action, SnapshotError> {
-    reconcile_at(&object, &ctx, Timestamp::now()).await
+    let started = std::time::Instant::now();
+    let result = reconcile_at(&object, &ctx, Timestamp::now()).await;
+    ctx.metrics
+        .reconciled("ProxmoxSnapshotSchedule", started.elapsed());
+    result
 }
 
 /// Reconciles one ProxmoxSnapshotSchedule as if it were `now` (tests pass the time).

@@ -193,16 +193,24 @@ async fn pipeline(
                 settings.task_poll,
             )));
         }
-        Followed::Ended(Err(exit)) if !deleting => {
-            // Retried after a backoff, as the message says; the plan below sees whether the
-            // snapshot exists after all.
+        Followed::Ended(Err(exit)) => {
+            // Retried after a backoff, as the message says (never a new task on every pass);
+            // the next plan sees whether the snapshot exists after all.
             let delay = ctx
                 .guest_backoff
                 .next(&object.uid().unwrap_or_default(), settings.backoff);
             let message = format!(
-                "the Proxmox snapshot task failed: {exit}; retrying in {}s",
+                "the Proxmox task failed: {exit}; retrying in {}s",
                 delay.as_secs()
             );
+            if deleting {
+                return Ok(Some(Outcome::progressing(
+                    SnapshotPhase::Deleting,
+                    "TaskFailed",
+                    message,
+                    delay,
+                )));
+            }
             return Ok(Some(Outcome::stalled("TaskFailed", message, delay)));
         }
         _ => {}

@@ -47,7 +47,10 @@ pub async fn reconcile(
         return Ok(Action::await_change());
     }
     let mut st = prior.clone();
+    let started_at = std::time::Instant::now();
     let result = pipeline(&object, &ctx, &mut st).await;
+    ctx.metrics
+        .reconciled("ProxmoxSnapshotRestore", started_at.elapsed());
     let (phase, health, requeue) = match result {
         Ok(decided) => decided,
         Err(error) => {
