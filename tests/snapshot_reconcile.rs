@@ -9,6 +9,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use pve_client::GuestKind;
 use serde_json::{Value, json};
 use support::guest::{condition, gone, ready, stalled};
@@ -186,4 +188,47 @@ async fn waits_for_a_guest_object_that_is_not_there_yet() {
         "GuestObjectNotFound"
     );
     assert_eq!(env.pve.count("POST", "/snapshot").await, 0);
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_task_is_reported_and_held_back_not_repeated_every_pass() {
+    // A backoff far longer than the test: any second task would be a pass not holding back.
+    let settings = kubepve::context::Settings {
+        backoff: (Duration::from_secs(60), Duration::from_secs(600)),
+        ..support::guest::fast_settings()
+    };
+    let env = SnapEnv::with_settings(settings).await;
+    // A raw disk on directory storage: Proxmox cannot snapshot it, and its task says so.
+    env.pve
+        .add_vm(
+            pve_testkit::VmSeed::new(160, "legacy")
+                .running()
+                .config("scsi0", "local:160/vm-160-disk-0.raw,size=8G")
+                .config("tags", "kubepve;kubepve-owner-uid-legacy"),
+        )
+        .await;
+    env.vms.put(support::snapshots::guest_object(
+        "ProxmoxVM",
+        "legacy",
+        160,
+        json!({"source": {"blank": {}}}),
+    ));
+    env.snaps
+        .put(snapshot("s1", "ProxmoxVM", "legacy", json!({})));
+    let object = env.drive("s1", stalled("TaskFailed")).await.unwrap();
+    let message = condition(&object, "Stalled")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("snapshot feature is not available"),
+        "{message}"
+    );
+    assert!(message.contains("retrying in 60s"), "{message}");
+    assert_eq!(object["status"]["lastTask"]["type"], "qmsnapshot");
+    assert_ne!(object["status"]["lastTask"]["exitStatus"], "OK");
+    // Reconciles right away (its own status write wakes it) start no new task.
+    env.passes("s1", 5).await;
+    assert_eq!(env.pve.count("POST", "/160/snapshot").await, 1);
+    assert!(!env.events_with("TaskFailed").is_empty());
 }

@@ -203,6 +203,11 @@ async fn pipeline(
                 "the Proxmox task failed: {exit}; retrying in {}s",
                 delay.as_secs()
             );
+            // Our own status write wakes the controller at once: the step stays held back
+            // until the backoff ends, however often the object is reconciled meanwhile.
+            let uid = object.uid().unwrap_or_default();
+            ctx.refusals
+                .record(&uid, generation(object), step_of(deleting), delay);
             if deleting {
                 return Ok(Some(Outcome::progressing(
                     SnapshotPhase::Deleting,
@@ -232,6 +237,29 @@ async fn pipeline(
 
     // 3. Plan, and 4. act: at most one task.
     let plan = plan_snapshot(&wanted, &observed);
+    let uid = object.uid().unwrap_or_default();
+    let acting = matches!(
+        plan,
+        SnapshotPlan::Create { .. } | SnapshotPlan::Delete { .. }
+    );
+    if acting
+        && let Some(left) = ctx
+            .refusals
+            .held_back(&uid, generation(object), step_of(deleting))
+    {
+        let message = crate::conditions::find(&st.conditions, crate::conditions::STALLED)
+            .or_else(|| crate::conditions::find(&st.conditions, crate::conditions::RECONCILING))
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| "the last Proxmox task failed; retrying later".into());
+        return Ok(Some(if deleting {
+            Outcome::progressing(SnapshotPhase::Deleting, "TaskFailed", message, left)
+        } else {
+            Outcome::stalled("TaskFailed", message, left)
+        }));
+    }
+    if !acting {
+        ctx.refusals.clear(&uid);
+    }
     // Once taken (a creation time recorded), a missing snapshot is lost, not to be taken.
     let lost = st.creation_time.is_some();
     match plan {
@@ -377,6 +405,20 @@ async fn pipeline(
             }
             Ok(Some(Outcome::stalled(reason, message, settings.backoff.1)))
         }
+    }
+}
+
+/// The generation, for holding back a failed step until the spec changes or its backoff ends.
+fn generation(object: &ProxmoxSnapshot) -> i64 {
+    object.meta().generation.unwrap_or_default()
+}
+
+/// The step a failed task held back.
+fn step_of(deleting: bool) -> &'static str {
+    if deleting {
+        "delete snapshot"
+    } else {
+        "create snapshot"
     }
 }
 

@@ -56,6 +56,11 @@ pub struct SnapEnv {
 impl SnapEnv {
     /// VM 150 `web` (running) and container 250 `cache` (running), each with its object.
     pub async fn new() -> Self {
+        Self::with_settings(fast_settings()).await
+    }
+
+    /// Like [`SnapEnv::new`], with these operator timings.
+    pub async fn with_settings(settings: kubepve::context::Settings) -> Self {
         let pve = FakePve::builder().time_scale(0.001).start().await;
         pve.add_vm(
             VmSeed::new(VMID, "web")
@@ -115,7 +120,7 @@ impl SnapEnv {
                 "rootfs": {"storage": "local-lvm", "size": "4Gi"},
             }),
         ));
-        let ctx = Context::new(mock.client.clone(), Metrics::new(), fast_settings());
+        let ctx = Context::new(mock.client.clone(), Metrics::new(), settings);
         let conn = Connection::new(client(&pve, &token), POLL_INTERVAL, "test".into());
         ctx.connections
             .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
@@ -250,7 +255,7 @@ impl SnapEnv {
 }
 
 /// A guest object as the guest controller leaves it: VMID and node in status.
-fn guest_object(kind: &str, name: &str, vmid: u32, spec: Value) -> Value {
+pub fn guest_object(kind: &str, name: &str, vmid: u32, spec: Value) -> Value {
     let mut full = json!({"connectionRef": {"name": "pve"}, "node": "pve1", "vmid": vmid});
     full.as_object_mut()
         .unwrap()
