@@ -117,6 +117,20 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        self.event_on(&object.object_ref(&()), type_, reason, action, note)
+            .await;
+    }
+
+    /// Publishes an event about the object `reference` names (one this controller did not
+    /// get typed, such as the guest of a restore); failures are logged, never fatal.
+    pub async fn event_on(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -124,7 +138,7 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        match self.recorder.publish(&event, &object.object_ref(&())).await {
+        match self.recorder.publish(&event, reference).await {
             Ok(()) => {}
             Err(kube::Error::Api(status)) if namespace_terminating(&status) => {
                 tracing::debug!(

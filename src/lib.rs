@@ -11,4 +11,6 @@ pub mod finalizer;
 pub mod guest;
 pub mod metrics;
 pub mod run;
+pub mod schedule;
 pub mod server;
+pub mod snapshot;

@@ -121,8 +121,8 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the three controllers and the pruner of expired configuration backups until
-/// `shutdown` resolves.
+/// Runs the controllers (connections, guests, snapshots, schedules, restores) and the pruner of
+/// expired configuration backups until `shutdown` resolves.
 pub async fn controllers(
     ctx: Arc<Context>,
     namespace: Option<String>,
@@ -147,8 +147,20 @@ pub async fn controllers(
         PRUNE_EVERY,
         shutdown.clone(),
     );
+    let snapshots = crate::snapshot::controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let schedules = crate::schedule::controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let restores =
+        crate::snapshot::restore_controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
-    futures::join!(connection_controller, vms, cts, pruner);
+    futures::join!(
+        connection_controller,
+        vms,
+        cts,
+        pruner,
+        snapshots,
+        schedules,
+        restores
+    );
 }
 
 /// The Api for a namespaced kind, in one namespace or all of them.

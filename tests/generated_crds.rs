@@ -120,7 +120,10 @@ fn kubepve_crd_prints_every_crd() {
         [
             "proxmoxconnections.kubepve.io",
             "proxmoxvms.kubepve.io",
-            "proxmoxcontainers.kubepve.io"
+            "proxmoxcontainers.kubepve.io",
+            "proxmoxsnapshots.kubepve.io",
+            "proxmoxsnapshotschedules.kubepve.io",
+            "proxmoxsnapshotrestores.kubepve.io",
         ]
     );
     for doc in &docs {

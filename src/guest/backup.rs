@@ -108,9 +108,17 @@ pub struct Entry {
 /// A backup written before a step, to complete with the step's UPID.
 #[derive(Debug)]
 pub struct Taken {
+    namespace: String,
     config_map: String,
     key: String,
     entry: Entry,
+}
+
+impl Taken {
+    /// Where the backup is: `<namespace>/<ConfigMap>/<data key>`.
+    pub fn location(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.config_map, self.key)
+    }
 }
 
 /// Why a step may not run yet, or what failed while checking.
@@ -192,6 +200,34 @@ pub async fn before<K: GuestObject>(
         }
         _ => return Ok(None),
     };
+    take(
+        object,
+        ctx,
+        conn,
+        vmid,
+        observed,
+        reason,
+        &step.to_string(),
+        step.name(),
+    )
+    .await
+    .map(Some)
+}
+
+/// Saves the guest's config (pending changes applied) and its pending changes into the
+/// object's backup ConfigMap before a destructive step (`reason`: `delete`, `config`,
+/// `rollback`; `step` says what it is about to do), with an Event saying where.
+#[allow(clippy::too_many_arguments)]
+pub async fn take<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    conn: &Connection,
+    vmid: u64,
+    observed: &Observed,
+    reason: &str,
+    step: &str,
+    action: &str,
+) -> Result<Taken, Hold> {
     let kind = pve_kind(K::PVE_KIND);
     let vmid32 = u32::try_from(vmid).unwrap_or_default();
     let pending = conn
@@ -204,7 +240,7 @@ pub async fn before<K: GuestObject>(
     let entry = Entry {
         time: now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         reason: reason.into(),
-        step: step.to_string(),
+        step: step.into(),
         vmid,
         node: observed.node.clone(),
         upid: None,
@@ -239,6 +275,7 @@ pub async fn before<K: GuestObject>(
     // Sorts by time: the oldest key goes first when the ConfigMap is full.
     let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
     let taken = Taken {
+        namespace: ctx.backups.namespace.clone(),
         config_map: config_map_name(
             K::KIND,
             &object.namespace().unwrap_or_default(),
@@ -256,14 +293,14 @@ pub async fn before<K: GuestObject>(
         object,
         EventType::Normal,
         "ConfigBackedUp",
-        step.name(),
+        action,
         format!(
             "saved the Proxmox config of VMID {vmid} before {}: ConfigMap {}/{} key {} (kept until {expires})",
-            taken.entry.reason, ctx.backups.namespace, taken.config_map, taken.key
+            taken.entry.reason, taken.namespace, taken.config_map, taken.key
         ),
     )
     .await;
-    Ok(Some(taken))
+    Ok(taken)
 }
 
 /// After the step: record the UPID of the task it started in the backup. A failure to record
@@ -274,9 +311,20 @@ pub async fn after<K: GuestObject>(
     taken: Option<Taken>,
     executed: &Result<Acted, pve_client::Error>,
 ) {
-    let (Some(mut taken), Ok(Acted::Task(upid))) = (taken, executed) else {
+    let (Some(taken), Ok(Acted::Task(upid))) = (taken, executed) else {
         return;
     };
+    record_upid(object, ctx, taken, upid).await;
+}
+
+/// Records in a backup the UPID of the task that followed it. A failure to record it is
+/// logged; the backup itself is already stored.
+pub async fn record_upid<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    mut taken: Taken,
+    upid: &pve_client::Upid,
+) {
     taken.entry.upid = Some(upid.to_string());
     if let Err(error) = store(object, ctx, &taken).await {
         tracing::warn!(%error, config_map = %taken.config_map, "could not record the UPID in the config backup");

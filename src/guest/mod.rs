@@ -6,7 +6,7 @@ pub mod backup;
 mod observe;
 pub mod preflight;
 pub mod reconcile;
-mod status;
+pub(crate) mod status;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use crate::context::Context;
 use crate::run::{log_outcome, scoped_api};
 
 pub use observe::Observations;
+pub use observe::forget as forget_observation;
 pub use reconcile::{GuestError, reconcile};
 
 /// What the shared pipeline needs to know about a guest kind.

@@ -1,6 +1,7 @@
 //! Pre-flight checks while a guest object is being deleted: before each step (shutdown, stop,
-//! destroy), what Proxmox would refuse or what would be lost silently. Snapshots (kept unless
-//! the object is annotated `kubepve.io/delete-snapshots: "true"`), HA management and
+//! destroy), what Proxmox would refuse or what would be lost silently. Snapshots not taken by
+//! ProxmoxSnapshot objects (kept unless the object is annotated
+//! `kubepve.io/delete-snapshots: "true"`), HA management and
 //! replication jobs (Proxmox refuses without `deleteOptions.purge`), and a template's linked
 //! clones (they would break). A failed check stops the deletion before the guest is even shut
 //! down, with a `Stalled` condition that says what to do. Protection is the planner's
@@ -13,6 +14,12 @@ use super::GuestObject;
 use super::backup::{Hold, proxmox};
 use super::observe::pve_kind;
 use crate::connection::registry::Connection;
+
+/// Snapshots of ProxmoxSnapshot objects (an owner line in their description) go with the
+/// guest, as their objects go with the guest object; only the others hold a deletion back.
+fn is_ours(snapshot: &pve_client::types::Snapshot) -> bool {
+    kubepve_plan::snapshot::is_kubepve_description(snapshot.description.as_deref().unwrap_or(""))
+}
 
 /// Set to `"true"` on an object to delete its guest together with the guest's snapshots.
 pub const DELETE_SNAPSHOTS_ANNOTATION: &str = "kubepve.io/delete-snapshots";
@@ -41,6 +48,7 @@ pub(super) async fn check<K: GuestObject>(
             .await
             .map_err(proxmox("list snapshots", vmid))?
             .into_iter()
+            .filter(|s| !is_ours(s))
             .map(|s| s.name)
             .collect();
         if !snapshots.is_empty() {

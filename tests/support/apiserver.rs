@@ -227,7 +227,7 @@ impl TestEnv {
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        assert_eq!(files.len(), 3, "crds/ holds the three CRDs");
+        assert_eq!(files.len(), 6, "crds/ holds the six CRDs");
         for file in files {
             let crd: CustomResourceDefinition =
                 serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

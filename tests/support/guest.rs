@@ -393,8 +393,9 @@ fn form_has(body: &str, field: &str) -> bool {
     })
 }
 
-/// A client for `pve` with `token`, trusting the fake's CA (the operator's, by default).
-fn new_context(
+/// The operator's context over `kube`, with backups in [`BACKUP_NS`] and the connection
+/// `default/pve` reaching Proxmox through `client`.
+pub fn new_context(
     client: Client,
     kube: &FakeKube,
     settings: &Settings,

@@ -11,3 +11,4 @@ pub mod lab;
 pub mod mockkube;
 pub mod pki;
 pub mod pvectl;
+pub mod snapshots;

@@ -14,7 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "argocd" / "health.lua"
 OUT = ROOT / "docs" / "argocd" / "argocd-cm.yaml"
-KINDS = ["ProxmoxConnection", "ProxmoxVM", "ProxmoxContainer"]
+KINDS = [
+    "ProxmoxConnection",
+    "ProxmoxVM",
+    "ProxmoxContainer",
+    "ProxmoxSnapshot",
+    "ProxmoxSnapshotSchedule",
+    "ProxmoxSnapshotRestore",
+]
 GROUP = "kubepve.io"
 
 

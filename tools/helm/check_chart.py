@@ -34,14 +34,38 @@ MANAGER_RULES = [
         "resources": ["proxmoxconnections", "proxmoxvms", "proxmoxcontainers"],
         "verbs": ["get", "list", "watch", "patch"],
     },
+    # Schedules create and prune the ProxmoxSnapshots they own.
+    {"apiGroups": ["kubepve.io"], "resources": ["proxmoxsnapshotschedules"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxconnections/status", "proxmoxvms/status", "proxmoxcontainers/status"],
+        "resources": ["proxmoxsnapshots"],
+        "verbs": ["get", "list", "watch", "patch", "create", "delete"],
+    },
+    {
+        "apiGroups": ["kubepve.io"],
+        "resources": ["proxmoxsnapshotrestores"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["kubepve.io"],
+        "resources": [
+            "proxmoxconnections/status",
+            "proxmoxvms/status",
+            "proxmoxcontainers/status",
+            "proxmoxsnapshots/status",
+            "proxmoxsnapshotschedules/status",
+            "proxmoxsnapshotrestores/status",
+        ],
         "verbs": ["patch"],
     },
     {
         "apiGroups": ["kubepve.io"],
-        "resources": ["proxmoxconnections/finalizers", "proxmoxvms/finalizers", "proxmoxcontainers/finalizers"],
+        "resources": [
+            "proxmoxconnections/finalizers",
+            "proxmoxvms/finalizers",
+            "proxmoxcontainers/finalizers",
+            "proxmoxsnapshots/finalizers",
+        ],
         "verbs": ["update"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},

@@ -18,7 +18,14 @@ from lupa import lua51
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMIZATIONS = ROOT / "docs" / "argocd" / "resource_customizations" / "kubepve.io"
 SCRIPT = ROOT / "docs" / "argocd" / "health.lua"
-KINDS = ["ProxmoxConnection", "ProxmoxVM", "ProxmoxContainer"]
+KINDS = [
+    "ProxmoxConnection",
+    "ProxmoxVM",
+    "ProxmoxContainer",
+    "ProxmoxSnapshot",
+    "ProxmoxSnapshotSchedule",
+    "ProxmoxSnapshotRestore",
+]
 ARGOCD_STATES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,11 +42,15 @@ def health(script: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {key: result[key] for key in ("status", "message") if result[key] is not None}
 
 
-def phases() -> set[str]:
-    """The status.phase values the CRD allows (so that samples use real phases)."""
-    crd = yaml.safe_load((ROOT / "crds" / "proxmoxvms.kubepve.io.yaml").read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return set(schema["properties"]["status"]["properties"]["phase"]["enum"])
+def phases(kind: str) -> set[str]:
+    """The status.phase values the CRD of `kind` allows (so that samples use real phases)."""
+    for path in sorted((ROOT / "crds").glob("*.kubepve.io.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        if crd["spec"]["names"]["kind"] == kind:
+            schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            phase = schema["properties"]["status"]["properties"].get("phase", {})
+            return set(phase.get("enum", []))
+    raise AssertionError(f"no CRD for {kind}")
 
 
 class HealthChecks(unittest.TestCase):
@@ -56,8 +67,8 @@ class HealthChecks(unittest.TestCase):
             self.assertIn("no-status", names, f"{kind}: a sample without status")
 
     def test_samples_get_the_expected_health(self) -> None:
-        known_phases = phases()
         for kind in KINDS:
+            known_phases = phases(kind)
             folder = CUSTOMIZATIONS / kind
             script = SCRIPT.read_text()
             for case in yaml.safe_load((folder / "health_test.yaml").read_text())["tests"]:

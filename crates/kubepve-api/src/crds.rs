@@ -10,7 +10,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use crate::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
+use crate::{
+    ProxmoxConnection, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore,
+    ProxmoxSnapshotSchedule, ProxmoxVM,
+};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,9 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, RenderError> {
         ProxmoxConnection::crd(),
         ProxmoxVM::crd(),
         ProxmoxContainer::crd(),
+        ProxmoxSnapshot::crd(),
+        ProxmoxSnapshotSchedule::crd(),
+        ProxmoxSnapshotRestore::crd(),
     ]
     .into_iter()
     .map(fix_up)

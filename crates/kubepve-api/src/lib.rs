@@ -1,9 +1,10 @@
 //! The kubepve custom resources, group `kubepve.io`, version `v1alpha1`.
 //!
 //! `ProxmoxConnection` says how to reach a Proxmox VE cluster; `ProxmoxVM` and `ProxmoxContainer`
-//! declare QEMU guests and LXC containers on it. The `///` docs on every field become the CRD
-//! descriptions, and the validation that the API server can do (patterns, ranges, CEL rules for
-//! immutability and one-of) lives next to the fields so that bad input never reaches Proxmox.
+//! declare QEMU guests and LXC containers on it; `ProxmoxSnapshot`, `ProxmoxSnapshotSchedule`
+//! and `ProxmoxSnapshotRestore` take, schedule and roll back their snapshots. The `///` docs on
+//! every field become the CRD descriptions, and the validation that the API server can do
+//! (patterns, ranges, CEL rules for immutability and one-of) lives next to the fields so that bad input never reaches Proxmox.
 //! [`crds`] renders the CustomResourceDefinitions that `kubepve crd` prints and `crds/` holds.
 
 pub mod common;
@@ -11,6 +12,7 @@ pub mod connection;
 pub mod container;
 pub mod crds;
 pub mod quantity;
+pub mod snapshot;
 pub mod vm;
 
 pub use common::*;
@@ -22,6 +24,12 @@ pub use container::{
     ContainerFeatures, ContainerNetwork, MountPoint, ProxmoxContainer, ProxmoxContainerSpec, RootFs,
 };
 pub use quantity::{Quantity, QuantityError};
+pub use snapshot::{
+    GuestKindRef, GuestRef, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxSnapshotRestoreSpec,
+    ProxmoxSnapshotSchedule, ProxmoxSnapshotScheduleSpec, ProxmoxSnapshotSpec, RestorePhase,
+    RestoreStatus, Retention, SnapshotDeletionPolicy, SnapshotPhase, SnapshotScheduleStatus,
+    SnapshotStatus,
+};
 pub use vm::{
     BlankSource, CloneMode, CloneSource, CloudInit, CpuSpec, Disk, IpConfig, Network, NicModel,
     ProxmoxVM, ProxmoxVMSpec, VmSource,

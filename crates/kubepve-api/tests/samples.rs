@@ -6,7 +6,10 @@
 
 mod support;
 
-use kubepve_api::{ProxmoxConnection, ProxmoxContainer, ProxmoxVM};
+use kubepve_api::{
+    ProxmoxConnection, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore,
+    ProxmoxSnapshotSchedule, ProxmoxVM,
+};
 use serde_json::Value;
 use support::*;
 
@@ -42,6 +45,9 @@ fn samples_deserialize_and_round_trip() {
             "ProxmoxConnection" => reserialize::<ProxmoxConnection>(&doc),
             "ProxmoxVM" => reserialize::<ProxmoxVM>(&doc),
             "ProxmoxContainer" => reserialize::<ProxmoxContainer>(&doc),
+            "ProxmoxSnapshot" => reserialize::<ProxmoxSnapshot>(&doc),
+            "ProxmoxSnapshotSchedule" => reserialize::<ProxmoxSnapshotSchedule>(&doc),
+            "ProxmoxSnapshotRestore" => reserialize::<ProxmoxSnapshotRestore>(&doc),
             "Secret" => continue,
             other => panic!("{file}: unexpected kind {other}"),
         };

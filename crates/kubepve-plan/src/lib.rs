@@ -66,6 +66,7 @@ mod params;
 mod placement;
 mod plan;
 mod request;
+pub mod snapshot;
 mod step;
 
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};

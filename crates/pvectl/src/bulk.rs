@@ -29,6 +29,27 @@ pub enum Action {
     },
     /// Reboot a running guest, start a stopped one.
     Restart,
+    /// Take snapshot `name`.
+    SnapshotCreate {
+        /// Snapshot name.
+        name: String,
+        /// Description.
+        description: Option<String>,
+        /// Save RAM state (VMs).
+        vmstate: bool,
+    },
+    /// Delete snapshot `name`.
+    SnapshotDelete {
+        /// Snapshot name.
+        name: String,
+    },
+    /// Roll back to snapshot `name`.
+    SnapshotRollback {
+        /// Snapshot name.
+        name: String,
+        /// Start the guest afterwards.
+        start: bool,
+    },
     /// Destroy (stopping first with `force`).
     Delete {
         /// Stop a running guest first.
@@ -49,6 +70,9 @@ impl Action {
             Action::Shutdown { .. } => "shutdown",
             Action::Restart => "restart",
             Action::Delete { .. } => "delete",
+            Action::SnapshotCreate { .. } => "snapshot",
+            Action::SnapshotDelete { .. } => "delete snapshot",
+            Action::SnapshotRollback { .. } => "rollback",
         }
     }
 }
@@ -125,6 +149,42 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
             Method::POST,
             "status/start",
             Params::new(),
+        )],
+        Action::SnapshotCreate {
+            name,
+            description,
+            vmstate,
+        } => {
+            if *vmstate && g.kind == "ct" {
+                return Err(format!(
+                    "{}: containers have no RAM state: drop --vmstate",
+                    g.label()
+                ));
+            }
+            vec![call(
+                g,
+                "guest_snapshot_create",
+                Method::POST,
+                "snapshot",
+                Params::new()
+                    .set("snapname", name)
+                    .opt("description", description.as_deref())
+                    .opt_flag("vmstate", vmstate.then_some(true)),
+            )]
+        }
+        Action::SnapshotDelete { name } => vec![call(
+            g,
+            "guest_snapshot_delete",
+            Method::DELETE,
+            &format!("snapshot/{name}"),
+            Params::new(),
+        )],
+        Action::SnapshotRollback { name, start } => vec![call(
+            g,
+            "guest_snapshot_rollback",
+            Method::POST,
+            &format!("snapshot/{name}/rollback"),
+            Params::new().opt_flag("start", start.then_some(true)),
         )],
         Action::Delete {
             force,

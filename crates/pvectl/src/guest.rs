@@ -118,6 +118,14 @@ pub enum GuestCommand {
     ///   pvectl vm delete 150 --keep-snapshots   # refuse if it has snapshots
     #[command(visible_alias = "rm", verbatim_doc_comment)]
     Delete(DeleteArgs),
+    /// Snapshots: create, list, rollback, delete.
+    ///
+    /// Examples:
+    ///   pvectl vm snapshot create 150 before-upgrade
+    ///   pvectl vm snapshot list 150
+    ///   pvectl vm snapshot rollback 150 before-upgrade --start
+    #[command(subcommand, visible_alias = "snapshots")]
+    Snapshot(crate::snapshot::SnapshotCommand),
 }
 
 /// `list` and `get`.
@@ -260,6 +268,7 @@ async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
             }
             bulk::run(app, guests, &action, a.dry_run).await
         }
+        GuestCommand::Snapshot(cmd) => crate::snapshot::run(app, kind, cmd).await,
         GuestCommand::Delete(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
             let flags = safety::DeleteFlags {

@@ -32,6 +32,7 @@ mod progress;
 mod rollback;
 mod safety;
 mod select;
+mod snapshot;
 mod tasks;
 mod update;
 mod validate;

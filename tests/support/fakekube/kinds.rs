@@ -98,6 +98,21 @@ pub fn all() -> &'static [Kind] {
                 "ProxmoxConnection",
                 schema_of(kubepve_api::ProxmoxConnection::crd()),
             ),
+            ours(
+                "proxmoxsnapshots",
+                "ProxmoxSnapshot",
+                schema_of(kubepve_api::ProxmoxSnapshot::crd()),
+            ),
+            ours(
+                "proxmoxsnapshotschedules",
+                "ProxmoxSnapshotSchedule",
+                schema_of(kubepve_api::ProxmoxSnapshotSchedule::crd()),
+            ),
+            ours(
+                "proxmoxsnapshotrestores",
+                "ProxmoxSnapshotRestore",
+                schema_of(kubepve_api::ProxmoxSnapshotRestore::crd()),
+            ),
         ]
     })
 }

@@ -45,8 +45,8 @@ struct State {
 
 /// The fake API and the mock client that talks to it.
 pub struct FakeKube {
-    /// The mocked server; `mock.client` is the client to give the operator.
-    pub mock: MockKube,
+    /// The mocked server; `mock.client` is the client to give the operator (shared by views).
+    pub mock: Arc<MockKube>,
     state: Arc<Mutex<State>>,
     plural: String,
 }
@@ -80,10 +80,28 @@ impl FakeKube {
             answer
         });
         Self {
-            mock,
+            mock: Arc::new(mock),
             state,
             plural: plural.to_string(),
         }
+    }
+
+    /// The same API (one store, one client) whose compatibility methods work on the kind
+    /// served under `plural`, for scenarios that hold several kinds.
+    pub fn view(&self, plural: &str) -> FakeKube {
+        FakeKube {
+            mock: self.mock.clone(),
+            state: self.state.clone(),
+            plural: plural.to_string(),
+        }
+    }
+
+    /// The names of the stored objects of the fake's kind in namespace `default`.
+    pub fn names(&self) -> Vec<String> {
+        self.list(&self.plural, Some(DEFAULT_NS))
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {

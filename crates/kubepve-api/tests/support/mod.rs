@@ -13,7 +13,14 @@ pub fn schema(kind: &str) -> Value {
 }
 
 /// Every kubepve kind.
-pub const KINDS: [&str; 3] = ["ProxmoxConnection", "ProxmoxVM", "ProxmoxContainer"];
+pub const KINDS: [&str; 6] = [
+    "ProxmoxConnection",
+    "ProxmoxVM",
+    "ProxmoxContainer",
+    "ProxmoxSnapshot",
+    "ProxmoxSnapshotSchedule",
+    "ProxmoxSnapshotRestore",
+];
 
 /// `config/samples/` of the workspace.
 pub fn samples_dir() -> PathBuf {

@@ -1,5 +1,6 @@
 //! Guest calls for QEMU VMs and LXC containers through one handle, [`Guest`]: create, clone,
-//! config (sync PUT; async POST for QEMU), pending, status, power actions, resize and delete.
+//! config (sync PUT; async POST for QEMU), pending, status, power actions, resize, snapshots
+//! (list, create, delete, rollback) and delete.
 //! Async calls return the task's [`Upid`]; waiting is the caller's choice (the operator records
 //! the UPID and requeues, the CLI waits).
 
@@ -219,6 +220,53 @@ impl Guest {
             .call("guest_snapshots", Method::GET, &["snapshot"], Params::new())
             .await?;
         Ok(all.into_iter().filter(|s| !s.is_current()).collect())
+    }
+
+    /// `POST .../snapshot`: take snapshot `name` (`vmstate`: QEMU only, include the RAM of a
+    /// running VM). Returns the `qmsnapshot`/`vzsnapshot` task. Never retried once sent: on
+    /// [`Error::UnknownOutcome`], list the snapshots first.
+    pub async fn create_snapshot(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        vmstate: bool,
+    ) -> Result<Upid, Error> {
+        if vmstate && self.kind == GuestKind::Lxc {
+            return Err(Error::Config(
+                "containers have no RAM state to snapshot".into(),
+            ));
+        }
+        let params = Params::new()
+            .set("snapname", name)
+            .opt("description", description)
+            .opt_flag("vmstate", vmstate.then_some(true));
+        self.call("guest_snapshot_create", Method::POST, &["snapshot"], params)
+            .await
+    }
+
+    /// `DELETE .../snapshot/{name}`: returns the `qmdelsnapshot`/`vzdelsnapshot` task.
+    pub async fn delete_snapshot(&self, name: &str) -> Result<Upid, Error> {
+        self.call(
+            "guest_snapshot_delete",
+            Method::DELETE,
+            &["snapshot", name],
+            Params::new(),
+        )
+        .await
+    }
+
+    /// `POST .../snapshot/{name}/rollback`: the guest's disks and config go back to the
+    /// snapshot (a running guest is stopped; `start` starts it afterwards). Returns the
+    /// `qmrollback`/`vzrollback` task.
+    pub async fn rollback_snapshot(&self, name: &str, start: bool) -> Result<Upid, Error> {
+        let params = Params::new().opt_flag("start", start.then_some(true));
+        self.call(
+            "guest_snapshot_rollback",
+            Method::POST,
+            &["snapshot", name, "rollback"],
+            params,
+        )
+        .await
     }
 
     /// `PUT .../config` (synchronous): set keys, and `delete`/`digest` as given in `params`.
