@@ -1,9 +1,16 @@
 //! The `ProxmoxConnection` controller: builds (and rebuilds when the spec or the Secret changes)
 //! one Proxmox client per connection, checks that Proxmox answers and accepts the credentials,
 //! and reports version, nodes and errors in status. Guests read the result from the registry.
+//!
+//! Status is written only when something in it changed, or every [`LIVENESS`] to move
+//! `lastCheckedTime`: every write moves the object's resourceVersion, which every watcher
+//! (ArgoCD, Flux, `kubectl get -w`, this controller) sees as a change. A failure that cannot fix
+//! itself (a pin mismatch, an unknown CA, refused credentials) is tried once per reconcile and
+//! retried with a growing backoff.
 
 pub mod credentials;
 pub mod registry;
+pub mod resync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +23,23 @@ use kubepve_api::{NodeInfo, ProxmoxConnection, ProxmoxConnectionStatus};
 use serde_json::json;
 
 use crate::conditions::{Health, now};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::context::{Context, MANAGER};
 use registry::{Connection, ConnectionKey, Policy, Unavailable};
+
+/// How often an unchanged status is written anyway, so that `lastCheckedTime` shows that the
+/// operator still checks the connection.
+pub const LIVENESS: Duration = Duration::from_secs(300);
+
+/// Condition reasons that need the user to change something (kstatus Stalled).
+const STALLED_REASONS: [&str; 6] = [
+    "SecretNotFound",
+    "InvalidCredentials",
+    "AuthenticationFailed",
+    "PermissionDenied",
+    "InvalidSettings",
+    "TlsRejected",
+];
 
 /// What can go wrong talking to the Kubernetes API while reconciling a connection.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +81,7 @@ pub async fn reconcile(
                 last_error: Some(problem.message.clone()),
                 ..ProxmoxConnectionStatus::default()
             };
-            let stalled = matches!(
-                problem.reason.as_str(),
-                "SecretNotFound"
-                    | "InvalidCredentials"
-                    | "AuthenticationFailed"
-                    | "PermissionDenied"
-                    | "InvalidSettings"
-            );
-            let health = if stalled {
+            let health = if STALLED_REASONS.contains(&problem.reason.as_str()) {
                 Health::Stalled {
                     reason: problem.reason,
                     message: problem.message,
@@ -84,9 +98,18 @@ pub async fn reconcile(
     write_status(&conn, &ctx, status, &health).await?;
     ctx.metrics
         .reconciled("ProxmoxConnection", started.elapsed());
+    let backoff_key = format!("{}/{}", ns, conn.name_any());
     Ok(match health {
-        Health::Ready { .. } => Action::requeue(poll),
-        _ => Action::requeue(ctx.settings.connection_retry),
+        Health::Ready { .. } => {
+            ctx.connection_backoff.reset(&backoff_key);
+            Action::requeue(poll)
+        }
+        // Waiting does not fix it: back off up to the longest backoff.
+        Health::Stalled { .. } => Action::requeue(ctx.connection_backoff.next(
+            &backoff_key,
+            (ctx.settings.connection_retry, ctx.settings.backoff.1),
+        )),
+        Health::Progressing { .. } => Action::requeue(ctx.settings.connection_retry),
     })
 }
 
@@ -171,6 +194,7 @@ pub fn unavailable(error: &pve_client::Error) -> Unavailable {
         "auth" => "AuthenticationFailed",
         "permission" => "PermissionDenied",
         "config" => "InvalidSettings",
+        "tls_rejected" => "TlsRejected",
         _ => "Unreachable",
     };
     Unavailable {
@@ -205,7 +229,10 @@ async fn write_status(
     let now = now();
     status.observed_generation = conn.metadata.generation;
     status.conditions = health.apply(existing, conn.metadata.generation, &now);
-    status.last_checked_time = Some(now);
+    status.last_checked_time = Some(now.clone());
+    if unchanged(conn.status.as_ref(), &status, &now) {
+        return Ok(());
+    }
     let api: Api<ProxmoxConnection> =
         Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
     let patch = json!({
@@ -220,4 +247,25 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+/// Whether `new` says nothing that `old` does not, and `old` was checked less than
+/// [`LIVENESS`] ago.
+fn unchanged(
+    old: Option<&ProxmoxConnectionStatus>,
+    new: &ProxmoxConnectionStatus,
+    now: &Time,
+) -> bool {
+    let Some(old) = old else {
+        return false;
+    };
+    let recent = old.last_checked_time.as_ref().is_some_and(|checked| {
+        let age = now.0.duration_since(checked.0);
+        !age.is_negative() && age.unsigned_abs() < LIVENESS
+    });
+    let without_time = |s: &ProxmoxConnectionStatus| ProxmoxConnectionStatus {
+        last_checked_time: None,
+        ..s.clone()
+    };
+    recent && without_time(old) == without_time(new)
 }

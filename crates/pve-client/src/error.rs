@@ -14,10 +14,21 @@ pub enum Error {
     /// The client is misconfigured (bad URL, bad PEM, bad fingerprint).
     #[error("invalid client configuration: {0}")]
     Config(String),
-    /// The request never reached Proxmox (connect or TLS failure): safe to retry.
+    /// The request never reached Proxmox (connect failure, reset during the handshake): safe
+    /// to retry.
     #[error("request not sent")]
     NotSent {
         /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The TLS handshake refused the server: its certificate does not match the pinned
+    /// fingerprint, is not signed by a trusted CA, or the two sides share no protocol. Nothing
+    /// was sent, and repeating it cannot help until the settings or the server's certificate
+    /// change.
+    #[error("TLS handshake refused the server")]
+    TlsRejected {
+        /// The transport error (its chain holds the TLS error).
         #[source]
         source: reqwest::Error,
     },
@@ -164,6 +175,19 @@ impl Error {
         }
     }
 
+    /// Will not fix itself by waiting: the settings, the credentials or the server's certificate
+    /// must change first (a pin mismatch, an unknown CA, refused credentials, a missing
+    /// permission). Callers should not repeat it soon: report it and back off.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::TlsRejected { .. }
+                | Error::Auth { .. }
+                | Error::Permission { .. }
+        )
+    }
+
     /// The thing does not exist (already gone counts as success for deletes).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
@@ -193,6 +217,7 @@ impl Error {
         match self {
             Error::Config(_) => "config",
             Error::NotSent { .. } => "not_sent",
+            Error::TlsRejected { .. } => "tls_rejected",
             Error::UnknownOutcome { .. } => "unknown_outcome",
             Error::Auth { .. } => "auth",
             Error::Permission { .. } => "permission",
@@ -214,9 +239,12 @@ impl Error {
         }
     }
 
-    /// Map a transport error: connect failures never left the client.
+    /// Map a transport error: connect failures never left the client, and a TLS refusal is
+    /// told apart from them because retrying it is pointless.
     pub(crate) fn transport(source: reqwest::Error) -> Self {
-        if source.is_connect() {
+        if source.is_connect() && tls_refusal(&source) {
+            Error::TlsRejected { source }
+        } else if source.is_connect() {
             Error::NotSent { source }
         } else if source.is_builder() {
             Error::Config(source.to_string())
@@ -224,6 +252,26 @@ impl Error {
             Error::UnknownOutcome { source }
         }
     }
+}
+
+/// Whether the chain of `error` holds a rustls error: the handshake refused the server. An
+/// `io::Error` hides what it wraps from `source()` (it skips one link), so the walk goes into
+/// what it wraps instead.
+fn tls_refusal(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(link) = next {
+        if link.is::<rustls::Error>() {
+            return true;
+        }
+        next = match link
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(wrapped) => Some(wrapped),
+            None => link.source(),
+        };
+    }
+    false
 }
 
 /// The parts of an error answer [`classify`] reads.
