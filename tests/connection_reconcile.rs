@@ -232,7 +232,10 @@ async fn reconciles(
             conn.status = serde_json::from_value(last.body["status"].clone()).unwrap();
         }
     }
-    (kube.matching("PATCH", "/proxmoxconnections/lab/status"), ctx)
+    (
+        kube.matching("PATCH", "/proxmoxconnections/lab/status"),
+        ctx,
+    )
 }
 
 /// Login attempts the operator's metrics counted, whatever their outcome.
@@ -240,7 +243,9 @@ fn logins(ctx: &Context) -> u64 {
     ctx.metrics
         .encode()
         .lines()
-        .filter(|l| l.starts_with("kubepve_pve_requests_total{") && l.contains("operation=\"login\""))
+        .filter(|l| {
+            l.starts_with("kubepve_pve_requests_total{") && l.contains("operation=\"login\"")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }

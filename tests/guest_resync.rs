@@ -69,7 +69,11 @@ async fn a_pending_change_behind_the_operators_back_is_restored_by_the_full_resy
         Value::Null => &guest["config"]["memory"],
         pending => pending,
     };
-    assert_eq!(text(next_boot), "2048", "the pending 1024 is undone: {guest:#}");
+    assert_eq!(
+        text(next_boot),
+        "2048",
+        "the pending 1024 is undone: {guest:#}"
+    );
     assert_eq!(text(&guest["config"]["memory"]), "2048", "{guest:#}");
     let notes: Vec<String> = env
         .events_with("DriftCorrected")
@@ -92,7 +96,10 @@ async fn the_fast_path_alone_never_notices_a_pending_change() {
     assert!(env.events_with("DriftCorrected").is_empty());
     let guest = env.pve.guest(154).await.unwrap();
     assert_eq!(text(&guest["pending"]["memory"]), "1024", "{guest:#}");
-    assert!(ready(env.kube.get("unseen").as_ref()), "the object still claims Ready");
+    assert!(
+        ready(env.kube.get("unseen").as_ref()),
+        "the object still claims Ready"
+    );
 }
 
 #[tokio::test]

@@ -23,8 +23,8 @@ use kubepve_api::{NodeInfo, ProxmoxConnection, ProxmoxConnectionStatus};
 use serde_json::json;
 
 use crate::conditions::{Health, now};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::context::{Context, MANAGER};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use registry::{Connection, ConnectionKey, Policy, Unavailable};
 
 /// How often an unchanged status is written anyway, so that `lastCheckedTime` shows that the

@@ -47,6 +47,19 @@ impl ResyncSettings {
         }
     }
 
+    /// The mean time between two full reads of one guest, rate permitting (see
+    /// [`ResyncSettings::next_due`]).
+    pub fn mean_interval(&self) -> Duration {
+        self.interval.mul_f64(0.75)
+    }
+
+    /// Full reads per second one connection makes for `guests` guests in the long run: one per
+    /// guest per mean interval, at most the rate limit.
+    pub fn long_run_reads(&self, guests: usize) -> f64 {
+        let wanted = guests as f64 / self.mean_interval().as_secs_f64().max(1e-9);
+        wanted.min(self.reads_per_second)
+    }
+
     /// When the next full read of a guest read at `now` is due: uniform in the second half of
     /// the interval, so that guests read together (at start, after a node came back) do not
     /// come due together again.
@@ -197,9 +210,15 @@ mod tests {
         let now = Instant::now();
         for _ in 0..200 {
             let due = settings.next_due(now) - now;
-            assert!(due >= settings.interval / 2 && due <= settings.interval, "{due:?}");
+            assert!(
+                due >= settings.interval / 2 && due <= settings.interval,
+                "{due:?}"
+            );
         }
         assert_eq!(settings.gap(), Duration::from_secs(1));
+        // 100 guests: one read every 4.5 s; 1000 guests: the rate limit, one a second.
+        assert!((settings.long_run_reads(100) - 100.0 / 450.0).abs() < 1e-9);
+        assert_eq!(settings.long_run_reads(1000), 1.0);
     }
 
     #[test]
@@ -208,7 +227,11 @@ mod tests {
         assert_eq!(parse_interval("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_interval("90s"), Ok(Duration::from_secs(90)));
         assert!(parse_interval("soon").unwrap_err().contains("10m"));
-        assert!(parse_interval("0s").unwrap_err().contains("longer than zero"));
+        assert!(
+            parse_interval("0s")
+                .unwrap_err()
+                .contains("longer than zero")
+        );
         assert_eq!(parse_rate("0.5"), Ok(0.5));
         assert!(parse_rate("0").unwrap_err().contains("positive"));
         assert!(parse_rate("fast").is_err());

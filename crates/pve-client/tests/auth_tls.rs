@@ -130,9 +130,19 @@ async fn a_wrong_pin_with_a_password_makes_one_login_attempt() {
         .unwrap();
     let err = bad.version().await.unwrap_err();
     assert!(matches!(err, Error::TlsRejected { .. }), "{err:?}");
-    assert_eq!(calls.get("login", "tls_rejected"), 1, "{:?}", calls.snapshot());
+    assert_eq!(
+        calls.get("login", "tls_rejected"),
+        1,
+        "{:?}",
+        calls.snapshot()
+    );
     // The call that needed the ticket failed with it, once: no retry.
-    assert_eq!(calls.get("version", "tls_rejected"), 1, "{:?}", calls.snapshot());
+    assert_eq!(
+        calls.get("version", "tls_rejected"),
+        1,
+        "{:?}",
+        calls.snapshot()
+    );
     assert_eq!(calls.total(), 2, "{:?}", calls.snapshot());
 }
 
@@ -155,7 +165,12 @@ async fn a_refused_connection_is_still_retried() {
     let err = client.version().await.unwrap_err();
     assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
     assert!(!err.is_permanent());
-    assert_eq!(calls.get("version", "not_sent"), 4, "{:?}", calls.snapshot());
+    assert_eq!(
+        calls.get("version", "not_sent"),
+        4,
+        "{:?}",
+        calls.snapshot()
+    );
 }
 
 #[tokio::test]
