@@ -189,13 +189,15 @@ fn build(
 }
 
 /// Maps a client error to a condition reason and a message (client errors never carry secrets).
+/// A failure that does not fix itself gets one of the Stalled reasons; any other is
+/// `Unreachable` (in progress: retried soon).
 pub fn unavailable(error: &pve_client::Error) -> Unavailable {
     let reason = match error.kind() {
+        _ if !error.is_permanent() => "Unreachable",
         "auth" => "AuthenticationFailed",
         "permission" => "PermissionDenied",
-        "config" => "InvalidSettings",
         "tls_rejected" => "TlsRejected",
-        _ => "Unreachable",
+        _ => "InvalidSettings",
     };
     Unavailable {
         reason: reason.into(),

@@ -92,6 +92,18 @@ async fn expiring_ticket_is_renewed_before_use() {
     assert!((2..=3).contains(&logins), "{logins}");
 }
 
+/// A client for `pve` pinned to a fingerprint the server does not have, counting its calls.
+fn wrong_pin(pve: &FakePve, auth: Auth) -> (Client, Arc<CallCounters>) {
+    let calls = Arc::new(CallCounters::default());
+    let client = Client::builder(pve.url(), auth)
+        .tls(Tls::Fingerprint("AB:".repeat(31) + "AB"))
+        .retry(common::fast_retries())
+        .metrics(calls.clone())
+        .build()
+        .unwrap();
+    (client, calls)
+}
+
 #[tokio::test]
 async fn fingerprint_pin_accepted_and_rejected() {
     let pve = FakePve::start().await;
@@ -102,14 +114,7 @@ async fn fingerprint_pin_accepted_and_rejected() {
         .unwrap();
     pinned.version().await.unwrap();
 
-    let wrong = "AB:".repeat(31) + "AB";
-    let calls = Arc::new(CallCounters::default());
-    let bad = Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str()))
-        .tls(Tls::Fingerprint(wrong))
-        .retry(common::fast_retries())
-        .metrics(calls.clone())
-        .build()
-        .unwrap();
+    let (bad, calls) = wrong_pin(&pve, Auth::token(&token.id, token.secret.as_str()));
     let err = bad.version().await.unwrap_err();
     assert!(matches!(err, Error::TlsRejected { .. }), "{err:?}");
     assert!(err.is_permanent() && !err.is_retryable() && !err.is_transient());
@@ -121,13 +126,7 @@ async fn fingerprint_pin_accepted_and_rejected() {
 #[tokio::test]
 async fn a_wrong_pin_with_a_password_makes_one_login_attempt() {
     let pve = FakePve::start().await;
-    let calls = Arc::new(CallCounters::default());
-    let bad = Client::builder(pve.url(), Auth::password(pve.user(), pve.password()))
-        .tls(Tls::Fingerprint("AB:".repeat(31) + "AB"))
-        .retry(common::fast_retries())
-        .metrics(calls.clone())
-        .build()
-        .unwrap();
+    let (bad, calls) = wrong_pin(&pve, Auth::password(pve.user(), pve.password()));
     let err = bad.version().await.unwrap_err();
     assert!(matches!(err, Error::TlsRejected { .. }), "{err:?}");
     assert_eq!(
