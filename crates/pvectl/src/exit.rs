@@ -91,6 +91,10 @@ pub fn hint(err: &pve_client::Error) -> Option<&'static str> {
             "the endpoint was not reached: check the URL, the network and the TLS settings \
              (`--ca-file`, `--fingerprint`)"
         }
+        E::TlsRejected { .. } => {
+            "the server's certificate was refused: check the TLS settings against it \
+             (`--ca-file`, `--fingerprint`)"
+        }
         E::Locked { .. } | E::LockTimeout { .. } => {
             "another operation holds the guest; wait for it (`pvectl task list --running`)"
         }
