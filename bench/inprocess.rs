@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubepve::connection::registry::Connection;
+use kubepve::connection::resync::ResyncSettings;
 use kubepve::context::{Context, Settings};
 use kubepve::guest::reconcile;
 use kubepve::metrics::Metrics;
@@ -79,6 +80,9 @@ pub struct Run {
     pub steady_intervals: u32,
     /// Proxmox requests by operation during the steady state.
     pub steady_calls: BTreeMap<String, u64>,
+    /// The full-resync interval of the run (short, so that the steady state holds resyncs).
+    #[serde(default)]
+    pub resync_interval_secs: f64,
     /// Peak RSS of this process, MiB.
     pub peak_rss_mib: f64,
     /// CPU seconds of this process.
@@ -96,11 +100,54 @@ impl Run {
         measure::total(&self.converge_calls) as f64 / self.guests.max(1) as f64
     }
 
-    /// Proxmox requests per poll interval once converged (one connection).
+    /// Proxmox requests of the fast path per poll interval once converged (one connection):
+    /// all but the full resync's config and pending reads.
     pub fn steady_per_interval(&self) -> f64 {
-        measure::total(&self.steady_calls) as f64 / f64::from(self.steady_intervals.max(1))
+        self.steady_fast_calls() as f64 / f64::from(self.steady_intervals.max(1))
+    }
+
+    fn steady_secs(&self) -> f64 {
+        self.poll_interval_secs * f64::from(self.steady_intervals.max(1))
+    }
+
+    fn steady_resync_calls(&self) -> u64 {
+        RESYNC_OPS
+            .iter()
+            .map(|op| self.steady_calls.get(*op).copied().unwrap_or_default())
+            .sum()
+    }
+
+    fn steady_fast_calls(&self) -> u64 {
+        measure::total(&self.steady_calls).saturating_sub(self.steady_resync_calls())
+    }
+
+    /// Proxmox requests per minute once converged (one connection), the full resync every
+    /// `resync_interval_secs` included.
+    pub fn steady_per_minute(&self) -> f64 {
+        measure::total(&self.steady_calls) as f64 * 60.0 / self.steady_secs()
+    }
+
+    /// The same at the operator's default full resync (10 minutes, one read a second per
+    /// connection): the fast path as measured, plus the long-run resync reads of this many
+    /// guests, each costing what one cost in this run.
+    pub fn steady_per_minute_at_defaults(&self) -> f64 {
+        let fast = self.steady_fast_calls() as f64 * 60.0 / self.steady_secs();
+        let reads = self
+            .steady_calls
+            .get("guest_pending")
+            .copied()
+            .unwrap_or_default();
+        let per_read = if reads > 0 {
+            self.steady_resync_calls() as f64 / reads as f64
+        } else {
+            RESYNC_OPS.len() as f64
+        };
+        fast + per_read * ResyncSettings::default().long_run_reads(self.guests) * 60.0
     }
 }
+
+/// The operations of one full read of a guest (config, then pending changes).
+pub const RESYNC_OPS: [&str; 2] = ["guest_config", "guest_pending"];
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -115,6 +162,9 @@ pub struct Options {
     pub steady_intervals: u32,
     /// Give up converging after this long.
     pub timeout: Duration,
+    /// The full resync (the operator's default rate limit, one read a second, unless a test
+    /// says otherwise).
+    pub resync: ResyncSettings,
 }
 
 /// A blank VM with one disk and one NIC that should be created and started.
@@ -172,10 +222,14 @@ pub async fn run(options: &Options) -> Run {
     let (pve, token) = start_pve(options.profile).await;
     let metrics = Metrics::new();
     let kube = Arc::new(FakeKube::new("proxmoxvms"));
+    let settings = Settings {
+        full_resync: options.resync,
+        ..Settings::default()
+    };
     let ctx = Arc::new(Context::new(
         kube.mock.client.clone(),
         metrics.clone(),
-        Settings::default(),
+        settings,
     ));
     let conn = Connection::new(
         client(&pve, &token, Some(metrics.clone())),
@@ -239,6 +293,7 @@ pub async fn run(options: &Options) -> Run {
         poll_interval_secs: options.poll_interval.as_secs_f64(),
         steady_intervals: options.steady_intervals,
         steady_calls: measure::delta(&after, &before),
+        resync_interval_secs: options.resync.interval.as_secs_f64(),
         peak_rss_mib: measure::peak_rss_mib("self").unwrap_or_default(),
         cpu_secs: measure::cpu_secs("self").unwrap_or_default(),
         converge_cpu_secs,

@@ -1,5 +1,5 @@
 //! What every reconcile shares: the Kubernetes client, the Proxmox connections, metrics, the
-//! event recorder and the operator's settings.
+//! event recorder and the operator's settings (timings, and the pace of the full resync).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::connection::registry::Registry;
+use crate::connection::resync::ResyncSettings;
 use crate::metrics::Metrics;
 
 /// The field manager (and event reporter) name the operator writes with.
@@ -26,6 +27,8 @@ pub struct Settings {
     pub connection_retry: Duration,
     /// First and longest delay of the per-object error backoff.
     pub backoff: (Duration, Duration),
+    /// The full resync of every guest's config and pending changes.
+    pub full_resync: ResyncSettings,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
             drift_interval: Duration::from_secs(30),
             connection_retry: Duration::from_secs(15),
             backoff: (Duration::from_secs(5), Duration::from_secs(300)),
+            full_resync: ResyncSettings::default(),
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct Context {
     pub settings: Settings,
     /// Error backoff of guest objects.
     pub guest_backoff: Backoff,
+    /// Backoff of connections whose failure needs the user (pin mismatch, bad credentials).
+    pub connection_backoff: Backoff,
     /// The last Proxmox observation of each guest object, by object UID.
     pub observations: crate::guest::Observations,
     /// Steps repeated without effect, by object UID.
@@ -80,6 +86,7 @@ impl Context {
             metrics,
             settings,
             guest_backoff: Backoff::default(),
+            connection_backoff: Backoff::default(),
             observations: Default::default(),
             repeats: Repeats::default(),
             tasks: Arc::default(),

@@ -54,6 +54,17 @@ enum Command {
         /// object is deleted (`7d`, `36h`, `90m`).
         #[arg(long, default_value = "7d", value_parser = kubepve::guest::backup::parse_retention)]
         backup_retention: Duration,
+        /// Every managed guest's config and pending changes are read again within this
+        /// interval (`10m`, `90s`, `1h`), jittered, to find changes `/cluster/resources` does
+        /// not show (pending values, bridges, disk options).
+        #[arg(long, env = "KUBEPVE_FULL_RESYNC_INTERVAL", default_value = "10m",
+              value_parser = kubepve::connection::resync::parse_interval)]
+        full_resync_interval: Duration,
+        /// Most full-resync reads (config plus pending changes of one guest) per second per
+        /// Proxmox connection; also paces a restarted operator's first reads.
+        #[arg(long, env = "KUBEPVE_FULL_RESYNC_READS_PER_SECOND", default_value = "1",
+              value_parser = kubepve::connection::resync::parse_rate)]
+        full_resync_reads_per_second: f64,
     },
     /// Print every CRD as multi-document YAML, or write one file per CRD with --out-dir.
     Crd {
@@ -76,11 +87,17 @@ fn main() -> anyhow::Result<()> {
             backup_namespace,
             backup_keep,
             backup_retention,
+            full_resync_interval,
+            full_resync_reads_per_second,
         } => {
             init_logging(log_json);
             let backup_namespace = backup_namespace_or_own(backup_namespace)?;
             let settings = kubepve::context::Settings {
                 task_poll: Duration::from_secs(task_poll_seconds.max(1)),
+                full_resync: kubepve::connection::resync::ResyncSettings {
+                    interval: full_resync_interval,
+                    reads_per_second: full_resync_reads_per_second,
+                },
                 ..Default::default()
             };
             let options = kubepve::run::Options {

@@ -215,12 +215,131 @@ async fn an_unverifiable_self_signed_server_is_refused_by_default() {
     let creds = secret(&[("tokenId", &token.id), ("tokenSecret", &token.secret)]);
     let (status, _) = run(&pve, conn, Some(creds)).await;
     assert_eq!(status["reachable"], false, "{status}");
+    // An unknown CA does not fix itself: the user must set caBundle or fingerprint.
     assert_eq!(
-        condition(&status, "Reconciling")["reason"],
-        "Unreachable",
+        condition(&status, "Stalled")["reason"],
+        "TlsRejected",
         "{status}"
     );
     // The fingerprint to pin (spec.fingerprint) is in the status.
     let error = status["lastError"].as_str().unwrap();
     assert!(error.contains(&pve.fingerprint().to_uppercase()), "{error}");
+}
+
+/// Runs `n` reconciles of `conn` with one operator context, feeding each status write back into
+/// the object as the API server would (so every reconcile sees the status the last one wrote).
+/// Returns the status writes and the context.
+async fn reconciles(
+    conn: ProxmoxConnection,
+    secret: Option<Value>,
+    n: usize,
+) -> (Vec<Recorded>, Arc<Context>) {
+    let kube = kube(secret);
+    let ctx = Arc::new(Context::new(
+        kube.client.clone(),
+        Metrics::new(),
+        Settings::default(),
+    ));
+    let mut conn = conn;
+    for _ in 0..n {
+        let _ = reconcile(Arc::new(conn.clone()), ctx.clone()).await;
+        if let Some(last) = kube
+            .matching("PATCH", "/proxmoxconnections/lab/status")
+            .last()
+        {
+            conn.status = serde_json::from_value(last.body["status"].clone()).unwrap();
+        }
+    }
+    (
+        kube.matching("PATCH", "/proxmoxconnections/lab/status"),
+        ctx,
+    )
+}
+
+/// Login attempts the operator's metrics counted, whatever their outcome.
+fn logins(ctx: &Context) -> u64 {
+    ctx.metrics
+        .encode()
+        .lines()
+        .filter(|l| {
+            l.starts_with("kubepve_pve_requests_total{") && l.contains("operation=\"login\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn password_secret(pve: &FakePve, password: &str) -> Value {
+    secret(&[("username", pve.user()), ("password", password)])
+}
+
+#[tokio::test]
+async fn a_wrong_pin_makes_one_login_attempt_per_reconcile() {
+    let pve = FakePve::start().await;
+    let wrong_pin = ["AB"; 32].join(":");
+    let conn = connection(&pve, json!({"fingerprint": wrong_pin}));
+    let creds = password_secret(&pve, pve.password());
+    let (_, ctx) = reconciles(conn, Some(creds), 3).await;
+    assert_eq!(
+        logins(&ctx),
+        3,
+        "a pin mismatch never fixes itself: one attempt, then the controller's backoff\n{}",
+        ctx.metrics.encode()
+    );
+    assert_eq!(pve.count("POST", "/access/ticket").await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_pin_with_a_token_sends_one_request_per_reconcile() {
+    let pve = FakePve::start().await;
+    let token = pve.create_token("root@pam", "kubepve").await;
+    let wrong_pin = ["AB"; 32].join(":");
+    let conn = connection(&pve, json!({"fingerprint": wrong_pin}));
+    let creds = secret(&[("tokenId", &token.id), ("tokenSecret", &token.secret)]);
+    let (writes, ctx) = reconciles(conn, Some(creds), 3).await;
+    let attempts: u64 = ["not_sent", "tls_rejected"]
+        .iter()
+        .map(|outcome| ctx.metrics.pve_calls("version", outcome))
+        .sum();
+    assert_eq!(attempts, 3, "{}", ctx.metrics.encode());
+    let status = &writes.last().unwrap().body["status"];
+    assert_eq!(condition(status, "Stalled")["status"], "True", "{status}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_makes_one_login_attempt_per_reconcile() {
+    let pve = FakePve::start().await;
+    let conn = connection(&pve, json!({"caBundle": pve.ca_pem()}));
+    let (writes, ctx) = reconciles(conn, Some(password_secret(&pve, "not-it")), 3).await;
+    assert_eq!(pve.count("POST", "/access/ticket").await, 3);
+    assert_eq!(logins(&ctx), 3, "{}", ctx.metrics.encode());
+    let status = &writes.last().unwrap().body["status"];
+    assert_eq!(
+        condition(status, "Stalled")["reason"],
+        "AuthenticationFailed",
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_connection_writes_its_status_once() {
+    let pve = FakePve::start().await;
+    let token = pve.create_token("root@pam", "kubepve").await;
+    let conn = connection(&pve, json!({"caBundle": pve.ca_pem()}));
+    let creds = secret(&[("tokenId", &token.id), ("tokenSecret", &token.secret)]);
+    let (writes, _) = reconciles(conn, Some(creds), 6).await;
+    assert_eq!(
+        writes.len(),
+        1,
+        "6 reconciles of a connection whose state did not change: every further write moves \
+         its resourceVersion for nothing"
+    );
+    assert_eq!(writes[0].body["status"]["reachable"], true);
+}
+
+#[tokio::test]
+async fn a_failing_connection_writes_its_status_once_while_the_failure_stays_the_same() {
+    let pve = FakePve::start().await;
+    let conn = connection(&pve, json!({"caBundle": pve.ca_pem()}));
+    let (writes, _) = reconciles(conn, Some(password_secret(&pve, "not-it")), 4).await;
+    assert_eq!(writes.len(), 1, "{writes:?}");
 }

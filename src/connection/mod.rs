@@ -4,9 +4,16 @@
 //! Its finalizer keeps a connection (and the last usable client in the registry) while guest
 //! objects that refer to it exist, so that deleting a namespace, which deletes everything in
 //! it in no particular order, can still destroy the guests.
+//!
+//! Status is written only when something in it changed, or every [`LIVENESS`] to move
+//! `lastCheckedTime`: every write moves the object's resourceVersion, which every watcher
+//! (ArgoCD, Flux, `kubectl get -w`, this controller) sees as a change. A failure that cannot fix
+//! itself (a pin mismatch, an unknown CA, refused credentials) is tried once per reconcile and
+//! retried with a growing backoff.
 
 pub mod credentials;
 pub mod registry;
+pub mod resync;
 mod users;
 
 use std::sync::Arc;
@@ -21,7 +28,22 @@ use serde_json::json;
 
 use crate::conditions::{Health, now};
 use crate::context::{Context, MANAGER};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use registry::{Connection, ConnectionKey, Policy, Unavailable};
+
+/// How often an unchanged status is written anyway, so that `lastCheckedTime` shows that the
+/// operator still checks the connection.
+pub const LIVENESS: Duration = Duration::from_secs(300);
+
+/// Condition reasons that need the user to change something (kstatus Stalled).
+const STALLED_REASONS: [&str; 6] = [
+    "SecretNotFound",
+    "InvalidCredentials",
+    "AuthenticationFailed",
+    "PermissionDenied",
+    "InvalidSettings",
+    "TlsRejected",
+];
 
 /// What can go wrong talking to the Kubernetes API while reconciling a connection.
 #[derive(Debug, thiserror::Error)]
@@ -80,15 +102,7 @@ pub async fn reconcile(
                 last_error: Some(problem.message.clone()),
                 ..ProxmoxConnectionStatus::default()
             };
-            let stalled = matches!(
-                problem.reason.as_str(),
-                "SecretNotFound"
-                    | "InvalidCredentials"
-                    | "AuthenticationFailed"
-                    | "PermissionDenied"
-                    | "InvalidSettings"
-            );
-            let health = if stalled {
+            let health = if STALLED_REASONS.contains(&problem.reason.as_str()) {
                 Health::Stalled {
                     reason: problem.reason,
                     message: problem.message,
@@ -105,11 +119,20 @@ pub async fn reconcile(
     write_status(&conn, &ctx, status, &health).await?;
     ctx.metrics
         .reconciled("ProxmoxConnection", started.elapsed());
+    let backoff_key = format!("{}/{}", ns, conn.name_any());
     Ok(match health {
         // Nothing tells this controller when the last guest goes: look again soon.
         _ if deleting => Action::requeue(ctx.settings.connection_retry.min(poll)),
-        Health::Ready { .. } => Action::requeue(poll),
-        _ => Action::requeue(ctx.settings.connection_retry),
+        Health::Ready { .. } => {
+            ctx.connection_backoff.reset(&backoff_key);
+            Action::requeue(poll)
+        }
+        // Waiting does not fix it: back off up to the longest backoff.
+        Health::Stalled { .. } => Action::requeue(ctx.connection_backoff.next(
+            &backoff_key,
+            (ctx.settings.connection_retry, ctx.settings.backoff.1),
+        )),
+        Health::Progressing { .. } => Action::requeue(ctx.settings.connection_retry),
     })
 }
 
@@ -189,12 +212,15 @@ fn build(
 }
 
 /// Maps a client error to a condition reason and a message (client errors never carry secrets).
+/// A failure that does not fix itself gets one of the Stalled reasons; any other is
+/// `Unreachable` (in progress: retried soon).
 pub fn unavailable(error: &pve_client::Error) -> Unavailable {
     let reason = match error.kind() {
+        _ if !error.is_permanent() => "Unreachable",
         "auth" => "AuthenticationFailed",
         "permission" => "PermissionDenied",
-        "config" => "InvalidSettings",
-        _ => "Unreachable",
+        "tls_rejected" => "TlsRejected",
+        _ => "InvalidSettings",
     };
     Unavailable {
         reason: reason.into(),
@@ -228,7 +254,10 @@ async fn write_status(
     let now = now();
     status.observed_generation = conn.metadata.generation;
     status.conditions = health.apply(existing, conn.metadata.generation, &now);
-    status.last_checked_time = Some(now);
+    status.last_checked_time = Some(now.clone());
+    if unchanged(conn.status.as_ref(), &status, &now) {
+        return Ok(());
+    }
     let api: Api<ProxmoxConnection> =
         Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
     let patch = json!({
@@ -243,4 +272,25 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+/// Whether `new` says nothing that `old` does not, and `old` was checked less than
+/// [`LIVENESS`] ago.
+fn unchanged(
+    old: Option<&ProxmoxConnectionStatus>,
+    new: &ProxmoxConnectionStatus,
+    now: &Time,
+) -> bool {
+    let Some(old) = old else {
+        return false;
+    };
+    let recent = old.last_checked_time.as_ref().is_some_and(|checked| {
+        let age = now.0.duration_since(checked.0);
+        !age.is_negative() && age.unsigned_abs() < LIVENESS
+    });
+    let without_time = |s: &ProxmoxConnectionStatus| ProxmoxConnectionStatus {
+        last_checked_time: None,
+        ..s.clone()
+    };
+    recent && without_time(old) == without_time(new)
 }

@@ -36,6 +36,8 @@ pub struct Connection {
     placements: std::sync::Mutex<HashMap<String, Placed>>,
     /// Create and clone tasks in flight, by object UID.
     creating: std::sync::Mutex<HashMap<String, CreateSlot>>,
+    /// The read slots of the full resync (see `resync`).
+    pub resync: super::resync::Pacer,
 }
 
 /// VMID range, default allowed nodes and create concurrency from a connection's spec.
@@ -143,6 +145,7 @@ impl Connection {
             policy: Policy::default(),
             placements: std::sync::Mutex::default(),
             creating: std::sync::Mutex::default(),
+            resync: super::resync::Pacer::default(),
         }
     }
 

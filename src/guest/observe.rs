@@ -2,16 +2,21 @@
 //!
 //! Existence, node, power, lock and tags come from the connection's shared `/cluster/resources`
 //! read. The config and pending changes are read only when the spec changed, when that entry
-//! moved since the last read (its status, lock, tags, name, memory, disk size or CPU count), or
-//! right after the operator itself changed the guest; otherwise the last observation is reused.
+//! moved since the last read (its status, lock, tags, name, memory, disk size or CPU count),
+//! right after the operator itself changed the guest, or when the guest's full resync is due
+//! (paced per connection, see `connection::resync`); otherwise the last observation is reused.
+//! A restarted operator's first read of a guest whose status says it was settled waits for the
+//! same pace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kubepve_plan::{GuestKind, Observed, PendingKey, Power, config_from_json};
 use pve_client::types::ClusterResource;
 
 use crate::connection::registry::Connection;
+use crate::connection::resync::ResyncSettings;
 
 /// The last observation of each guest object, by object UID.
 pub type Observations = Arc<Mutex<HashMap<String, Cached>>>;
@@ -25,6 +30,49 @@ pub struct Cached {
     generation: i64,
     /// What was seen.
     observed: Observed,
+    /// When the full resync reads the config and pending changes again.
+    due: Instant,
+}
+
+/// The guest to observe, and what the reconcile knows about it.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    /// The object's UID.
+    pub uid: &'a str,
+    /// The object's generation.
+    pub generation: i64,
+    /// VM or container.
+    pub kind: GuestKind,
+    /// The guest.
+    pub vmid: u64,
+    /// How fresh the observation must be.
+    pub freshness: Freshness,
+    /// The power the object's status reports for a guest that was converged at this generation
+    /// (`None`: not settled). Such a guest's first read may wait for the connection's pace.
+    pub settled: Option<Power>,
+}
+
+/// The result of observing.
+#[derive(Clone, Debug)]
+pub enum Observation {
+    /// What the guest looks like; look again within `recheck` for its full resync.
+    Seen {
+        /// The guest.
+        observed: Observed,
+        /// When the next full read is due or its slot comes.
+        recheck: Option<Duration>,
+    },
+    /// Not read: a settled guest's first read waits this long for its slot.
+    Deferred(Duration),
+}
+
+impl Observation {
+    fn seen(observed: Observed) -> Self {
+        Observation::Seen {
+            observed,
+            recheck: None,
+        }
+    }
 }
 
 /// Why a guest must be looked at directly rather than through the shared read.
@@ -78,34 +126,59 @@ fn fingerprint(entry: &ClusterResource) -> String {
     )
 }
 
-/// Observes the guest `vmid` for the object `uid` at `generation`.
+/// Observes the guest of `subject`.
 pub async fn observe(
     conn: &Connection,
     cache: &Observations,
-    uid: &str,
-    generation: i64,
-    kind: GuestKind,
-    vmid: u64,
-    freshness: Freshness,
-) -> Result<Observed, pve_client::Error> {
+    resync: &ResyncSettings,
+    subject: &Subject<'_>,
+) -> Result<Observation, pve_client::Error> {
+    let Subject {
+        uid,
+        generation,
+        kind,
+        vmid,
+        freshness,
+        settled,
+    } = *subject;
     if freshness != Freshness::Shared {
         conn.invalidate().await;
     }
     let snapshot = conn.resources_fresh_enough().await?;
     let Some(entry) = snapshot.guest(vmid).cloned() else {
         forget(cache, uid);
-        return Ok(Observed::absent());
+        return Ok(Observation::seen(Observed::absent()));
     };
     let print = fingerprint(&entry);
     let remembered = cache.lock().ok().and_then(|c| c.get(uid).cloned());
     let node = entry.node.clone().unwrap_or_default();
     let status = entry.status.clone().unwrap_or_default();
     let status_known = !(status == "unknown" || status.is_empty());
+    let now = Instant::now();
+    let shared = freshness == Freshness::Shared;
+    if remembered.is_none()
+        && shared
+        && settled.is_some_and(|power| power == Power::from_status(&status, None))
+        && let Err(wait) = conn.resync.admit(uid, resync.gap())
+    {
+        // Nothing says it moved: its status stands until its turn comes.
+        return Ok(Observation::Deferred(wait));
+    }
     if let Some(cached) = remembered
         && cached.generation == generation
     {
-        if freshness == Freshness::Shared && cached.fingerprint == print {
-            return Ok(cached.observed);
+        if shared && cached.fingerprint == print {
+            let due = cached.due.saturating_duration_since(now);
+            let waiting = if due.is_zero() {
+                conn.resync.admit(uid, resync.gap()).err()
+            } else {
+                Some(due)
+            };
+            if let Some(recheck) = waiting {
+                let observed = cached.observed;
+                let recheck = Some(recheck);
+                return Ok(Observation::Seen { observed, recheck });
+            }
         }
         // A power task changed only the power (and applied pending changes, if any).
         if freshness == Freshness::PowerChanged
@@ -118,10 +191,12 @@ pub async fn observe(
                 lock: entry.lock.clone(),
                 ..cached.observed
             };
-            remember(cache, uid, print, generation, &observed);
-            return Ok(observed);
+            remember(cache, uid, print, generation, &observed, cached.due);
+            return Ok(Observation::seen(observed));
         }
     }
+    // Read in full now, for whatever reason: a slot it waited for is not needed any more.
+    conn.resync.forget(uid);
     let vmid32 = u32::try_from(vmid).unwrap_or(u32::MAX);
     let guest = conn.pve.guest(pve_kind(kind), &node, vmid32);
     let config = match guest.config().await {
@@ -129,7 +204,7 @@ pub async fn observe(
         // Gone between the two reads: absent.
         Err(e) if e.is_not_found() => {
             forget(cache, uid);
-            return Ok(Observed::absent());
+            return Ok(Observation::seen(Observed::absent()));
         }
         Err(e) => return Err(e),
     };
@@ -180,8 +255,15 @@ pub async fn observe(
         node,
         pool: entry.pool.clone(),
     };
-    remember(cache, uid, print, generation, &observed);
-    Ok(observed)
+    remember(
+        cache,
+        uid,
+        print,
+        generation,
+        &observed,
+        resync.next_due(now),
+    );
+    Ok(Observation::seen(observed))
 }
 
 fn remember(
@@ -190,6 +272,7 @@ fn remember(
     fingerprint: String,
     generation: i64,
     observed: &Observed,
+    due: Instant,
 ) {
     if let Ok(mut c) = cache.lock() {
         c.insert(
@@ -198,6 +281,7 @@ fn remember(
                 fingerprint,
                 generation,
                 observed: observed.clone(),
+                due,
             },
         );
     }

@@ -11,9 +11,9 @@ use std::time::Instant;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, RESTARTED_AT_ANNOTATION};
-use kubepve_plan::{Blocker, Identity, Intent, Observed, Step, TemplateRef};
+use kubepve_plan::{Blocker, Intent, Step};
 
-use super::observe::{Freshness, forget, observe};
+use super::observe::{Freshness, Observation, Subject, forget, observe};
 use super::{GuestObject, status};
 use crate::conditions::{self, Health, now};
 use crate::connection::registry::Connection;
@@ -26,7 +26,8 @@ mod placement;
 mod step;
 mod task;
 
-use outcome::{Outcome, blocked, converged, observing, set_restart_required};
+use inputs::desired_state;
+use outcome::{Outcome, blocked, converged, deferred, observing, set_restart_required, settled};
 use placement::{create_slot, place};
 use step::act;
 use task::follow_task;
@@ -199,21 +200,30 @@ async fn pipeline<K: GuestObject>(
     // 3. Observe.
     let uid = object.uid().unwrap_or_default();
     let generation = object.meta().generation.unwrap_or_default();
-    let observed = observe(
-        &conn,
-        &ctx.observations,
-        &uid,
+    let restart_annotation = object.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
+    let restart_requested = restart_annotation.is_some() && restart_annotation != st.restarted_at;
+    let subject = Subject {
+        uid: &uid,
         generation,
-        K::PVE_KIND,
+        kind: K::PVE_KIND,
         vmid,
         freshness,
-    )
-    .await
-    .map_err(|source| GuestError::Proxmox {
-        op: "observe",
-        vmid,
-        source,
-    })?;
+        settled: settled(st, generation, deleting || restart_requested),
+    };
+    let seen = observe(&conn, &ctx.observations, &settings.full_resync, &subject)
+        .await
+        .map_err(|source| GuestError::Proxmox {
+            op: "observe",
+            vmid,
+            source,
+        })?;
+    let (observed, poll) = match seen {
+        Observation::Seen { observed, recheck } => {
+            let poll = recheck.map_or(conn.poll_interval, |r| r.min(conn.poll_interval));
+            (observed, poll)
+        }
+        Observation::Deferred(after) => return Ok(Some(deferred(st, after))),
+    };
     if observed.exists {
         st.node = Some(observed.node.clone());
         if observed.power == kubepve_plan::Power::Running {
@@ -237,10 +247,9 @@ async fn pipeline<K: GuestObject>(
     }
 
     // 4. Plan.
-    let restart_annotation = object.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
     let intent = Intent {
         deleting,
-        restart_requested: restart_annotation.is_some() && restart_annotation != st.restarted_at,
+        restart_requested,
         adopt: common.adopt.is_some(),
     };
     let node = common.node.clone().or_else(|| st.node.clone());
@@ -250,7 +259,7 @@ async fn pipeline<K: GuestObject>(
             Err(outcome) => return Ok(Some(outcome)),
         };
     if observe_only {
-        return Ok(Some(observing(st, &desired, &observed, conn.poll_interval)));
+        return Ok(Some(observing(st, &desired, &observed, poll)));
     }
     if node.is_none() && !observed.exists && !deleting {
         // 4a. Placement, recorded in status before the guest is created.
@@ -337,7 +346,7 @@ async fn pipeline<K: GuestObject>(
         }
         ctx.repeats.clear(&uid);
         ctx.refusals.clear(&uid);
-        return Ok(Some(converged(&observed, &plan, conn.poll_interval)));
+        return Ok(Some(converged(&observed, &plan, poll)));
     };
     if step.is_mutating() && ctx.repeats.seen(&uid, generation, &step.to_string()) >= MAX_REPEATS {
         let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
@@ -400,72 +409,6 @@ async fn pipeline<K: GuestObject>(
     outcome.map(Some)
 }
 
-/// The desired state, or the outcome that explains why there is none.
-async fn desired_state<K: GuestObject>(
-    object: &K,
-    ctx: &Context,
-    conn: &Connection,
-    vmid: u64,
-    observed: &Observed,
-    deleting: bool,
-    node: Option<String>,
-) -> Result<Result<kubepve_plan::Desired, Outcome>, GuestError> {
-    let settings = &ctx.settings;
-    // Secrets and templates only matter for writing config; a deletion needs neither.
-    let secrets = if deleting {
-        kubepve_plan::Secrets::default()
-    } else {
-        match inputs::secrets(object, ctx).await? {
-            Ok(secrets) => secrets,
-            Err((reason, message)) => {
-                return Ok(Err(Outcome::stalled(
-                    reason,
-                    message,
-                    settings.connection_retry,
-                )));
-            }
-        }
-    };
-    let template = match object.template_name() {
-        Some(name) if !observed.exists && !deleting => {
-            match inputs::template(conn, name)
-                .await
-                .map_err(|source| GuestError::Proxmox {
-                    op: "find template",
-                    vmid,
-                    source,
-                })? {
-                Ok(template) => Some(template),
-                Err(message) => {
-                    return Ok(Err(Outcome::stalled(
-                        "TemplateNotFound",
-                        message,
-                        settings.connection_retry,
-                    )));
-                }
-            }
-        }
-        // The template only matters for creating the guest.
-        Some(_) => Some(TemplateRef {
-            vmid: 0,
-            node: None,
-        }),
-        None => None,
-    };
-    let identity = Identity {
-        name: object.name_any(),
-        uid: object.uid().unwrap_or_default(),
-        vmid: i64::try_from(vmid).unwrap_or_default(),
-        node,
-    };
-    let desired = if deleting {
-        kubepve_plan::Desired::for_deletion(K::PVE_KIND, object.common(), &identity)
-    } else {
-        object.desired(&identity, &secrets, template)
-    };
-    Ok(desired.map_err(|e| Outcome::stalled("InvalidSpec", e.to_string(), settings.backoff.1)))
-}
-
 /// Removes the finalizer once the guest is gone (or orphaned, or never was ours).
 async fn release<K: GuestObject>(
     object: &K,
@@ -476,6 +419,7 @@ async fn release<K: GuestObject>(
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
     if let Some(conn) = conn {
+        conn.resync.forget(&uid);
         conn.unplace(&uid);
         conn.end_create(&uid);
     }

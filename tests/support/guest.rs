@@ -59,6 +59,12 @@ pub fn fast_settings() -> Settings {
         drift_interval: Duration::from_millis(200),
         connection_retry: Duration::from_millis(200),
         backoff: (Duration::from_millis(20), Duration::from_millis(200)),
+        // The default interval (minutes: never due within a scenario), and a pace that never
+        // holds a scenario's restarted operator back; `tests/guest_resync.rs` sets its own.
+        full_resync: kubepve::connection::resync::ResyncSettings {
+            reads_per_second: 1e6,
+            ..Default::default()
+        },
     }
 }
 

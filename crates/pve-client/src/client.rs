@@ -285,10 +285,12 @@ impl Client {
                 Ok(bytes) => return decode(url.path(), &bytes),
                 Err(e) => e,
             };
-            // A 401 on a ticket is refused before any handler runs: log in again, once.
+            // A 401 on a ticket is refused before any handler runs: log in again, once. A
+            // refused login leaves no ticket behind, and is not repeated.
             if matches!(err, Error::Auth { .. })
                 && matches!(self.inner.auth, Auth::Password { .. })
                 && !relogged
+                && self.inner.ticket.lock().await.is_some()
             {
                 relogged = true;
                 *self.inner.ticket.lock().await = None;
@@ -395,7 +397,13 @@ impl Client {
         };
         let fresh = match renewed {
             Some(t) => t,
-            None => self.login(username, password).await?,
+            None => match self.login(username, password).await {
+                Ok(t) => t,
+                Err(e) => {
+                    *slot = None;
+                    return Err(e);
+                }
+            },
         };
         *slot = Some(fresh.clone());
         Ok(fresh)

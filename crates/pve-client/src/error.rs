@@ -14,17 +14,27 @@ pub enum Error {
     /// The client is misconfigured (bad URL, bad PEM, bad fingerprint).
     #[error("invalid client configuration: {0}")]
     Config(String),
-    /// The request never reached Proxmox (connect or TLS failure): safe to retry.
+    /// The request never reached Proxmox (connect failure, reset during the handshake): safe
+    /// to retry.
     #[error("request not sent")]
     NotSent {
         /// The transport error.
         #[source]
         source: reqwest::Error,
     },
-    /// The TLS handshake refused the server's certificate, so nothing was sent; the
-    /// rejection names the fingerprint the server presented.
+    /// The TLS handshake refused the server's certificate (a pin mismatch, no trusted CA), so
+    /// nothing was sent; the rejection names the fingerprint the server presented. Repeating
+    /// it cannot help until the settings or the certificate change.
     #[error("{0}")]
     Tls(crate::tls::CertRejected),
+    /// The TLS handshake failed for another reason (the two sides share no protocol, say).
+    /// Nothing was sent, and repeating it cannot help until the settings or the server change.
+    #[error("TLS handshake refused the server")]
+    TlsRejected {
+        /// The transport error (its chain holds the TLS error).
+        #[source]
+        source: reqwest::Error,
+    },
     /// The request was sent but no answer arrived (timeout, reset): it may or may not have
     /// happened. Check before repeating a write.
     #[error("request sent, outcome unknown")]
@@ -150,10 +160,7 @@ impl Error {
     /// Safe to repeat whatever the method: Proxmox never saw the request, or rejected it before
     /// acting (a config lock wait that timed out).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::NotSent { .. } | Error::Tls(_) | Error::LockTimeout { .. }
-        )
+        matches!(self, Error::NotSent { .. } | Error::LockTimeout { .. })
     }
 
     /// Likely to pass on a later attempt. For reads this is what the client retries; a write
@@ -169,6 +176,20 @@ impl Error {
             }
             _ => false,
         }
+    }
+
+    /// Will not fix itself by waiting: the settings, the credentials or the server's certificate
+    /// must change first (a pin mismatch, an unknown CA, refused credentials, a missing
+    /// permission). Callers should not repeat it soon: report it and back off.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::Tls(_)
+                | Error::TlsRejected { .. }
+                | Error::Auth { .. }
+                | Error::Permission { .. }
+        )
     }
 
     /// The thing does not exist (already gone counts as success for deletes).
@@ -200,7 +221,7 @@ impl Error {
         match self {
             Error::Config(_) => "config",
             Error::NotSent { .. } => "not_sent",
-            Error::Tls(_) => "tls",
+            Error::Tls(_) | Error::TlsRejected { .. } => "tls_rejected",
             Error::UnknownOutcome { .. } => "unknown_outcome",
             Error::Auth { .. } => "auth",
             Error::Permission { .. } => "permission",
@@ -222,10 +243,13 @@ impl Error {
         }
     }
 
-    /// Map a transport error: connect failures never left the client.
+    /// Map a transport error: connect failures never left the client, and a TLS refusal is
+    /// told apart from them because retrying it is pointless.
     pub(crate) fn transport(source: reqwest::Error) -> Self {
         if let Some(rejected) = crate::tls::rejection_in(&source) {
             Error::Tls(rejected)
+        } else if source.is_connect() && tls_refusal(&source) {
+            Error::TlsRejected { source }
         } else if source.is_connect() {
             Error::NotSent { source }
         } else if source.is_builder() {
@@ -234,6 +258,26 @@ impl Error {
             Error::UnknownOutcome { source }
         }
     }
+}
+
+/// Whether the chain of `error` holds a rustls error: the handshake refused the server. An
+/// `io::Error` hides what it wraps from `source()` (it skips one link), so the walk goes into
+/// what it wraps instead.
+fn tls_refusal(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(link) = next {
+        if link.is::<rustls::Error>() {
+            return true;
+        }
+        next = match link
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(wrapped) => Some(wrapped),
+            None => link.source(),
+        };
+    }
+    false
 }
 
 /// The parts of an error answer [`classify`] reads.

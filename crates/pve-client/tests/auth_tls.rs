@@ -4,7 +4,9 @@
 
 mod common;
 
-use pve_client::{Auth, Client, Error, Tls};
+use std::sync::Arc;
+
+use pve_client::{Auth, CallCounters, Client, Error, Tls};
 use pve_testkit::{FakePve, VmSeed};
 
 #[tokio::test]
@@ -59,6 +61,8 @@ async fn wrong_password_is_auth_error() {
         Error::Auth { message } => assert_eq!(message, "authentication failure"),
         e => panic!("{e:?}"),
     }
+    // A refused login is not repeated: the password will not become right by itself.
+    assert_eq!(pve.count("POST", "/access/ticket").await, 1);
 }
 
 #[tokio::test]
@@ -88,6 +92,18 @@ async fn expiring_ticket_is_renewed_before_use() {
     assert!((2..=3).contains(&logins), "{logins}");
 }
 
+/// A client for `pve` pinned to a fingerprint the server does not have, counting its calls.
+fn wrong_pin(pve: &FakePve, auth: Auth) -> (Client, Arc<CallCounters>) {
+    let calls = Arc::new(CallCounters::default());
+    let client = Client::builder(pve.url(), auth)
+        .tls(Tls::Fingerprint("AB:".repeat(31) + "AB"))
+        .retry(common::fast_retries())
+        .metrics(calls.clone())
+        .build()
+        .unwrap();
+    (client, calls)
+}
+
 #[tokio::test]
 async fn fingerprint_pin_accepted_and_rejected() {
     let pve = FakePve::start().await;
@@ -98,18 +114,13 @@ async fn fingerprint_pin_accepted_and_rejected() {
         .unwrap();
     pinned.version().await.unwrap();
 
-    let wrong = "AB:".repeat(31) + "AB";
-    let wrong_pin = wrong.clone();
-    let bad = Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str()))
-        .tls(Tls::Fingerprint(wrong))
-        .build()
-        .unwrap();
+    let (bad, calls) = wrong_pin(&pve, Auth::token(&token.id, token.secret.as_str()));
     let err = bad.version().await.unwrap_err();
     // Like ssh: the refusal shows what the server presented, next to the pin.
     match &err {
         Error::Tls(r) => {
             assert_eq!(r.presented, pve.fingerprint().to_uppercase(), "{err}");
-            assert_eq!(r.pinned.as_deref(), Some(wrong_pin.as_str()), "{err}");
+            assert!(r.pinned.is_some(), "{err}");
         }
         other => panic!("{other:?}"),
     }
@@ -117,9 +128,59 @@ async fn fingerprint_pin_accepted_and_rejected() {
         err.to_string().contains(&pve.fingerprint().to_uppercase()),
         "{err}"
     );
-    assert!(err.is_retryable() && !err.is_transient());
-    // Nothing reached the API.
+    assert!(err.is_permanent() && !err.is_retryable() && !err.is_transient());
+    // Nothing reached the API, and a pin mismatch is not retried: it never fixes itself.
     assert_eq!(pve.count("GET", "/version").await, 1);
+    assert_eq!(calls.total(), 1, "{:?}", calls.snapshot());
+}
+
+#[tokio::test]
+async fn a_wrong_pin_with_a_password_makes_one_login_attempt() {
+    let pve = FakePve::start().await;
+    let (bad, calls) = wrong_pin(&pve, Auth::password(pve.user(), pve.password()));
+    let err = bad.version().await.unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert_eq!(
+        calls.get("login", "tls_rejected"),
+        1,
+        "{:?}",
+        calls.snapshot()
+    );
+    // The call that needed the ticket failed with it, once: no retry.
+    assert_eq!(
+        calls.get("version", "tls_rejected"),
+        1,
+        "{:?}",
+        calls.snapshot()
+    );
+    assert_eq!(calls.total(), 2, "{:?}", calls.snapshot());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_still_retried() {
+    // Nothing listens on this port: that can fix itself (a restarting proxy), so it is retried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let calls = Arc::new(CallCounters::default());
+    let client = Client::builder(
+        format!("https://127.0.0.1:{port}"),
+        Auth::token("root@pam!t", "x"),
+    )
+    .tls(Tls::Insecure)
+    .retry(common::fast_retries())
+    .metrics(calls.clone())
+    .build()
+    .unwrap();
+    let err = client.version().await.unwrap_err();
+    assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
+    assert!(!err.is_permanent());
+    assert_eq!(
+        calls.get("version", "not_sent"),
+        4,
+        "{:?}",
+        calls.snapshot()
+    );
 }
 
 #[tokio::test]
@@ -139,6 +200,7 @@ async fn system_roots_reject_the_private_ca_and_insecure_accepts() {
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("pin that fingerprint"), "{err}");
+        assert!(err.is_permanent(), "{err:?}");
     }
     let insecure = Client::builder(pve.url(), Auth::token(&token.id, token.secret.as_str()))
         .tls(Tls::Insecure)

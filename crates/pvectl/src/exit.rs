@@ -101,6 +101,11 @@ pub fn hint(err: &pve_client::Error) -> Option<String> {
              --ca-file with the cluster's CA, /etc/pve/pve-root-ca.pem)",
             r.presented
         ),
+        E::TlsRejected { .. } => {
+            "the TLS handshake failed: check that the URL names Proxmox's HTTPS port (8006) \
+             and the TLS settings (`--ca-file`, `--fingerprint`)"
+                .into()
+        }
         E::Locked { .. } | E::LockTimeout { .. } => {
             "another operation holds the guest; wait for it (`pvectl task list --running`)".into()
         }

@@ -1,16 +1,83 @@
-//! Inputs of the desired state that live outside the object: Secret values, the template a
-//! clone names, and a VMID when the spec has none.
+//! The desired state, and its inputs that live outside the object: Secret values, the template
+//! a clone names, and a VMID when the spec has none.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kubepve_api::SecretKeySelector;
-use kubepve_plan::{Secrets, TemplateRef};
+use kubepve_plan::{Identity, Observed, Secrets, TemplateRef};
 
 use super::GuestError;
+use super::outcome::Outcome;
 use crate::connection::registry::Connection;
 use crate::context::Context;
 use crate::guest::GuestObject;
+
+/// The desired state, or the outcome that explains why there is none.
+pub(super) async fn desired_state<K: GuestObject>(
+    object: &K,
+    ctx: &Context,
+    conn: &Connection,
+    vmid: u64,
+    observed: &Observed,
+    deleting: bool,
+    node: Option<String>,
+) -> Result<Result<kubepve_plan::Desired, Outcome>, GuestError> {
+    let settings = &ctx.settings;
+    // Secrets and templates only matter for writing config; a deletion needs neither.
+    let secrets = if deleting {
+        kubepve_plan::Secrets::default()
+    } else {
+        match secrets(object, ctx).await? {
+            Ok(secrets) => secrets,
+            Err((reason, message)) => {
+                return Ok(Err(Outcome::stalled(
+                    reason,
+                    message,
+                    settings.connection_retry,
+                )));
+            }
+        }
+    };
+    let template = match object.template_name() {
+        Some(name) if !observed.exists && !deleting => {
+            match template(conn, name)
+                .await
+                .map_err(|source| GuestError::Proxmox {
+                    op: "find template",
+                    vmid,
+                    source,
+                })? {
+                Ok(template) => Some(template),
+                Err(message) => {
+                    return Ok(Err(Outcome::stalled(
+                        "TemplateNotFound",
+                        message,
+                        settings.connection_retry,
+                    )));
+                }
+            }
+        }
+        // The template only matters for creating the guest.
+        Some(_) => Some(TemplateRef {
+            vmid: 0,
+            node: None,
+        }),
+        None => None,
+    };
+    let identity = Identity {
+        name: object.name_any(),
+        uid: object.uid().unwrap_or_default(),
+        vmid: i64::try_from(vmid).unwrap_or_default(),
+        node,
+    };
+    let desired = if deleting {
+        kubepve_plan::Desired::for_deletion(K::PVE_KIND, object.common(), &identity)
+    } else {
+        object.desired(&identity, &secrets, template)
+    };
+    Ok(desired.map_err(|e| Outcome::stalled("InvalidSpec", e.to_string(), settings.backoff.1)))
+}
 
 /// The Secret values the object refers to, or (reason, message) when one is missing. Messages
 /// name the Secret and key, never the value.

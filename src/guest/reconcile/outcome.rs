@@ -147,6 +147,30 @@ pub(super) fn set_restart_required(st: &mut GuestStatus, plan: &Plan, generation
     );
 }
 
+/// The power a settled guest has by its status: Ready at this generation, no task in flight,
+/// nothing asked of it (`asked`: a deletion or a restart), and a phase that names a power.
+pub(super) fn settled(st: &GuestStatus, generation: i64, asked: bool) -> Option<Power> {
+    let ready = conditions::find(&st.conditions, conditions::READY)
+        .is_some_and(|c| c.status == "True" && c.observed_generation == Some(generation));
+    if !ready || asked || st.current_task.is_some() {
+        return None;
+    }
+    match st.phase {
+        Some(Phase::Running) => Some(Power::Running),
+        Some(Phase::Stopped) => Some(Power::Stopped),
+        _ => None,
+    }
+}
+
+/// A settled guest whose first read waits for its slot: its status stays as it is, and the
+/// reconcile comes back when the slot comes.
+pub(super) fn deferred(st: &GuestStatus, after: Duration) -> Outcome {
+    let (reason, message) = conditions::find(&st.conditions, conditions::READY)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_else(|| ("Converged".into(), "guest matches the spec".into()));
+    Outcome::ready(&reason, message, after)
+}
+
 /// The phase a guest's power state shows, and the word for it.
 fn power_phase(power: Power) -> (Phase, &'static str) {
     match power {
