@@ -143,9 +143,9 @@ pub async fn execute(
 }
 
 fn print_plan(label: &str, target: &str, p: &Plan) {
-    println!("{label} ({target}):");
+    outln!("{label} ({target}):");
     for line in p.to_string().lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
 }
 
@@ -235,7 +235,7 @@ async fn apply_one(
         if args.dry_run {
             print_plan(&obj.label(), &target, &p);
             if p.is_converged() {
-                println!("{} unchanged (dry run)", obj.label());
+                outln!("{} unchanged (dry run)", obj.label());
             }
             return Ok(());
         }
@@ -248,7 +248,7 @@ async fn apply_one(
                 (false, 0) => "unchanged",
                 _ => "configured",
             };
-            println!("{} ({target}) {verb}", obj.label());
+            outln!("{} ({target}) {verb}", obj.label());
             if !p.restart_required.is_empty() {
                 eprintln!(
                     "note: {}: {} wait for a restart (`pvectl {kind_label} restart {}`)",
@@ -302,7 +302,7 @@ async fn apply_one(
                 .await
                 .map_err(|e| pve_err("cannot read the config to save it", e))?;
             let saved = crate::backup::save(app, &g, &config, &[], "apply").await?;
-            println!(
+            outln!(
                 "{} ({target}): configuration saved to {} before removing {}",
                 obj.label(),
                 saved.display(),
@@ -313,10 +313,10 @@ async fn apply_one(
         acted += 1;
         match upid {
             Some(upid) => {
-                println!("{} {} {upid}", obj.label(), step.name());
+                outln!("{} {} {upid}", obj.label(), step.name());
                 upids.push(upid.to_string());
                 if app.wait.no_wait {
-                    println!(
+                    outln!(
                         "{} ({target}): started {}; run apply again to continue",
                         obj.label(),
                         step.name()
@@ -325,7 +325,7 @@ async fn apply_one(
                 }
                 crate::progress::wait(client, &upid, &obj.label(), app.wait, &app.progress).await?;
             }
-            None => println!("{} {}: done", obj.label(), step.name()),
+            None => outln!("{} {}: done", obj.label(), step.name()),
         }
     }
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
@@ -355,7 +355,7 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
         };
         let target = format!("{kind_label}/{}", prep.vmid);
         if p.is_converged() {
-            println!("{} ({target}): no changes", obj.label());
+            outln!("{} ({target}): no changes", obj.label());
         } else {
             differs = true;
             print_plan(&obj.label(), &target, &p);

@@ -175,7 +175,7 @@ pub async fn run(
         for g in &guests {
             match plan(g, action) {
                 Ok(calls) if calls.is_empty() => {
-                    println!("{}: nothing to do ({}) (dry run)", g.display(), g.status);
+                    outln!("{}: nothing to do ({}) (dry run)", g.display(), g.status);
                 }
                 Ok(calls) => {
                     for c in calls {
@@ -191,7 +191,7 @@ pub async fn run(
                                 }
                             })
                             .collect();
-                        println!(
+                        outln!(
                             "{}: would {} {} {} (dry run)",
                             g.display(),
                             c.method,
@@ -200,7 +200,7 @@ pub async fn run(
                         )
                     }
                 }
-                Err(e) => println!("{}: would fail: {e} (dry run)", g.display()),
+                Err(e) => outln!("{}: would fail: {e} (dry run)", g.display()),
             }
         }
         return Ok(());

@@ -175,13 +175,13 @@ pub fn text_config(config: &pve_client::types::GuestConfig) -> BTreeMap<String, 
 pub fn show(label: &str, plan: &Plan) {
     let set: Params = plan.set.iter().cloned().collect();
     if !set.is_empty() {
-        println!("{label}: would set {} (dry run)", shown(&set));
+        outln!("{label}: would set {} (dry run)", shown(&set));
     }
     for (slot, to, from) in &plan.resize {
-        println!("{label}: would grow {slot} from {from} to {to} (dry run)");
+        outln!("{label}: would grow {slot} from {from} to {to} (dry run)");
     }
     for note in &plan.notes {
-        println!("{label}: {note}");
+        outln!("{label}: {note}");
     }
 }
 
@@ -250,14 +250,14 @@ async fn apply(
             .update_config(params)
             .await
             .map_err(|e| pve_err("cannot configure the clone", e))?;
-        println!("{label} configured");
+        outln!("{label} configured");
     }
     for (slot, to, _) in &plan.resize {
         let upid = handle
             .resize(slot, to)
             .await
             .map_err(|e| pve_err(&format!("cannot grow {slot}"), e))?;
-        println!("{label} {} {upid}", upid.task_type);
+        outln!("{label} {} {upid}", upid.task_type);
         upids.push(upid.to_string());
         wait(app, &upid, label).await?;
     }

@@ -214,7 +214,7 @@ async fn start(app: &App, t: &Target<'_>, upids: &mut Vec<String>) -> anyhow::Re
         .start()
         .await
         .map_err(|e| pve_err("start failed", e))?;
-    println!("{} {} {upid}", t.label(), upid.task_type);
+    outln!("{} {} {upid}", t.label(), upid.task_type);
     upids.push(upid.to_string());
     if !app.wait.no_wait {
         wait(app, &upid, &t.label()).await?;
@@ -251,7 +251,7 @@ async fn run_clone(
         "scsi",
     )?;
     if a.dry_run {
-        println!(
+        outln!(
             "{label}: would clone {} to {} on {} (dry run)",
             src.display(),
             t.vmid,
@@ -259,7 +259,7 @@ async fn run_clone(
         );
         clone::show(&label, &plan);
         if a.start {
-            println!("{label}: would start (dry run)");
+            outln!("{label}: would start (dry run)");
         }
         return Ok(());
     }
@@ -276,7 +276,7 @@ async fn run_clone(
         .clone_to(t.vmid, &opts)
         .await
         .map_err(|e| pve_err("clone failed", e))?;
-    println!("{label} {} {upid}", upid.task_type);
+    outln!("{label} {} {upid}", upid.task_type);
     upids.push(upid.to_string());
     // The clone must exist before it can be configured or started.
     wait(app, &upid, &label).await?;
@@ -288,7 +288,7 @@ async fn run_clone(
     if a.start {
         start(app, t, upids).await?;
     }
-    println!("{label} created");
+    outln!("{label} created");
     Ok(())
 }
 
@@ -312,7 +312,7 @@ async fn run_create(
         params.push("start", 1);
     }
     if a.dry_run {
-        println!(
+        outln!(
             "{label}: would POST nodes/{}/{} vmid={} {} (dry run)",
             t.node,
             t.pve_kind().as_str(),
@@ -340,11 +340,11 @@ async fn run_create(
         }
     }
     .map_err(|e| pve_err("create failed", e))?;
-    println!("{label} {} {upid}", upid.task_type);
+    outln!("{label} {} {upid}", upid.task_type);
     upids.push(upid.to_string());
     if !app.wait.no_wait {
         wait(app, &upid, &label).await?;
-        println!("{label} created");
+        outln!("{label} created");
     }
     Ok(())
 }

@@ -402,8 +402,8 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
         "spec": Value::Object(spec),
     });
     match args.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
-        _ => print!("{header}{}", to_yaml(&doc)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&doc)?),
+        _ => out!("{header}{}", to_yaml(&doc)?),
     }
     Ok(())
 }

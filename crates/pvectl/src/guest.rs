@@ -316,7 +316,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Resu
         }
         OutputFormat::Name => {
             for item in &items {
-                println!("{}/{}", kind, item["vmid"]);
+                outln!("{}/{}", kind, item["vmid"]);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

@@ -276,7 +276,7 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Name => {
             for op in &ops {
-                println!("operation/{}", op.id);
+                outln!("operation/{}", op.id);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

@@ -6,6 +6,9 @@
 //! (`pvectl history`, `pvectl rollback`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
 //! 3 partially failed, 4 declined.
 
+#[macro_use]
+mod out;
+
 mod apply;
 mod backup;
 mod bulk;
@@ -248,6 +251,11 @@ fn main() {
             if is_diff { code.max(exit::USAGE) } else { code }
         }
     };
+    if let Some(e) = out::failure() {
+        eprintln!("error: cannot write to stdout: {e}");
+        let least = if is_diff { exit::USAGE } else { exit::FAILED };
+        std::process::exit(code.max(least));
+    }
     std::process::exit(code);
 }
 
@@ -276,7 +284,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => history::history(&args)?,
         Command::Backup(cmd) => backup::run(cmd)?,
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
         }
         Command::Vm(cmd) => guest::run_vm(&connect()?, cmd).await?,
         Command::Ct(cmd) => guest::run_ct(&connect()?, cmd).await?,

@@ -57,8 +57,8 @@ impl Progress {
     /// printed while other tasks' spinners run does not strand a copy of them on the screen.
     pub fn out(&self, line: &str) {
         match &self.multi {
-            Some(m) => m.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(m) => m.suspend(|| outln!("{line}")),
+            None => outln!("{line}"),
         }
     }
 

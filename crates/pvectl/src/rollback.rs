@@ -163,10 +163,10 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         );
     }
     if set.is_empty() && delete.is_empty() {
-        println!("{}: already has {}", g.label(), target.what);
+        outln!("{}: already has {}", g.label(), target.what);
         return Ok(());
     }
-    println!("{}: rolling back to {}", g.label(), target.what);
+    outln!("{}: rolling back to {}", g.label(), target.what);
     let mut update = UpdateArgs {
         selection: Selection {
             targets: vec![g.vmid.to_string()],

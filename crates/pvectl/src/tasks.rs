@@ -119,7 +119,7 @@ pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| pve_err("cannot read the task log", e))?;
             for l in &lines {
-                println!("{}", l.t);
+                outln!("{}", l.t);
             }
             if f {
                 let seen = u32::try_from(lines.len()).unwrap_or(u32::MAX);
@@ -173,7 +173,7 @@ pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
             }
             crate::journal::append(&record);
             result.map_err(|e| pve_err("cannot stop the task", e))?;
-            println!("Stop requested for {upid}.");
+            outln!("Stop requested for {upid}.");
             Ok(())
         }
     }
@@ -214,8 +214,8 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         );
     }
     let print = |line: &str| match &bar {
-        Some(b) => b.suspend(|| println!("{line}")),
-        None => println!("{line}"),
+        Some(b) => b.suspend(|| outln!("{line}")),
+        None => outln!("{line}"),
     };
     let stream = client.watch_task(upid, opts);
     futures::pin_mut!(stream);
@@ -346,7 +346,7 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Name => {
             for t in &items {
-                println!("{}", t.upid);
+                outln!("{}", t.upid);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

@@ -180,16 +180,16 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 ));
             }
             if lines.is_empty() {
-                println!("{}: no changes", g.display());
+                outln!("{}: no changes", g.display());
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{}:{}",
                 g.display(),
                 if a.dry_run { " (dry run)" } else { "" }
             );
             for l in &lines {
-                println!("{l}");
+                outln!("{l}");
             }
             let raised = |keys: &[&str]| crate::capacity::raised(&config, &params, keys);
             crate::capacity::check(
@@ -205,7 +205,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             }
             if !deletes.is_empty() {
                 let saved = crate::backup::save(app, g, &config, &[], "update").await?;
-                println!(
+                outln!(
                     "{}: configuration saved to {} before removing {}",
                     g.label(),
                     saved.display(),
@@ -244,13 +244,13 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 .map(|p| p.key)
                 .collect();
             if !pending.is_empty() && g.status == "running" {
-                println!(
+                outln!(
                     "{}: pending until the next restart: {}",
                     g.label(),
                     pending.join(", ")
                 );
             }
-            println!("{} updated", g.label());
+            outln!("{} updated", g.label());
             Ok(())
         }
         .await;
