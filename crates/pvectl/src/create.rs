@@ -109,7 +109,12 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     };
     crate::preflight::node(&app.conn.client, &node).await?;
     let content = if ct { "rootdir" } else { "images" };
-    crate::preflight::storages(app, &node, &wanted.storages(), content).await?;
+    // A full clone's `--storage` is a target too (for other creates it is in `wanted`).
+    let mut storages = wanted.storages();
+    storages.extend(a.storage.as_deref());
+    storages.sort_unstable();
+    storages.dedup();
+    crate::preflight::storages(app, &node, &storages, content).await?;
     let number = |k: &str| {
         wanted
             .keys

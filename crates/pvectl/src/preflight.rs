@@ -54,6 +54,13 @@ pub fn new_volume_storage(value: &str) -> Option<&str> {
     (!storage.is_empty() && !size.is_empty() && size.parse::<f64>().is_ok()).then_some(storage)
 }
 
+/// The storages the disk keys among `keys` allocate new volumes on (`scsi1=local-lvm:8`).
+pub fn new_volume_storages<'a>(keys: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<&'a str> {
+    keys.filter(|(k, _)| pve_client::types::is_disk_key(k))
+        .filter_map(|(_, v)| new_volume_storage(v))
+        .collect()
+}
+
 /// Refuse storages that do not exist on `node` or do not hold `content`, listing the ones
 /// that do.
 pub async fn storages(app: &App, node: &str, wanted: &[&str], content: &str) -> anyhow::Result<()> {

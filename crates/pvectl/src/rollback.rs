@@ -184,6 +184,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         remove_tag: Vec::new(),
         set,
         delete,
+        replace_disk: false,
         ignore_capacity: args.ignore_capacity,
         dry_run: true,
     };
