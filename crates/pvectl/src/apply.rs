@@ -168,7 +168,7 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
             obj.namespace,
             obj.name
         ));
-        match apply_one(app, obj, &m.secrets, args, &mut record.upids).await {
+        match apply_one(app, obj, &m.secrets, args, &mut record).await {
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;
@@ -201,7 +201,7 @@ async fn apply_one(
     obj: &Object,
     secrets: &SecretMap,
     args: &ApplyArgs,
-    upids: &mut Vec<String>,
+    record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let guests = select::all_guests(client).await?;
@@ -212,6 +212,8 @@ async fn apply_one(
         "ct"
     };
     let target = format!("{kind_label}/{}", prep.vmid);
+    // The journal links the object to the guest, so `history --guest 401` finds the operation.
+    record.guests.push(target.clone());
     for w in prep.desired.warnings() {
         eprintln!("warning: {}: {w}", obj.label());
     }
@@ -227,6 +229,12 @@ async fn apply_one(
             Some(guests) => observe_in(client, prep.kind, prep.vmid, &guests).await?,
             None => observe(client, prep.kind, prep.vmid).await?,
         };
+        let name = ["name", "hostname"]
+            .iter()
+            .find_map(|k| observed.config.get(*k));
+        if let Some(n) = name {
+            crate::journal::name_guest(&target, n);
+        }
         let intent = Intent {
             adopt: args.adopt || prep.adopt,
             ..Intent::default()
@@ -314,7 +322,7 @@ async fn apply_one(
         match upid {
             Some(upid) => {
                 outln!("{} {} {upid}", obj.label(), step.name());
-                upids.push(upid.to_string());
+                record.upids.push(upid.to_string());
                 if app.wait.no_wait {
                     outln!(
                         "{} ({target}): started {}; run apply again to continue",

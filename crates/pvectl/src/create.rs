@@ -127,6 +127,10 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
     crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
     let label = format!("{kind}/{vmid}");
+    let name = if ct { "hostname" } else { "name" };
+    if let Some((_, n)) = wanted.keys.iter().rev().find(|(k, _)| k == name) {
+        crate::journal::name_guest(&label, n);
+    }
     let mut record = app.record();
     record.guests.push(label.clone());
     let target = Target {

@@ -155,7 +155,7 @@ fn filters(args: &HistoryArgs) -> (String, Vec<Sql>) {
         clauses.push(format!("o.command LIKE {p} ESCAPE '\\'"));
     }
     if args.failed {
-        clauses.push("o.outcome <> 'ok'".into());
+        clauses.push("o.outcome NOT IN ('ok', 'skipped')".into());
     }
     if let Some(s) = args.since {
         let p = bind(Sql::Integer(s), &mut params);
@@ -279,6 +279,12 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                 outln!("operation/{}", op.id);
             }
         }
+        OutputFormat::Table | OutputFormat::Wide if ops.is_empty() => match &args.guest {
+            Some(g) => eprintln!(
+                "No operations on guest {g:?} in the journal (give its VMID, vm/VMID or its name)."
+            ),
+            None => eprintln!("No operations found."),
+        },
         OutputFormat::Table | OutputFormat::Wide => {
             let wide = args.output == OutputFormat::Wide;
             let mut headers = vec!["ID", "TIME", "CONTEXT", "OUTCOME", "GUESTS", "COMMAND"];

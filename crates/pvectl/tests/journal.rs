@@ -194,7 +194,8 @@ async fn several_pvectl_processes_write_the_journal_at_once() {
     let mut ids: Vec<i64> = ops.iter().map(|o| o["id"].as_i64().unwrap()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 8);
-    assert!(ops.iter().all(|o| o["outcome"] == "ok"), "{ops:#?}");
+    // 150 and 152 are running already: every start had nothing to do.
+    assert!(ops.iter().all(|o| o["outcome"] == "skipped"), "{ops:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

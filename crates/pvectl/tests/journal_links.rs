@@ -1,0 +1,111 @@
+//! End to end against fakepve: the journal says which guests an operation really touched.
+//! `history --guest` finds a guest by its Proxmox name as well as by VMID; `apply` is linked to
+//! the VM it created; a guest a bulk command had nothing to do for is reported and
+//! journaled as skipped, not as a success.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Env, json_of};
+use serde_json::json;
+
+fn history(env: &Env, args: &[&str]) -> Vec<serde_json::Value> {
+    let r = env
+        .run(&[&["history", "-o", "json"][..], args].concat())
+        .expect(0);
+    json_of(&r.stdout).as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_finds_a_guest_by_its_name() {
+    let env = Env::new().await;
+    env.seed().await;
+    env.run(&["vm", "update", "150", "--cores", "3"]).expect(0);
+    env.run(&[
+        "vm", "create", "--vmid", "160", "--name", "fresh", "--node", "pve1",
+    ])
+    .expect(0);
+    let by_name = history(&env, &["--guest", "web-01"]);
+    assert_eq!(by_name.len(), 1, "{by_name:#?}");
+    assert_eq!(by_name[0]["guests"], json!(["vm/150"]));
+    assert_eq!(by_name, history(&env, &["--guest", "150"]));
+    let created = history(&env, &["--guest", "fresh"]);
+    assert_eq!(created.len(), 1, "{created:#?}");
+    assert_eq!(created[0]["guests"], json!(["vm/160"]));
+    let r = env.run(&["history", "--guest", "nosuchname"]).expect(0);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("No operations on guest \"nosuchname\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_is_linked_to_the_vm_it_created() {
+    let env = Env::new().await;
+    std::fs::write(
+        env.path("m401.yaml"),
+        "apiVersion: kubepve.io/v1alpha1\nkind: ProxmoxVM\nmetadata:\n  name: m401\n  \
+         namespace: default\nspec:\n  connectionRef:\n    name: lab\n  node: pve1\n  vmid: 401\n  \
+         source:\n    blank: {}\n  cpu:\n    cores: 1\n  memory: 512Mi\n  runStrategy: Always\n",
+    )
+    .unwrap();
+    let file = env.path("m401.yaml").display().to_string();
+    env.run(&["apply", "-f", &file]).expect(0);
+    assert_eq!(env.status(401).await.as_deref(), Some("running"));
+    let ops = history(&env, &["--guest", "401"]);
+    assert_eq!(ops.len(), 1, "{ops:#?}");
+    let guests = ops[0]["guests"].as_array().unwrap();
+    assert!(guests.contains(&json!("vm/401")), "{ops:#?}");
+    assert!(
+        guests.contains(&json!("proxmoxvm/default/m401")),
+        "{ops:#?}"
+    );
+    let types: Vec<&str> = ops[0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"qmcreate"), "{ops:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_with_nothing_to_do_is_skipped_not_ok() {
+    let env = Env::new().await;
+    env.seed().await;
+    // 150 is running, 151 stopped: only 150 is shut down.
+    let r = env.run(&["vm", "shutdown", "150,151", "--yes"]).expect(0);
+    assert!(
+        r.stderr
+            .contains("shutdown: 1 of 2 VMs succeeded, 0 failed, 1 skipped (nothing to do)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("vm/151: already stopped"), "{}", r.stdout);
+    let last = env.journal().pop().unwrap();
+    assert_eq!(last["outcome"], "ok", "{last:#}");
+    assert_eq!(last["guests"], json!(["vm/150"]), "{last:#}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("skipped: vm/151 (already stopped)"),
+        "{last:#}"
+    );
+    // Nothing to do for any of them: skipped, and the journal says so.
+    let r = env
+        .run(&["vm", "stop", "--all", "--status", "stopped", "--yes"])
+        .expect(0);
+    assert!(r.stderr.contains("0 of 2 VMs succeeded"), "{}", r.stderr);
+    let last = env.journal().pop().unwrap();
+    assert_eq!(last["outcome"], "skipped", "{last:#}");
+    assert_eq!(last["guests"], json!([]), "{last:#}");
+    let failed = history(&env, &["--failed"]);
+    assert!(
+        failed.iter().all(|o| o["outcome"] != "skipped"),
+        "{failed:#?}"
+    );
+}
