@@ -12,7 +12,7 @@ use crate::App;
 use crate::clone;
 use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
 use crate::exit::usage;
-use crate::params::{pve_err, raw_keys, shown};
+use crate::params::{keys_of, pve_err, shown};
 use crate::select::{self, GuestInfo, Selection};
 
 /// Run `create`.
@@ -45,9 +45,9 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         raw = match docs.as_slice() {
             [doc] => match crate::backup::parse(doc)? {
                 Some(backup) => from_backup(app, kind, &backup)?,
-                None => raw_keys(f)?,
+                None => keys_of(f, &docs)?,
             },
-            _ => raw_keys(f)?,
+            _ => keys_of(f, &docs)?,
         };
     }
     // Everything the flags say is checked before the first request.
