@@ -65,6 +65,12 @@ pub struct UpdateArgs {
     /// Print the config diff and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With `dry_run`: the diff is what a confirmed command will do, not a dry run (rollback).
+    #[arg(skip)]
+    pub preview: bool,
+    /// The diff was shown already (rollback's preview): do not print it again.
+    #[arg(skip)]
+    pub diff_shown: bool,
 }
 
 /// Run `update`.
@@ -208,13 +214,12 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 outln!("{}: no changes", g.display());
                 return Ok(());
             }
-            outln!(
-                "{}:{}",
-                g.display(),
-                if a.dry_run { " (dry run)" } else { "" }
-            );
-            for l in &lines {
-                outln!("{l}");
+            if !a.diff_shown {
+                let dry = a.dry_run && !a.preview;
+                outln!("{}:{}", g.display(), if dry { " (dry run)" } else { "" });
+                for l in &lines {
+                    outln!("{l}");
+                }
             }
             for d in &detached {
                 app.progress.note(d);
