@@ -109,3 +109,46 @@ async fn a_guest_with_nothing_to_do_is_skipped_not_ok() {
         "{failed:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_matches_command_words_and_records_changes_as_text() {
+    let env = Env::new().await;
+    env.seed().await;
+    env.run(&[
+        "vm",
+        "update",
+        "151",
+        "--set",
+        "description=x",
+        "--cores",
+        "3",
+    ])
+    .expect(0);
+    env.run(&["vm", "update", "151", "--delete", "description"])
+        .expect(0);
+    env.run(&["vm", "delete", "151", "--yes"]).expect(0);
+    let deletes = history(&env, &["--command", "delete"]);
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert!(
+        deletes[0]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("pvectl vm delete 151"),
+        "{deletes:#?}"
+    );
+    assert_eq!(history(&env, &["--command", "vm update"]).len(), 2);
+    let first = &history(&env, &["--command", "update"])[0];
+    for change in first["changes"].as_array().unwrap() {
+        for side in ["before", "after"] {
+            assert!(
+                change[side].is_string() || change[side].is_null(),
+                "{change:#}"
+            );
+        }
+    }
+    // A time without an offset is refused, not read as something else.
+    let r = env
+        .run(&["history", "--since", "2026-12-01T20:00:00"])
+        .expect(2);
+    assert!(r.stderr.contains("has no UTC offset"), "{}", r.stderr);
+}
