@@ -92,13 +92,15 @@ pub fn hint(err: &pve_client::Error) -> Option<String> {
             .into(),
         E::Tls(r) if r.pinned.is_some() => format!(
             "if the server's certificate was replaced on purpose, compare the fingerprint with \
-             `pvenode cert info` on the node, then pin it: `pvectl config set-context CONTEXT \
+             `pvenode cert info` on the node, then pin it: `pvectl config set-context {} \
              --fingerprint {}`; otherwise something may be intercepting the connection",
+            crate::config::connected_context(),
             r.presented
         ),
         E::Tls(r) => format!(
-            "to trust it, pin it: `pvectl config set-context CONTEXT --fingerprint {}` (or \
+            "to trust it, pin it: `pvectl config set-context {} --fingerprint {}` (or \
              --ca-file with the cluster's CA, /etc/pve/pve-root-ca.pem)",
+            crate::config::connected_context(),
             r.presented
         ),
         E::Locked { .. } | E::LockTimeout { .. } => {

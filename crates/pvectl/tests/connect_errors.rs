@@ -48,6 +48,34 @@ async fn tls_refusals_show_the_presented_fingerprint_and_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pin_in_a_context_names_the_context_and_no_rustls_internals() {
+    let env = Env::new().await;
+    let presented = env.pve.fingerprint().to_uppercase();
+    let wrong = format!("{}AB", "AB:".repeat(31));
+    env.run(&["config", "set-context", "lab", "--fingerprint", &wrong])
+        .expect(0);
+    let r = env.run(&["vm", "list"]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "pvectl config set-context lab --fingerprint {presented}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("CONTEXT"), "{}", r.stderr);
+    assert!(!r.stderr.contains("OtherError"), "{}", r.stderr);
+    // A server given without a scheme is refused with what to write, as for PVE_URL.
+    let r = env
+        .run(&["config", "set-context", "x", "--server", "127.0.0.1:8006"])
+        .expect(2);
+    assert!(
+        r.stderr.contains("write https://127.0.0.1:8006"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_url_without_https_says_what_to_write() {
     let env = Env::new().await;
     let port = env.pve.url().rsplit(':').next().unwrap().to_string();

@@ -286,11 +286,10 @@ fn secret_file(path: &Path) -> anyhow::Result<String> {
     Ok(abs.display().to_string())
 }
 
+/// The same check (and the same words: what to write instead) as for `PVE_URL`.
 fn url_check(s: &str) -> anyhow::Result<()> {
-    if !(s.starts_with("https://") || s.starts_with("http://")) {
-        return Err(usage(format!(
-            "server {s:?} should be a URL like https://pve.example:8006"
-        )));
-    }
-    Ok(())
+    pve_client::check_server_url(s).map_err(|e| match e {
+        pve_client::Error::Config(message) => usage(message),
+        other => usage(other.to_string()),
+    })
 }
