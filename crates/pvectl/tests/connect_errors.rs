@@ -118,9 +118,17 @@ fn ct_create_help_is_about_containers_and_examples_keep_their_lines() {
         "--clone-from",
         "--full",
         "pvectl vm ",
+        "template's node",
+        "full clone",
     ] {
         assert!(!ct.contains(vm_only), "{vm_only}: {ct}");
     }
+    // The commands ct shares with vm show ct examples.
+    for cmd in ["list", "start", "delete", "update"] {
+        let text = help(&["ct", cmd, "--help"]);
+        assert!(!text.contains("pvectl vm "), "ct {cmd}: {text}");
+    }
+    assert!(help(&["ct", "list", "--help"]).contains("pvectl ct list -l env=prod"));
     let vm = help(&["vm", "create", "--help"]);
     for flag in ["--name", "--sockets", "--template"] {
         assert!(vm.contains(flag), "{flag}: {vm}");
