@@ -297,13 +297,13 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                 outln!("operation/{}", op.id);
             }
         }
-        OutputFormat::Table | OutputFormat::Wide if ops.is_empty() => match &args.guest {
-            Some(g) => eprintln!(
-                "No operations on guest {g:?} in the journal (give its VMID, vm/VMID or its name)."
-            ),
-            None => eprintln!("No operations found."),
-        },
         OutputFormat::Table | OutputFormat::Wide => {
+            if let (true, Some(g)) = (ops.is_empty(), &args.guest) {
+                eprintln!(
+                    "No operations on guest {g:?} in the journal (give its VMID, vm/VMID or its \
+                     name)."
+                );
+            }
             let wide = args.output == OutputFormat::Wide;
             let mut headers = vec!["ID", "TIME", "CONTEXT", "OUTCOME", "GUESTS", "COMMAND"];
             if wide {
