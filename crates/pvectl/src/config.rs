@@ -342,23 +342,10 @@ fn apply_env(entry: &mut ContextEntry) {
     }
 }
 
-/// The context this process connected with (for hints that name the command to run).
-static CONNECTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// The context pvectl connected with; `NAME` before a connection or for one made from
-/// `PVE_URL` alone.
-pub fn connected_context() -> &'static str {
-    CONNECTED
-        .get()
-        .map(String::as_str)
-        .filter(|n| *n != "env")
-        .unwrap_or("NAME")
-}
-
 /// Build the client for the chosen context.
 pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::Result<Connection> {
     let (name, entry) = resolve(path, wanted)?;
-    let _ = CONNECTED.set(name.clone());
+    crate::exit::connected_with(&name);
     let auth = entry.auth()?;
     let principal = auth.principal().to_string();
     let client = Client::builder(entry.endpoint.clone(), auth)
