@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kubepve_plan::{GuestKind, Intent, Observed, PendingKey, Plan, Power, Step};
+use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
 
 use crate::App;
@@ -224,11 +225,25 @@ async fn apply_one(
     let mut told = std::collections::BTreeSet::new();
     // The first observation uses the read made for `prepare`; after a step, read again.
     let mut fresh = Some(guests);
-    for _ in 0..MAX_STEPS {
+    // The config of a guest that existed before, for the journal (`history`, `rollback`).
+    let mut before: Option<GuestConfig> = None;
+    for round in 0..MAX_STEPS {
         let observed = match fresh.take() {
             Some(guests) => observe_in(client, prep.kind, prep.vmid, &guests).await?,
             None => observe(client, prep.kind, prep.vmid).await?,
         };
+        let config = || {
+            GuestConfig(
+                observed
+                    .config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            )
+        };
+        if round == 0 && observed.exists {
+            before = Some(config());
+        }
         let name = ["name", "hostname"]
             .iter()
             .find_map(|k| observed.config.get(*k));
@@ -256,6 +271,9 @@ async fn apply_one(
                 (false, 0) => "unchanged",
                 _ => "configured",
             };
+            if let (Some(b), true) = (&before, acted > 0) {
+                record.changed(&target, b, &config());
+            }
             outln!("{} ({target}) {verb}", obj.label());
             if !p.restart_required.is_empty() {
                 eprintln!(

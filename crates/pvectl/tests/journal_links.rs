@@ -1,6 +1,6 @@
 //! End to end against fakepve: the journal says which guests an operation really touched.
 //! `history --guest` finds a guest by its Proxmox name as well as by VMID; `apply` is linked to
-//! the VM it created; a guest a bulk command had nothing to do for is reported and
+//! the VM it created and records the config changes it makes (so `rollback` sees them); a guest a bulk command had nothing to do for is reported and
 //! journaled as skipped, not as a success.
 
 #![allow(clippy::unwrap_used)]
@@ -49,7 +49,7 @@ async fn apply_is_linked_to_the_vm_it_created() {
         env.path("m401.yaml"),
         "apiVersion: kubepve.io/v1alpha1\nkind: ProxmoxVM\nmetadata:\n  name: m401\n  \
          namespace: default\nspec:\n  connectionRef:\n    name: lab\n  node: pve1\n  vmid: 401\n  \
-         source:\n    blank: {}\n  cpu:\n    cores: 1\n  memory: 512Mi\n  runStrategy: Always\n",
+         source:\n    blank: {}\n  cpu:\n    cores: 1\n  memory: 512Mi\n  description: one\n  runStrategy: Always\n",
     )
     .unwrap();
     let file = env.path("m401.yaml").display().to_string();
@@ -70,6 +70,20 @@ async fn apply_is_linked_to_the_vm_it_created() {
         .map(|t| t["type"].as_str().unwrap())
         .collect();
     assert!(types.contains(&"qmcreate"), "{ops:#?}");
+    // A change applied later is recorded as a config change, so rollback can undo it.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("description: one", "description: two")).unwrap();
+    env.run(&["apply", "-f", &file]).expect(0);
+    let ops = history(&env, &["--guest", "401"]);
+    assert_eq!(ops.len(), 2, "{ops:#?}");
+    assert!(
+        ops[1]["changes"].as_array().unwrap().contains(
+            &json!({"guest": "vm/401", "key": "description", "before": "one", "after": "two"})
+        ),
+        "{ops:#?}"
+    );
+    let r = env.run(&["rollback", "vm", "401", "--dry-run"]).expect(0);
+    assert!(r.stdout.contains("description: two -> one"), "{}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
