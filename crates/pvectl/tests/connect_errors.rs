@@ -64,6 +64,34 @@ async fn a_wrong_pin_in_a_context_names_the_context_and_no_rustls_internals() {
     );
     assert!(!r.stderr.contains("CONTEXT"), "{}", r.stderr);
     assert!(!r.stderr.contains("OtherError"), "{}", r.stderr);
+    // The same for a password login (the ticket request is the first to meet the pin).
+    std::fs::write(env.path("pw"), "secret").unwrap();
+    let pw = env.path("pw").display().to_string();
+    let url = env.pve.url().to_string();
+    env.run(&[
+        "config",
+        "set-context",
+        "pw",
+        "--server",
+        &url,
+        "--user",
+        "root@pam",
+        "--password-file",
+        &pw,
+        "--fingerprint",
+        &wrong,
+        "--use",
+    ])
+    .expect(0);
+    let r = env.run(&["vm", "list"]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "pvectl config set-context pw --fingerprint {presented}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("OtherError"), "{}", r.stderr);
     // A server given without a scheme is refused with what to write, as for PVE_URL.
     let r = env
         .run(&["config", "set-context", "x", "--server", "127.0.0.1:8006"])
