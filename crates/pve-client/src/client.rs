@@ -117,6 +117,12 @@ impl ClientBuilder {
     }
 }
 
+/// Check a server URL as [`Client::builder`] will (for a CLI that stores it before connecting):
+/// the error says what to write instead.
+pub fn check_server_url(text: &str) -> Result<(), Error> {
+    normalise_base(text).map(|_| ())
+}
+
 /// `https://host:8006` (with or without `/api2/json`) -> `https://host:8006/api2/json/`.
 /// Proxmox VE serves its API over HTTPS only, so `http://` (the request would reach a TLS port
 /// and fail with an unknown outcome) and a URL without a scheme are refused with what to write.

@@ -47,7 +47,7 @@ mod upid;
 pub use api::{CloneOptions, DeleteOptions, Guest, GuestKind, ShutdownOptions};
 pub use api_trait::PveApi;
 pub use auth::{Auth, Secret, TICKET_RENEW_AFTER};
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_IN_FLIGHT};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_IN_FLIGHT, check_server_url};
 pub use error::{Error, classify};
 pub use metrics::{CallCounters, CallRecord, Metrics};
 pub use params::Params;

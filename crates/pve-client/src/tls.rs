@@ -265,6 +265,27 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+/// Why the CA check refused a certificate, in words (rustls shows some reasons only as debug
+/// text, like `Other(OtherError(CaUsedAsEndEntity))`).
+fn reason_of(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = e else {
+        return e.to_string();
+    };
+    match c {
+        C::UnknownIssuer => "it is issued by a CA that is not trusted".into(),
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not issued for this host name".into()
+        }
+        C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+            "the server presents a CA certificate as its own, which CA trust does not accept".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// The CA check (webpki), with a refusal that names the certificate the server presented.
 #[derive(Debug)]
 struct Reporting {
@@ -282,7 +303,7 @@ impl ServerCertVerifier for Reporting {
     ) -> Result<ServerCertVerified, rustls::Error> {
         self.inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            .map_err(|e| rejected(end_entity, None, e.to_string()))
+            .map_err(|e| rejected(end_entity, None, reason_of(&e)))
     }
 
     fn verify_tls12_signature(
@@ -305,5 +326,36 @@ impl ServerCertVerifier for Reporting {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct CaUsedAsEndEntity;
+
+    impl fmt::Display for CaUsedAsEndEntity {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    impl std::error::Error for CaUsedAsEndEntity {}
+
+    #[test]
+    fn refusals_are_said_in_words_not_debug_text() {
+        let other = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(CaUsedAsEndEntity)),
+        ));
+        let text = reason_of(&other);
+        assert!(!text.contains("OtherError"), "{text}");
+        assert!(text.contains("CA certificate as its own"), "{text}");
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            reason_of(&unknown),
+            "it is issued by a CA that is not trusted"
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kubepve_plan::{GuestKind, Intent, Observed, PendingKey, Plan, Power, Step};
+use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
 
 use crate::App;
@@ -143,9 +144,9 @@ pub async fn execute(
 }
 
 fn print_plan(label: &str, target: &str, p: &Plan) {
-    println!("{label} ({target}):");
+    outln!("{label} ({target}):");
     for line in p.to_string().lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
 }
 
@@ -168,7 +169,7 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
             obj.namespace,
             obj.name
         ));
-        match apply_one(app, obj, &m.secrets, args, &mut record.upids).await {
+        match apply_one(app, obj, &m.secrets, args, &mut record).await {
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;
@@ -201,7 +202,7 @@ async fn apply_one(
     obj: &Object,
     secrets: &SecretMap,
     args: &ApplyArgs,
-    upids: &mut Vec<String>,
+    record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let guests = select::all_guests(client).await?;
@@ -212,6 +213,8 @@ async fn apply_one(
         "ct"
     };
     let target = format!("{kind_label}/{}", prep.vmid);
+    // The journal links the object to the guest, so `history --guest 401` finds the operation.
+    record.guests.push(target.clone());
     for w in prep.desired.warnings() {
         eprintln!("warning: {}: {w}", obj.label());
     }
@@ -222,11 +225,31 @@ async fn apply_one(
     let mut told = std::collections::BTreeSet::new();
     // The first observation uses the read made for `prepare`; after a step, read again.
     let mut fresh = Some(guests);
-    for _ in 0..MAX_STEPS {
+    // The config of a guest that existed before, for the journal (`history`, `rollback`).
+    let mut before: Option<GuestConfig> = None;
+    for round in 0..MAX_STEPS {
         let observed = match fresh.take() {
             Some(guests) => observe_in(client, prep.kind, prep.vmid, &guests).await?,
             None => observe(client, prep.kind, prep.vmid).await?,
         };
+        let config = || {
+            GuestConfig(
+                observed
+                    .config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            )
+        };
+        if round == 0 && observed.exists {
+            before = Some(config());
+        }
+        let name = ["name", "hostname"]
+            .iter()
+            .find_map(|k| observed.config.get(*k));
+        if let Some(n) = name {
+            crate::journal::name_guest(&target, n);
+        }
         let intent = Intent {
             adopt: args.adopt || prep.adopt,
             ..Intent::default()
@@ -235,7 +258,7 @@ async fn apply_one(
         if args.dry_run {
             print_plan(&obj.label(), &target, &p);
             if p.is_converged() {
-                println!("{} unchanged (dry run)", obj.label());
+                outln!("{} unchanged (dry run)", obj.label());
             }
             return Ok(());
         }
@@ -248,7 +271,10 @@ async fn apply_one(
                 (false, 0) => "unchanged",
                 _ => "configured",
             };
-            println!("{} ({target}) {verb}", obj.label());
+            if let (Some(b), true) = (&before, acted > 0) {
+                record.changed(&target, b, &config());
+            }
+            outln!("{} ({target}) {verb}", obj.label());
             if !p.restart_required.is_empty() {
                 eprintln!(
                     "note: {}: {} wait for a restart (`pvectl {kind_label} restart {}`)",
@@ -302,7 +328,7 @@ async fn apply_one(
                 .await
                 .map_err(|e| pve_err("cannot read the config to save it", e))?;
             let saved = crate::backup::save(app, &g, &config, &[], "apply").await?;
-            println!(
+            outln!(
                 "{} ({target}): configuration saved to {} before removing {}",
                 obj.label(),
                 saved.display(),
@@ -313,10 +339,10 @@ async fn apply_one(
         acted += 1;
         match upid {
             Some(upid) => {
-                println!("{} {} {upid}", obj.label(), step.name());
-                upids.push(upid.to_string());
+                outln!("{} {} {upid}", obj.label(), step.name());
+                record.upids.push(upid.to_string());
                 if app.wait.no_wait {
-                    println!(
+                    outln!(
                         "{} ({target}): started {}; run apply again to continue",
                         obj.label(),
                         step.name()
@@ -325,7 +351,7 @@ async fn apply_one(
                 }
                 crate::progress::wait(client, &upid, &obj.label(), app.wait, &app.progress).await?;
             }
-            None => println!("{} {}: done", obj.label(), step.name()),
+            None => outln!("{} {}: done", obj.label(), step.name()),
         }
     }
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
@@ -355,7 +381,7 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
         };
         let target = format!("{kind_label}/{}", prep.vmid);
         if p.is_converged() {
-            println!("{} ({target}): no changes", obj.label());
+            outln!("{} ({target}): no changes", obj.label());
         } else {
             differs = true;
             print_plan(&obj.label(), &target, &p);

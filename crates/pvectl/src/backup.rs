@@ -375,7 +375,7 @@ fn list(a: &ListArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Name => {
             for (p, _) in &found {
-                println!("{}", p.display());
+                outln!("{}", p.display());
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

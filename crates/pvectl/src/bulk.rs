@@ -235,7 +235,7 @@ pub async fn run(
         for g in &guests {
             match plan(g, action) {
                 Ok(calls) if calls.is_empty() => {
-                    println!("{}: nothing to do ({}) (dry run)", g.display(), g.status);
+                    outln!("{}: nothing to do ({}) (dry run)", g.display(), g.status);
                 }
                 Ok(calls) => {
                     for c in calls {
@@ -251,7 +251,7 @@ pub async fn run(
                                 }
                             })
                             .collect();
-                        println!(
+                        outln!(
                             "{}: would {} {} {} (dry run)",
                             g.display(),
                             c.method,
@@ -260,7 +260,7 @@ pub async fn run(
                         )
                     }
                 }
-                Err(e) => println!("{}: would fail: {e} (dry run)", g.display()),
+                Err(e) => outln!("{}: would fail: {e} (dry run)", g.display()),
             }
         }
         return Ok(());
@@ -268,7 +268,7 @@ pub async fn run(
     let progress =
         crate::journal::Progress::start(app.record(), guests.iter().map(|g| g.label()).collect());
     let progress = &progress;
-    let mut results: Vec<(GuestInfo, Result<Vec<String>, String>)> = futures::stream::iter(guests)
+    let mut results: Vec<(GuestInfo, Result<Done, String>)> = futures::stream::iter(guests)
         .map(|g| async move {
             let r = perform(app, &g, action, progress).await;
             (g, r)
@@ -279,40 +279,59 @@ pub async fn run(
     results.sort_by_key(|(g, _)| g.vmid);
     let mut record = app.record();
     let (mut ok, mut failed) = (0, 0);
-    let mut errors = Vec::new();
+    let (mut errors, mut skipped) = (Vec::new(), Vec::new());
     for (g, r) in &results {
-        record.guests.push(g.label());
         match r {
-            Ok(upids) => {
+            Ok(Done::Tasks(upids)) => {
                 ok += 1;
+                record.guests.push(g.label());
                 record.upids.extend(upids.iter().cloned());
             }
+            Ok(Done::Skipped(why)) => skipped.push(format!("{} ({why})", g.label())),
             Err(e) => {
                 failed += 1;
+                record.guests.push(g.label());
                 eprintln!("error: {}: {e}", g.display());
                 errors.push(format!("{}: {e}", g.label()));
             }
         }
     }
+    let noun = kind_noun(results.first().map_or("vm", |(g, _)| g.kind));
     if results.len() > 1 {
-        let noun = kind_noun(results.first().map_or("vm", |(g, _)| g.kind));
+        let skips = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped (nothing to do)", skipped.len())
+        };
         eprintln!(
-            "{}: {ok} of {} {noun}s succeeded, {failed} failed",
+            "{}: {ok} of {} {noun}s succeeded, {failed} failed{skips}",
             action.verb(),
             results.len()
         );
     }
     record.outcome = match exit::bulk_code(ok, failed) {
+        _ if ok + failed == 0 => "skipped",
         exit::OK => "ok",
         exit::PARTIAL => "partial",
         _ => "failed",
     }
     .into();
+    if !skipped.is_empty() {
+        errors.push(format!("skipped: {}", skipped.join(", ")));
+    }
     if !errors.is_empty() {
         record.error = Some(errors.join("; "));
     }
     progress.finish(record);
     exit::bulk_result(ok, failed)
+}
+
+/// What doing an action to one guest came to.
+enum Done {
+    /// The tasks it started.
+    Tasks(Vec<String>),
+    /// Nothing to do (`already stopped`).
+    Skipped(&'static str),
 }
 
 /// Do `action` to one guest: send its requests in order, print each UPID, wait unless
@@ -323,7 +342,7 @@ async fn perform(
     g: &GuestInfo,
     action: &Action,
     progress: &crate::journal::Progress,
-) -> Result<Vec<String>, String> {
+) -> Result<Done, String> {
     let calls = plan(g, action)?;
     if calls.is_empty() {
         let state = if g.status == "running" {
@@ -332,8 +351,8 @@ async fn perform(
             "already stopped"
         };
         app.progress
-            .out(&format!("{}: {state}, nothing to do", g.label()));
-        return Ok(vec![]);
+            .out(&format!("{}: {state}, nothing to do: skipped", g.label()));
+        return Ok(Done::Skipped(state));
     }
     let count = calls.len();
     let mut upids = Vec::new();
@@ -361,5 +380,5 @@ async fn perform(
                 .map_err(|e| format!("{e:#}"))?;
         }
     }
-    Ok(upids)
+    Ok(Done::Tasks(upids))
 }

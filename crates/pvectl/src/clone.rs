@@ -6,7 +6,10 @@
 //! refused with what to do instead. A NIC flag without a slot adds a NIC; one naming a slot
 //! replaces that NIC (a NIC holds no data). When Proxmox refuses the settings of the fresh clone,
 //! the clone (ours, seconds old) is destroyed again, and the message says so; if that fails too
-//! the message names the clone and the command that removes it.
+//! the message names the clone and the command that removes it. The same rule guards raw keys
+//! (`--set scsi0=local-lvm:8`, a `-f` file): a key that would put a new volume in a slot holding
+//! a disk is refused on a clone, and on `update` unless `--replace-disk` (see
+//! [`replaced_disks`]).
 
 use std::collections::BTreeMap;
 
@@ -71,6 +74,35 @@ fn gib(text: &str) -> Option<f64> {
 /// The size of an existing disk value (`local-lvm:base-9000-disk-0,size=8G`).
 fn disk_size(value: &str) -> Option<&str> {
     value.split(',').find_map(|p| p.strip_prefix("size="))
+}
+
+/// The volume of a disk value (`local-lvm:vm-100-disk-0,size=8G` -> `local-lvm:vm-100-disk-0`).
+fn volume(value: &str) -> &str {
+    let first = value.split(',').next().unwrap_or_default();
+    first.strip_prefix("file=").unwrap_or(first)
+}
+
+/// The disks that setting `keys` would replace: slot, value there now. Proxmox detaches a
+/// replaced volume (it becomes `unusedN`; a boot disk replaced means a VM that no longer boots).
+/// Setting a slot's own volume again with other options, or changing a CD-ROM, replaces nothing.
+pub fn replaced_disks(
+    config: &BTreeMap<String, String>,
+    keys: &[(String, String)],
+) -> Vec<(String, String)> {
+    keys.iter()
+        .filter(|(k, _)| pve_client::types::is_disk_key(k) && !k.starts_with("unused"))
+        .filter_map(|(k, v)| {
+            let old = config.get(k)?;
+            let replaces =
+                volume(old) != "none" && !old.contains("media=cdrom") && volume(old) != volume(v);
+            replaces.then(|| (k.clone(), old.clone()))
+        })
+        .collect()
+}
+
+/// The `unusedN` slot Proxmox moves a replaced disk to.
+pub fn unused_slot(config: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    next_free("unused", config)
 }
 
 /// Plan the disk and NIC flags (and the other keys) against the source's config. `bus` is the
@@ -158,6 +190,14 @@ pub fn plan(
         taken.insert(slot.clone(), n.value.clone());
         plan.set.push((slot, n.value.clone()));
     }
+    if let Some((slot, old)) = replaced_disks(source, &keys).into_iter().next() {
+        let free = next_free(bus, &taken)?;
+        return Err(usage(format!(
+            "{slot} is the template's disk ({old}): setting {slot} would detach it from the \
+             clone; to grow it use --disk {slot}=STORAGE:SIZE_GB, to add a disk use a free slot \
+             (--disk {free}=STORAGE:SIZE_GB, or --disk STORAGE:SIZE_GB for the next free one)"
+        )));
+    }
     plan.set.extend(keys);
     Ok(plan)
 }
@@ -175,13 +215,13 @@ pub fn text_config(config: &pve_client::types::GuestConfig) -> BTreeMap<String, 
 pub fn show(label: &str, plan: &Plan) {
     let set: Params = plan.set.iter().cloned().collect();
     if !set.is_empty() {
-        println!("{label}: would set {} (dry run)", shown(&set));
+        outln!("{label}: would set {} (dry run)", shown(&set));
     }
     for (slot, to, from) in &plan.resize {
-        println!("{label}: would grow {slot} from {from} to {to} (dry run)");
+        outln!("{label}: would grow {slot} from {from} to {to} (dry run)");
     }
     for note in &plan.notes {
-        println!("{label}: {note}");
+        outln!("{label}: {note}");
     }
 }
 
@@ -250,14 +290,14 @@ async fn apply(
             .update_config(params)
             .await
             .map_err(|e| pve_err("cannot configure the clone", e))?;
-        println!("{label} configured");
+        outln!("{label} configured");
     }
     for (slot, to, _) in &plan.resize {
         let upid = handle
             .resize(slot, to)
             .await
             .map_err(|e| pve_err(&format!("cannot grow {slot}"), e))?;
-        println!("{label} {} {upid}", upid.task_type);
+        outln!("{label} {} {upid}", upid.task_type);
         upids.push(upid.to_string());
         wait(app, &upid, label).await?;
     }
@@ -315,6 +355,24 @@ mod tests {
         let same = dev(Some("scsi0"), "local-lvm:8");
         let p = plan(&template(), vec![], &[same], &[], "scsi").unwrap();
         assert!(p.set.is_empty() && p.resize.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_key_that_would_put_a_new_volume_on_a_templates_disk_is_refused() {
+        let keys = vec![("scsi0".to_string(), "local-lvm:8".to_string())];
+        let e = plan(&template(), keys, &[], &[], "scsi").unwrap_err();
+        assert!(
+            e.to_string().contains("--disk scsi0=STORAGE:SIZE_GB"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--disk scsi1="), "{e}");
+        let options = vec![(
+            "scsi0".to_string(),
+            "local-lvm:base-9000-disk-0,size=8G,ssd=1".to_string(),
+        )];
+        assert!(replaced_disks(&template(), &options).is_empty());
+        let added = vec![("scsi1".to_string(), "local-lvm:8".to_string())];
+        assert!(plan(&template(), added, &[], &[], "scsi").is_ok());
     }
 
     #[test]

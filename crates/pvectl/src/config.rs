@@ -345,6 +345,7 @@ fn apply_env(entry: &mut ContextEntry) {
 /// Build the client for the chosen context.
 pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::Result<Connection> {
     let (name, entry) = resolve(path, wanted)?;
+    crate::exit::connected_with(&name);
     let auth = entry.auth()?;
     let principal = auth.principal().to_string();
     let client = Client::builder(entry.endpoint.clone(), auth)

@@ -12,7 +12,7 @@ use crate::App;
 use crate::clone;
 use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
 use crate::exit::usage;
-use crate::params::{pve_err, raw_keys, shown};
+use crate::params::{keys_of, pve_err, shown};
 use crate::select::{self, GuestInfo, Selection};
 
 /// Run `create`.
@@ -45,9 +45,9 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         raw = match docs.as_slice() {
             [doc] => match crate::backup::parse(doc)? {
                 Some(backup) => from_backup(app, kind, &backup)?,
-                None => raw_keys(f)?,
+                None => keys_of(f, &docs)?,
             },
-            _ => raw_keys(f)?,
+            _ => keys_of(f, &docs)?,
         };
     }
     // Everything the flags say is checked before the first request.
@@ -109,7 +109,12 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     };
     crate::preflight::node(&app.conn.client, &node).await?;
     let content = if ct { "rootdir" } else { "images" };
-    crate::preflight::storages(app, &node, &wanted.storages(), content).await?;
+    // A full clone's `--storage` is a target too (for other creates it is in `wanted`).
+    let mut storages = wanted.storages();
+    storages.extend(a.storage.as_deref());
+    storages.sort_unstable();
+    storages.dedup();
+    crate::preflight::storages(app, &node, &storages, content).await?;
     let number = |k: &str| {
         wanted
             .keys
@@ -122,6 +127,10 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
     crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
     let label = format!("{kind}/{vmid}");
+    let name = if ct { "hostname" } else { "name" };
+    if let Some((_, n)) = wanted.keys.iter().rev().find(|(k, _)| k == name) {
+        crate::journal::name_guest(&label, n);
+    }
     let mut record = app.record();
     record.guests.push(label.clone());
     let target = Target {
@@ -214,7 +223,7 @@ async fn start(app: &App, t: &Target<'_>, upids: &mut Vec<String>) -> anyhow::Re
         .start()
         .await
         .map_err(|e| pve_err("start failed", e))?;
-    println!("{} {} {upid}", t.label(), upid.task_type);
+    outln!("{} {} {upid}", t.label(), upid.task_type);
     upids.push(upid.to_string());
     if !app.wait.no_wait {
         wait(app, &upid, &t.label()).await?;
@@ -251,7 +260,7 @@ async fn run_clone(
         "scsi",
     )?;
     if a.dry_run {
-        println!(
+        outln!(
             "{label}: would clone {} to {} on {} (dry run)",
             src.display(),
             t.vmid,
@@ -259,7 +268,7 @@ async fn run_clone(
         );
         clone::show(&label, &plan);
         if a.start {
-            println!("{label}: would start (dry run)");
+            outln!("{label}: would start (dry run)");
         }
         return Ok(());
     }
@@ -276,7 +285,7 @@ async fn run_clone(
         .clone_to(t.vmid, &opts)
         .await
         .map_err(|e| pve_err("clone failed", e))?;
-    println!("{label} {} {upid}", upid.task_type);
+    outln!("{label} {} {upid}", upid.task_type);
     upids.push(upid.to_string());
     // The clone must exist before it can be configured or started.
     wait(app, &upid, &label).await?;
@@ -288,7 +297,7 @@ async fn run_clone(
     if a.start {
         start(app, t, upids).await?;
     }
-    println!("{label} created");
+    outln!("{label} created");
     Ok(())
 }
 
@@ -312,7 +321,7 @@ async fn run_create(
         params.push("start", 1);
     }
     if a.dry_run {
-        println!(
+        outln!(
             "{label}: would POST nodes/{}/{} vmid={} {} (dry run)",
             t.node,
             t.pve_kind().as_str(),
@@ -340,11 +349,11 @@ async fn run_create(
         }
     }
     .map_err(|e| pve_err("create failed", e))?;
-    println!("{label} {} {upid}", upid.task_type);
+    outln!("{label} {} {upid}", upid.task_type);
     upids.push(upid.to_string());
     if !app.wait.no_wait {
         wait(app, &upid, &label).await?;
-        println!("{label} created");
+        outln!("{label} created");
     }
     Ok(())
 }

@@ -222,23 +222,19 @@ impl Wanted {
         crate::config_keys::validate(ct, plain.chain(disks).chain(nets))
     }
 
-    /// The storages new volumes are allocated on.
+    /// The storages new volumes are allocated on (`--disk`, disk keys of `--set` or of a file,
+    /// `--rootfs`, `--storage`).
     pub fn storages(&self) -> Vec<&str> {
+        let keys = self.keys.iter().chain(&self.create_only);
         let mut out: Vec<&str> = self
             .disks
             .iter()
-            .map(|d| d.value.as_str())
+            .filter_map(|d| crate::preflight::new_volume_storage(&d.value))
+            .chain(crate::preflight::new_volume_storages(
+                keys.clone().map(|(k, v)| (k.as_str(), v.as_str())),
+            ))
             .chain(
-                self.create_only
-                    .iter()
-                    .filter(|(k, _)| k == "rootfs")
-                    .map(|(_, v)| v.as_str()),
-            )
-            .filter_map(crate::preflight::new_volume_storage)
-            .chain(
-                self.create_only
-                    .iter()
-                    .filter(|(k, _)| k == "storage")
+                keys.filter(|(k, _)| k == "storage")
                     .map(|(_, v)| v.as_str()),
             )
             .collect();

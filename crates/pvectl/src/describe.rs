@@ -13,7 +13,7 @@ pub async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Res
     let guests = resolve(app, kind, &args.selection).await?;
     for (i, g) in guests.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
         describe_one(app, g).await?;
     }
@@ -41,7 +41,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         )
         .await
         .unwrap_or_default();
-    let field = |k: &str, v: String| println!("{:<13}{}", format!("{k}:"), v);
+    let field = |k: &str, v: String| outln!("{:<13}{}", format!("{k}:"), v);
     field("Name", g.name.clone());
     field("VMID", g.vmid.to_string());
     field(
@@ -76,7 +76,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
             ),
         );
     }
-    println!("Config:");
+    outln!("Config:");
     for (k, v) in &redact_config(&config.0)
         .as_object()
         .cloned()
@@ -91,9 +91,9 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         };
         for (i, line) in text.lines().enumerate() {
             if i == 0 {
-                println!("  {k}: {line}");
+                outln!("  {k}: {line}");
             } else {
-                println!("  {:width$}  {line}", "", width = k.len());
+                outln!("  {:width$}  {line}", "", width = k.len());
             }
         }
     }
@@ -101,9 +101,9 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         .iter()
         .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
         .collect();
-    println!("Pending changes (applied at the next cold start):");
+    outln!("Pending changes (applied at the next cold start):");
     if waiting.is_empty() {
-        println!("  <none>");
+        outln!("  <none>");
     }
     let show = |v: &Option<Value>, k: &str| match v {
         None => "(unset)".to_string(),
@@ -117,11 +117,11 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         } else {
             show(&p.pending, &p.key)
         };
-        println!("  {}: {} -> {}", p.key, show(&p.value, &p.key), to);
+        outln!("  {}: {} -> {}", p.key, show(&p.value, &p.key), to);
     }
-    println!("Recent tasks:");
+    outln!("Recent tasks:");
     if tasks.is_empty() {
-        println!("  <none>");
+        outln!("  <none>");
     } else {
         let mut t = Table::new(&["  STARTED", "TYPE", "USER", "STATUS", "UPID"]);
         for task in &tasks {

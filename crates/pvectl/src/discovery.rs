@@ -89,7 +89,7 @@ fn emit(
         }
         OutputFormat::Name => {
             for d in &docs {
-                println!("{}", d[name_key].as_str().unwrap_or_default());
+                outln!("{}", d[name_key].as_str().unwrap_or_default());
             }
             Ok(())
         }
@@ -260,12 +260,13 @@ pub async fn version(app: &App, args: &VersionArgs) -> anyhow::Result<()> {
     match args.output {
         OutputFormat::Json | OutputFormat::Yaml => output::print_value(&doc, args.output)?,
         _ => {
-            println!("Client Version: pvectl {}", env!("CARGO_PKG_VERSION"));
-            println!(
+            outln!("Client Version: pvectl {}", env!("CARGO_PKG_VERSION"));
+            outln!(
                 "Server Version: Proxmox VE {} (release {})",
-                v.version, v.release
+                v.version,
+                v.release
             );
-            println!("Context: {} as {}", app.conn.context, app.conn.principal);
+            outln!("Context: {} as {}", app.conn.context, app.conn.principal);
         }
     }
     Ok(())

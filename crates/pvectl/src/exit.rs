@@ -77,6 +77,23 @@ pub fn bulk_result(ok: usize, failed: usize) -> anyhow::Result<()> {
     }
 }
 
+/// The context this process connected with, for hints that name the command to run.
+static CONNECTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Note the context pvectl connected with.
+pub fn connected_with(context: &str) {
+    let _ = CONNECTED.set(context.to_string());
+}
+
+/// The context for a hint; `NAME` before a connection or for one made from `PVE_URL` alone.
+fn context_for_hint() -> &'static str {
+    CONNECTED
+        .get()
+        .map(String::as_str)
+        .filter(|n| *n != "env")
+        .unwrap_or("NAME")
+}
+
 /// A hint for a Proxmox error: what the user can do about it.
 pub fn hint(err: &pve_client::Error) -> Option<String> {
     use pve_client::Error as E;
@@ -92,13 +109,15 @@ pub fn hint(err: &pve_client::Error) -> Option<String> {
             .into(),
         E::Tls(r) if r.pinned.is_some() => format!(
             "if the server's certificate was replaced on purpose, compare the fingerprint with \
-             `pvenode cert info` on the node, then pin it: `pvectl config set-context CONTEXT \
+             `pvenode cert info` on the node, then pin it: `pvectl config set-context {} \
              --fingerprint {}`; otherwise something may be intercepting the connection",
+            context_for_hint(),
             r.presented
         ),
         E::Tls(r) => format!(
-            "to trust it, pin it: `pvectl config set-context CONTEXT --fingerprint {}` (or \
+            "to trust it, pin it: `pvectl config set-context {} --fingerprint {}` (or \
              --ca-file with the cluster's CA, /etc/pve/pve-root-ca.pem)",
+            context_for_hint(),
             r.presented
         ),
         E::TlsRejected { .. } => {

@@ -119,11 +119,20 @@ fn disk(slot: &str, value: &str, ct: bool) -> Option<Value> {
 fn qemu_nic(slot: &str, value: &str) -> Option<Value> {
     let ps = PropertyString::parse(value).ok()?;
     let models = ["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"];
-    let (model, mac) = ps
-        .items
-        .iter()
-        .find(|(k, _)| models.contains(&k.as_str()))?;
-    let mut n = json!({"slot": slot, "model": model, "mac": mac, "bridge": ps.get("bridge")?});
+    // `virtio=MAC,...` as Proxmox writes it, or a bare `virtio,...` (Proxmox picks the MAC).
+    let (model, mac) = match ps.items.iter().find(|(k, _)| models.contains(&k.as_str())) {
+        Some((model, mac)) => (model.clone(), Some(mac.clone())),
+        None => (
+            ps.default_value
+                .clone()
+                .filter(|m| models.contains(&m.as_str()))?,
+            None,
+        ),
+    };
+    let mut n = json!({"slot": slot, "model": model, "bridge": ps.get("bridge")?});
+    if let Some(mac) = mac.filter(|m| !m.is_empty()) {
+        n["mac"] = json!(mac);
+    }
     if let Some(t) = ps.get("tag").and_then(|t| t.parse::<i64>().ok()) {
         n["vlan"] = json!(t);
     }
@@ -402,8 +411,8 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
         "spec": Value::Object(spec),
     });
     match args.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
-        _ => print!("{header}{}", to_yaml(&doc)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&doc)?),
+        _ => out!("{header}{}", to_yaml(&doc)?),
     }
     Ok(())
 }

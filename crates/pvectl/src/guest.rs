@@ -291,12 +291,21 @@ async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
 
 /// The guests a mutating command acts on.
 pub async fn resolve(app: &App, kind: &str, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
-    let all = select::all_guests(&app.conn.client).await?;
+    let all = listed(app, sel).await?;
     sel.resolve(kind, &all, true)
 }
 
+/// Every guest, after checking that a `--node` filter names a node of the cluster (a typo is
+/// exit 2 with the node list, not an empty result).
+async fn listed(app: &App, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
+    if let Some(node) = &sel.node {
+        crate::preflight::node_exists(&app.conn.client, node).await?;
+    }
+    select::all_guests(&app.conn.client).await
+}
+
 async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Result<()> {
-    let all = select::all_guests(&app.conn.client).await?;
+    let all = listed(app, &args.selection).await?;
     let guests = args.selection.resolve(kind, &all, false)?;
     let mut items: Vec<Value> = guests
         .iter()
@@ -325,7 +334,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Resu
         }
         OutputFormat::Name => {
             for item in &items {
-                println!("{}/{}", kind, item["vmid"]);
+                outln!("{}/{}", kind, item["vmid"]);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

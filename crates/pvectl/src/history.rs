@@ -20,7 +20,8 @@ pub struct HistoryArgs {
     /// Only operations of this context.
     #[arg(long)]
     pub context_name: Option<String>,
-    /// Only operations whose command line contains this text (`delete`, `apply`).
+    /// Only operations of this command: its words, as in the command line before the first
+    /// flag (`delete`, `vm update`, `apply`); `--delete` and other flag values do not match.
     #[arg(long)]
     pub command: Option<String>,
     /// Only operations that did not end well: failed, partial, refused, declined, or never
@@ -55,6 +56,11 @@ fn parse_since_at(text: &str, now: i64) -> Result<i64, String> {
     let t = text.trim();
     if let Ok(ts) = t.parse::<jiff::Timestamp>() {
         return Ok(ts.as_second());
+    }
+    if t.parse::<jiff::civil::DateTime>().is_ok() && t.len() > 10 {
+        return Err(format!(
+            "{text:?} has no UTC offset: write {t}Z for UTC, or add the offset (+05:00)"
+        ));
     }
     if let Ok(date) = t.parse::<jiff::civil::Date>()
         && let Ok(z) = date.to_zoned(jiff::tz::TimeZone::UTC)
@@ -121,12 +127,15 @@ pub fn diff(before: &Value, after: &Value) -> Vec<(String, Value, Value)> {
     let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
     keys.sort();
     keys.dedup();
+    // Proxmox gives some values as numbers, some as text: changes are always text.
+    let text = |m: &serde_json::Map<String, Value>, k: &str| match m.get(k) {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(s)) => Value::String(s.clone()),
+        Some(other) => Value::String(other.to_string()),
+    };
     keys.into_iter()
-        .filter(|k| b.get(*k) != a.get(*k))
-        .map(|k| {
-            let get = |m: &serde_json::Map<String, Value>| m.get(k).cloned().unwrap_or(Value::Null);
-            (k.clone(), get(b), get(a))
-        })
+        .map(|k| (k.clone(), text(b, k), text(a, k)))
+        .filter(|(_, before, after)| before != after)
         .collect()
 }
 
@@ -151,11 +160,20 @@ fn filters(args: &HistoryArgs) -> (String, Vec<Sql>) {
         clauses.push(format!("o.context = {p}"));
     }
     if let Some(c) = &args.command {
-        let p = bind(Sql::Text(format!("%{}%", like_escape(c))), &mut params);
-        clauses.push(format!("o.command LIKE {p} ESCAPE '\\'"));
+        let words = c.split_whitespace().collect::<Vec<_>>().join(" ");
+        let p = bind(
+            Sql::Text(format!("% {} %", like_escape(&words))),
+            &mut params,
+        );
+        // The command's words: the command line up to its first flag.
+        clauses.push(format!(
+            "(' ' || CASE WHEN instr(o.command, ' -') > 0 \
+             THEN substr(o.command, 1, instr(o.command, ' -') - 1) ELSE o.command END || ' ') \
+             LIKE {p} ESCAPE '\\'"
+        ));
     }
     if args.failed {
-        clauses.push("o.outcome <> 'ok'".into());
+        clauses.push("o.outcome NOT IN ('ok', 'skipped')".into());
     }
     if let Some(s) = args.since {
         let p = bind(Sql::Integer(s), &mut params);
@@ -276,10 +294,16 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Name => {
             for op in &ops {
-                println!("operation/{}", op.id);
+                outln!("operation/{}", op.id);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {
+            if let (true, Some(g)) = (ops.is_empty(), &args.guest) {
+                eprintln!(
+                    "No operations on guest {g:?} in the journal (give its VMID, vm/VMID or its \
+                     name)."
+                );
+            }
             let wide = args.output == OutputFormat::Wide;
             let mut headers = vec!["ID", "TIME", "CONTEXT", "OUTCOME", "GUESTS", "COMMAND"];
             if wide {

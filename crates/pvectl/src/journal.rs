@@ -11,10 +11,16 @@
 //! target before anything is sent, each task as soon as its UPID is known, and the outcome at the
 //! end; a pvectl killed midway leaves a `started` operation with every task it had started.
 //! A journal that cannot be written is reported on stderr, never fatal.
+//!
+//! Each guest row keeps the guest's Proxmox name (so `history --guest web-01` finds it): the
+//! names are learnt where pvectl reads the cluster's guest list or creates a guest
+//! ([`name_guest`]); a guest never seen by name keeps the last part of its label.
 
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,8 +45,8 @@ pub struct Record {
     pub guests: Vec<String>,
     /// Tasks started.
     pub upids: Vec<String>,
-    /// `ok`, `failed`, `partial` or `aborted`; `started` and `task` for the records a bulk
-    /// command writes as it goes.
+    /// `ok`, `failed`, `partial`, `skipped` (nothing to do), `aborted`, `declined` or
+    /// `refused`; `started` and `task` for the records a bulk command writes as it goes.
     pub outcome: String,
     /// The error, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +117,28 @@ impl Progress {
     pub fn finish(&self, record: Record) {
         write(&record, self.id);
     }
+}
+
+/// The Proxmox names of the guests this process has seen, by label (`vm/150` -> `web-01`).
+static NAMES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Remember that the guest `label` is called `name`.
+pub fn name_guest(label: &str, name: &str) {
+    if let Ok(mut names) = NAMES.lock()
+        && !name.is_empty()
+    {
+        names.insert(label.to_string(), name.to_string());
+    }
+}
+
+/// The name the journal keeps for `label`: its Proxmox name when known, else the label's last
+/// part (`proxmoxvm/default/web` -> `web`).
+pub fn guest_name(label: &str) -> String {
+    NAMES
+        .lock()
+        .ok()
+        .and_then(|names| names.get(label).cloned())
+        .unwrap_or_else(|| label.rsplit('/').next().unwrap_or(label).to_string())
 }
 
 /// Where the journal lives.

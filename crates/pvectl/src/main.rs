@@ -6,6 +6,9 @@
 //! (`pvectl history`, `pvectl rollback`). Exit codes are documented in the `exit` module: 0 ok, 1 failed, 2 usage,
 //! 3 partially failed, 4 declined.
 
+#[macro_use]
+mod out;
+
 mod apply;
 mod backup;
 mod bulk;
@@ -41,7 +44,7 @@ mod verbose;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Connection;
 use crate::progress::{Progress, WaitSettings};
@@ -209,10 +212,40 @@ impl App {
     }
 }
 
+/// The command line. The commands `ct` shares with `vm` are written once, with `pvectl vm`
+/// examples: under `ct` their help says `pvectl ct`; and the create flags shared with `vm
+/// create` that speak of templates and clones are worded for containers.
+fn cli_command() -> clap::Command {
+    Cli::command().mut_subcommand("ct", |ct| {
+        let shared: Vec<String> = ct
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "create")
+            .collect();
+        let ct = shared.iter().fold(ct, |ct, name| {
+            ct.mut_subcommand(name, |c| match c.get_long_about().map(|a| a.to_string()) {
+                Some(about) => c.long_about(about.replace("pvectl vm ", "pvectl ct ")),
+                None => c,
+            })
+        });
+        ct.mut_subcommand("create", |c| {
+            c.mut_arg("node", |a| {
+                a.help("The node (default: the context's node, or the only online node)")
+            })
+            .mut_arg("storage", |a| {
+                a.help("The default storage for the root disk (when --rootfs names none)")
+            })
+        })
+    })
+}
+
 fn main() {
     // Die of SIGPIPE like other Unix tools when stdout is closed, instead of panicking.
     sigpipe::reset();
-    let cli = match Cli::try_parse() {
+    let cli = match cli_command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -249,6 +282,11 @@ fn main() {
             if is_diff { code.max(exit::USAGE) } else { code }
         }
     };
+    if let Some(e) = out::failure() {
+        eprintln!("error: cannot write to stdout: {e}");
+        let least = if is_diff { exit::USAGE } else { exit::FAILED };
+        std::process::exit(code.max(least));
+    }
     std::process::exit(code);
 }
 
@@ -277,7 +315,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => history::history(&args)?,
         Command::Backup(cmd) => backup::run(cmd)?,
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "pvectl", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli_command(), "pvectl", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
         }
         Command::Vm(cmd) => guest::run_vm(&connect()?, cmd).await?,
         Command::Ct(cmd) => guest::run_ct(&connect()?, cmd).await?,
@@ -308,6 +348,6 @@ mod tests {
 
     #[test]
     fn cli_is_consistent() {
-        Cli::command().debug_assert();
+        cli_command().debug_assert();
     }
 }

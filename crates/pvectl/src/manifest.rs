@@ -93,7 +93,7 @@ pub fn derived_uid(namespace: &str, name: &str) -> String {
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        if p.as_os_str() == "-" {
+        if is_stdin(p) {
             out.push(p.clone());
         } else if p.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
@@ -116,10 +116,29 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The documents of one file.
+/// Whether `path` names standard input.
+fn is_stdin(path: &Path) -> bool {
+    ["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
+        .iter()
+        .any(|p| path.as_os_str() == *p)
+}
+
+/// Standard input, read once: a create that looks at a file first and then hands it to
+/// `apply` reads the same text twice.
+fn stdin_text() -> anyhow::Result<String> {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(t) = TEXT.get() {
+        return Ok(t.clone());
+    }
+    let text = std::io::read_to_string(std::io::stdin())
+        .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
+    Ok(TEXT.get_or_init(|| text).clone())
+}
+
+/// The documents of one file (`-` or `/dev/stdin`: standard input).
 pub fn documents(path: &Path) -> anyhow::Result<Vec<Value>> {
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
+    let text = if is_stdin(path) {
+        stdin_text()?
     } else {
         std::fs::read_to_string(path)
             .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?

@@ -79,7 +79,7 @@ impl Table {
 
     /// Print to stdout.
     pub fn print(&self, no_headers: bool) {
-        print!("{}", self.render(no_headers));
+        out!("{}", self.render(no_headers));
     }
 }
 
@@ -87,8 +87,8 @@ impl Table {
 pub fn print_value(value: &Value, format: OutputFormat) -> anyhow::Result<()> {
     let value = &whole_numbers(value.clone());
     match format {
-        OutputFormat::Yaml => print!("{}", to_yaml(value)?),
-        _ => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Yaml => out!("{}", to_yaml(value)?),
+        _ => outln!("{}", serde_json::to_string_pretty(value)?),
     }
     Ok(())
 }

@@ -51,8 +51,15 @@ pub fn tags_of(labels: &[String]) -> anyhow::Result<Vec<String>> {
 
 /// A raw-keys file as a map.
 pub fn raw_keys(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let docs = crate::manifest::documents(path)?;
-    let [doc] = docs.as_slice() else {
+    keys_of(path, &crate::manifest::documents(path)?)
+}
+
+/// The raw config keys of the documents already read from `path` (stdin can be read once).
+pub fn keys_of(
+    path: &std::path::Path,
+    docs: &[serde_json::Value],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let [doc] = docs else {
         return Err(usage(format!("{}: expected one document", path.display())));
     };
     let obj = doc

@@ -21,18 +21,24 @@ pub async fn online_nodes(client: &Client) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Refuse a node that is not in the cluster, listing the ones that are.
+/// Refuse a node that is not in the cluster or not online, listing the ones there are.
 pub async fn node(client: &Client, node: &str) -> anyhow::Result<()> {
+    match node_exists(client, node).await? {
+        status if status != "online" => Err(usage(format!(
+            "node {node:?} is {status}: choose an online node with --node"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuse a node that is not in the cluster, listing the ones that are; its status.
+pub async fn node_exists(client: &Client, node: &str) -> anyhow::Result<String> {
     let nodes = client
         .nodes()
         .await
         .map_err(|e| pve_err("cannot list nodes", e))?;
     match nodes.iter().find(|n| n.node == node) {
-        Some(n) if n.status != "online" => Err(usage(format!(
-            "node {node:?} is {}: choose an online node with --node",
-            n.status
-        ))),
-        Some(_) => Ok(()),
+        Some(n) => Ok(n.status.clone()),
         None => {
             let mut names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
             names.sort_unstable();
@@ -52,6 +58,13 @@ pub fn new_volume_storage(value: &str) -> Option<&str> {
     let (storage, size) = first.split_once(':')?;
     let size = size.trim_end_matches(['G', 'g']);
     (!storage.is_empty() && !size.is_empty() && size.parse::<f64>().is_ok()).then_some(storage)
+}
+
+/// The storages the disk keys among `keys` allocate new volumes on (`scsi1=local-lvm:8`).
+pub fn new_volume_storages<'a>(keys: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<&'a str> {
+    keys.filter(|(k, _)| pve_client::types::is_disk_key(k))
+        .filter_map(|(_, v)| new_volume_storage(v))
+        .collect()
 }
 
 /// Refuse storages that do not exist on `node` or do not hold `content`, listing the ones

@@ -57,8 +57,8 @@ impl Progress {
     /// printed while other tasks' spinners run does not strand a copy of them on the screen.
     pub fn out(&self, line: &str) {
         match &self.multi {
-            Some(m) => m.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(m) => m.suspend(|| outln!("{line}")),
+            None => outln!("{line}"),
         }
     }
 
@@ -80,20 +80,16 @@ impl Progress {
     /// by the next redraw).
     pub fn finish(&self, bar: &ProgressBar, text: &str) {
         bar.finish_and_clear();
-        match &self.multi {
-            Some(m) => {
-                let _ = m.println(text);
-            }
-            None => eprintln!("{text}"),
-        }
+        self.note(text);
     }
 
-    /// Print a line above the bars (or plainly on stderr).
+    /// Print a line above the bars (or plainly on stderr). The bars are hidden while it is
+    /// written, so the line is the text and its newline: indicatif's own `println` pads it to
+    /// the terminal's width and leaves the cursor at its end, so whatever comes next (a stdout
+    /// line, the shell prompt) would run on in a log of the session.
     pub fn note(&self, line: &str) {
         match &self.multi {
-            Some(m) => {
-                let _ = m.println(line);
-            }
+            Some(m) => m.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         }
     }

@@ -2,8 +2,9 @@
 //! a guest. Without `--to` it undoes the newest recorded change (the config before it); with
 //! `--to N` it restores the config as operation N left it. The changes go through `update`
 //! (the same diff, capacity checks and journal), shown as a dry run first and applied after a
-//! confirmation (`--yes` skips it). Secrets (redacted in the journal) and disks are not rolled
-//! back; they are named so the user can act on them.
+//! confirmation (`--yes` skips it), the diff said once. Secrets (redacted in the journal) and
+//! disks are not rolled back; they are named with the command that changes them (`--delete` for
+//! a disk added since). A secret that is there then and now is not named: its value is unknown.
 
 use clap::{Args, ValueEnum};
 use pve_client::types::{GuestConfig, is_disk_key};
@@ -74,7 +75,17 @@ fn target(store: &Store, guest: &str, to: Option<i64>) -> anyhow::Result<Target>
     }
     .map_err(|e| store.err(e))?;
     let Some((operation, text)) = found else {
+        let exists = |op: i64| {
+            conn.query_row("SELECT 1 FROM operations WHERE id = ?1", [op], |_| Ok(()))
+                .optional()
+                .map(|o| o.is_some())
+                .map_err(|e| store.err(e))
+        };
         return Err(usage(match to {
+            Some(op) if !exists(op)? => format!(
+                "no operation {op} in the journal: pick an ID from `pvectl history --guest \
+                 {guest}`"
+            ),
             Some(op) => format!(
                 "operation {op} recorded no config change of {guest}: pick an ID from \
                  `pvectl history --guest {guest}` whose CHANGES column is not empty"
@@ -95,15 +106,29 @@ fn target(store: &Store, guest: &str, to: Option<i64>) -> anyhow::Result<Target>
     })
 }
 
-/// The keys to set and delete to go from `current` to `wanted`, and the keys left alone.
-fn plan(current: &GuestConfig, wanted: &Value) -> (Vec<String>, Vec<String>, Vec<String>) {
+/// What a rollback changes and leaves alone.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    /// `KEY=VALUE` to set.
+    set: Vec<String>,
+    /// Keys to remove.
+    delete: Vec<String>,
+    /// Disks added since: not removed (that would detach them), named with `--delete`.
+    added_disks: Vec<String>,
+    /// Disks changed or removed since, and secrets the journal could not keep.
+    skipped: Vec<String>,
+}
+
+/// The keys to set and delete to go from `current` to `wanted`, and the keys left alone. A
+/// secret the journal redacted is compared only for being there: its value is not known.
+fn plan(current: &GuestConfig, wanted: &Value) -> Plan {
     let empty = serde_json::Map::new();
     let wanted = wanted.as_object().unwrap_or(&empty);
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let (mut set, mut delete, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let mut plan = Plan::default();
     let mut keys: Vec<&String> = wanted.keys().chain(current.0.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -113,19 +138,24 @@ fn plan(current: &GuestConfig, wanted: &Value) -> (Vec<String>, Vec<String>, Vec
         }
         let now = current.get(key);
         let then = wanted.get(key).filter(|v| !v.is_null()).map(text);
-        if now == then {
+        let secret_kept = then.as_deref() == Some(REDACTED) && now.is_some();
+        if now == then || secret_kept {
+            continue;
+        }
+        if is_disk_key(key) && then.is_none() {
+            plan.added_disks.push(key.clone());
             continue;
         }
         if is_disk_key(key) || then.as_deref() == Some(REDACTED) {
-            skipped.push(key.clone());
+            plan.skipped.push(key.clone());
             continue;
         }
         match then {
-            Some(v) => set.push(format!("{key}={v}")),
-            None => delete.push(key.clone()),
+            Some(v) => plan.set.push(format!("{key}={v}")),
+            None => plan.delete.push(key.clone()),
         }
     }
-    (set, delete, skipped)
+    plan
 }
 
 /// Run `pvectl rollback`.
@@ -152,21 +182,35 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         .config()
         .await
         .map_err(|e| crate::params::pve_err("cannot read the config", e))?;
-    let (set, delete, skipped) = plan(&current, &target.config);
+    let Plan {
+        set,
+        delete,
+        added_disks,
+        skipped,
+    } = plan(&current, &target.config);
+    let vmid = g.vmid;
+    if !added_disks.is_empty() {
+        eprintln!(
+            "note: {}: not rolled back: {} (added since; remove with `pvectl {kind} update {vmid} \
+             --delete {}`)",
+            g.label(),
+            added_disks.join(", "),
+            added_disks.join(" --delete ")
+        );
+    }
     if !skipped.is_empty() {
         eprintln!(
             "note: {}: not rolled back: {} (disks and secrets; change them with `pvectl {kind} \
-             update {} --set KEY=VALUE`)",
+             update {vmid} --set KEY=VALUE`)",
             g.label(),
             skipped.join(", "),
-            g.vmid
         );
     }
     if set.is_empty() && delete.is_empty() {
-        println!("{}: already has {}", g.label(), target.what);
+        outln!("{}: already has {}", g.label(), target.what);
         return Ok(());
     }
-    println!("{}: rolling back to {}", g.label(), target.what);
+    outln!("{}: rolling back to {}", g.label(), target.what);
     let mut update = UpdateArgs {
         selection: Selection {
             targets: vec![g.vmid.to_string()],
@@ -184,8 +228,11 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         remove_tag: Vec::new(),
         set,
         delete,
+        replace_disk: false,
         ignore_capacity: args.ignore_capacity,
         dry_run: true,
+        preview: !args.dry_run,
+        diff_shown: false,
     };
     crate::update::update(app, kind, &update).await?;
     if args.dry_run {
@@ -194,6 +241,8 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     let question = format!("Roll back {} to {}?", g.display(), target.what);
     crate::safety::confirm_journaled(app, &question, &[g.label()])?;
     update.dry_run = false;
+    update.preview = false;
+    update.diff_shown = true;
     crate::update::update(app, kind, &update).await
 }
 
@@ -213,9 +262,16 @@ mod tests {
             "memory": 2048, "cores": 2, "scsi0": "local-lvm:vm-150-disk-0,size=32G",
             "cipassword": REDACTED, "description": "web"
         });
-        let (set, delete, skipped) = plan(&current, &wanted);
-        assert_eq!(set, ["description=web", "memory=2048"]);
-        assert_eq!(delete, ["onboot"]);
-        assert_eq!(skipped, ["cipassword", "scsi0"]);
+        let p = plan(&current, &wanted);
+        assert_eq!(p.set, ["description=web", "memory=2048"]);
+        assert_eq!(p.delete, ["onboot"]);
+        // The secret is there then and now (its value is not journaled): nothing to say.
+        assert_eq!(p.skipped, ["scsi0"]);
+        let added: GuestConfig =
+            serde_json::from_value(json!({"memory": 2048, "scsi2": "local-lvm:vm-150-disk-2"}))
+                .unwrap();
+        let p = plan(&added, &json!({"memory": 2048}));
+        assert_eq!(p.added_disks, ["scsi2"]);
+        assert!(p.skipped.is_empty() && p.delete.is_empty(), "{p:?}");
     }
 }

@@ -393,7 +393,7 @@ async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> 
         .map(|(g, p)| summary(g, p, flags, &backup))
         .collect();
     if flags.dry_run {
-        print!("Would delete (dry run):\n{text}");
+        out!("Would delete (dry run):\n{text}");
         return Ok(());
     }
     eprint!("{text}");

@@ -315,7 +315,11 @@ pub async fn all_guests(client: &pve_client::Client) -> anyhow::Result<Vec<Guest
         .guests()
         .await
         .map_err(|e| anyhow::anyhow!("cannot list guests: {}", crate::exit::describe(&e)))?;
-    Ok(res.iter().filter_map(GuestInfo::from_resource).collect())
+    let guests: Vec<GuestInfo> = res.iter().filter_map(GuestInfo::from_resource).collect();
+    for g in &guests {
+        crate::journal::name_guest(&g.label(), &g.name);
+    }
+    Ok(guests)
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| pve_err("cannot read the task log", e))?;
             for l in &lines {
-                println!("{}", l.t);
+                outln!("{}", l.t);
             }
             if f {
                 let seen = u32::try_from(lines.len()).unwrap_or(u32::MAX);
@@ -173,7 +173,7 @@ pub async fn run(app: &App, cmd: TaskCommand) -> anyhow::Result<()> {
             }
             crate::journal::append(&record);
             result.map_err(|e| pve_err("cannot stop the task", e))?;
-            println!("Stop requested for {upid}.");
+            outln!("Stop requested for {upid}.");
             Ok(())
         }
     }
@@ -185,7 +185,7 @@ const QUIET_STATUS: std::time::Duration = std::time::Duration::from_secs(5);
 /// Follow a task to its end: its log lines from `seen` on as they come (stdout, `tail -f`
 /// style), its status and elapsed time (a spinner on a terminal; a line on stderr at the start
 /// and whenever the log has been quiet for a while when piped), and at the end its exit status.
-/// A failed task's error lines are repeated on stderr.
+/// A failed task's error is said once, in that last line (its log lines were just shown).
 async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let opts = WaitOptions {
@@ -214,8 +214,8 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         );
     }
     let print = |line: &str| match &bar {
-        Some(b) => b.suspend(|| println!("{line}")),
-        None => println!("{line}"),
+        Some(b) => b.suspend(|| outln!("{line}")),
+        None => outln!("{line}"),
     };
     let stream = client.watch_task(upid, opts);
     futures::pin_mut!(stream);
@@ -241,9 +241,11 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         }
     }
     let (text, result) = match &outcome {
+        // The log (its error lines included) was just printed and this line says how it
+        // ended: nothing more to repeat.
         Some(TaskOutcome::Error(msg)) => (
             format!("✗ {what}: failed after {}: exit status {msg}", elapsed()),
-            Err(anyhow::anyhow!("task {upid} failed: {msg}")),
+            Err(crate::exit::quiet(crate::exit::FAILED)),
         ),
         Some(TaskOutcome::Warnings(n)) => (
             format!("✓ {what}: OK with {n} warnings after {}", elapsed()),
@@ -261,31 +263,7 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         Some(b) => app.progress.finish(b, &text),
         None => eprintln!("{}", text.trim_start_matches(['✓', '✗', '…', ' '])),
     }
-    if matches!(outcome, Some(TaskOutcome::Error(_))) {
-        error_lines(app, upid).await;
-    }
     result
-}
-
-/// Repeat a failed task's error lines (or its last lines when none says "error") on stderr.
-async fn error_lines(app: &App, upid: &Upid) {
-    let Ok(lines) = app.conn.client.task_log_from(upid, 0).await else {
-        return;
-    };
-    let texts: Vec<&str> = lines.iter().map(|l| l.t.as_str()).collect();
-    let errors: Vec<&str> = texts
-        .iter()
-        .copied()
-        .filter(|t| t.to_ascii_lowercase().contains("error"))
-        .collect();
-    let shown = if errors.is_empty() {
-        &texts[texts.len().saturating_sub(5)..]
-    } else {
-        &errors[..]
-    };
-    for t in shown {
-        eprintln!("  {t}");
-    }
 }
 
 async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
@@ -346,7 +324,7 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Name => {
             for t in &items {
-                println!("{}", t.upid);
+                outln!("{}", t.upid);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {

@@ -1,5 +1,7 @@
 //! `update` (flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
-//! nothing).
+//! nothing). A key that would put another volume in a slot holding a disk (Proxmox detaches the
+//! old one as `unusedN`) is refused unless `--replace-disk`, which saves a configuration backup
+//! first and warns where the old disk went.
 
 use std::path::PathBuf;
 
@@ -52,12 +54,23 @@ pub struct UpdateArgs {
     /// Remove config keys (repeatable).
     #[arg(long)]
     pub delete: Vec<String>,
+    /// Allow a key to replace a guest's disk (`--set scsi0=local-lvm:8` where scsi0 holds a
+    /// disk): a configuration backup is saved first, and the old disk stays on its storage,
+    /// detached as `unusedN`.
+    #[arg(long)]
+    pub replace_disk: bool,
     /// Apply memory or CPU increases even beyond what the node has in total.
     #[arg(long)]
     pub ignore_capacity: bool,
     /// Print the config diff and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With `dry_run`: the diff is what a confirmed command will do, not a dry run (rollback).
+    #[arg(skip)]
+    pub preview: bool,
+    /// The diff was shown already (rollback's preview): do not print it again.
+    #[arg(skip)]
+    pub diff_shown: bool,
 }
 
 /// Run `update`.
@@ -110,11 +123,8 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
     }
     let guests = crate::guest::resolve(app, kind, &a.selection).await?;
     // New disks (`--set scsi1=local-lvm:8`) go on storages that must exist on each node.
-    let new_volumes: Vec<&str> = set
-        .iter()
-        .filter(|(k, _)| pve_client::types::is_disk_key(k) || k == "rootfs")
-        .filter_map(|(_, v)| crate::preflight::new_volume_storage(v))
-        .collect();
+    let new_volumes =
+        crate::preflight::new_volume_storages(set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let content = if ct { "rootdir" } else { "images" };
     let mut nodes: Vec<&str> = guests.iter().map(|g| g.node.as_str()).collect();
     nodes.dedup();
@@ -123,7 +133,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
     }
     let client = &app.conn.client;
     let mut record = app.record();
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut refused) = (0, 0, 0);
     for g in &guests {
         crate::safety::owner_warning(app, g);
         let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
@@ -147,6 +157,27 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                     }
                 }
                 wanted.push(("tags".into(), tags.join(";")));
+            }
+            let mut current = crate::clone::text_config(&config);
+            let replaced = crate::clone::replaced_disks(&current, &wanted);
+            if let Some((slot, old)) = replaced.first().filter(|_| !a.replace_disk) {
+                return Err(usage(format!(
+                    "{slot} holds the disk {old}: setting it would detach that disk (Proxmox \
+                     keeps it as unusedN, and a boot disk detached means a guest that no longer \
+                     boots); to add a disk use a free slot, or pass --replace-disk to replace it \
+                     (a configuration backup is saved first)"
+                )));
+            }
+            let mut detached = Vec::new();
+            for (slot, old) in &replaced {
+                let unused = crate::clone::unused_slot(&current)?;
+                current.insert(unused.clone(), old.clone());
+                detached.push(format!(
+                    "warning: {}: the disk in {slot} ({old}) {} detached as {unused} (it stays \
+                     on its storage: remove it with --delete {unused})",
+                    g.label(),
+                    if a.dry_run { "would be" } else { "is" }
+                ));
             }
             let mut params = Params::new();
             let mut lines = Vec::new();
@@ -180,16 +211,18 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 ));
             }
             if lines.is_empty() {
-                println!("{}: no changes", g.display());
+                outln!("{}: no changes", g.display());
                 return Ok(());
             }
-            println!(
-                "{}:{}",
-                g.display(),
-                if a.dry_run { " (dry run)" } else { "" }
-            );
-            for l in &lines {
-                println!("{l}");
+            if !a.diff_shown {
+                let dry = a.dry_run && !a.preview;
+                outln!("{}:{}", g.display(), if dry { " (dry run)" } else { "" });
+                for l in &lines {
+                    outln!("{l}");
+                }
+            }
+            for d in &detached {
+                app.progress.note(d);
             }
             let raised = |keys: &[&str]| crate::capacity::raised(&config, &params, keys);
             crate::capacity::check(
@@ -203,18 +236,29 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             if a.dry_run {
                 return Ok(());
             }
-            if !deletes.is_empty() {
+            if !deletes.is_empty() || !replaced.is_empty() {
                 let saved = crate::backup::save(app, g, &config, &[], "update").await?;
-                println!(
-                    "{}: configuration saved to {} before removing {}",
+                let list = |v: Vec<&str>, verb: &str| {
+                    (!v.is_empty()).then(|| format!("{verb} {}", v.join(", ")))
+                };
+                let what: Vec<String> = [
+                    list(deletes.iter().map(|s| s.as_str()).collect(), "removing"),
+                    list(
+                        replaced.iter().map(|(s, _)| s.as_str()).collect(),
+                        "replacing",
+                    ),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                outln!(
+                    "{}: configuration saved to {} before {}",
                     g.label(),
                     saved.display(),
-                    deletes
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    what.join(" and ")
                 );
+            }
+            if !deletes.is_empty() {
                 params.push(
                     "delete",
                     deletes
@@ -244,13 +288,13 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 .map(|p| p.key)
                 .collect();
             if !pending.is_empty() && g.status == "running" {
-                println!(
+                outln!(
                     "{}: pending until the next restart: {}",
                     g.label(),
                     pending.join(", ")
                 );
             }
-            println!("{} updated", g.label());
+            outln!("{} updated", g.label());
             Ok(())
         }
         .await;
@@ -259,6 +303,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;
+                refused += usize::from(exit::code_of(&e) == exit::USAGE);
                 eprintln!("error: {}: {e:#}", g.display());
             }
         }
@@ -271,6 +316,9 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
         }
         .into();
         crate::journal::append(&record);
+    }
+    if ok == 0 && failed > 0 && refused == failed {
+        return Err(exit::quiet(exit::USAGE));
     }
     exit::bulk_result(ok, failed)
 }

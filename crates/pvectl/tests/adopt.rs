@@ -101,3 +101,33 @@ spec:
     assert!(r.stderr.contains("pve2 has 7168 MiB free"), "{}", r.stderr);
     assert!(env.pve.guest(181).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_keeps_a_nic_written_without_a_mac() {
+    let env = Env::new().await;
+    env.pve
+        .add_vm(hand_made(193, "two-nics").config("net1", "virtio,bridge=vmbr9"))
+        .await;
+    let r = env
+        .run(&["export", "vm", "193", "--adopt", "-o", "json"])
+        .expect(0);
+    let doc = json_of(&r.stdout);
+    let nets = doc["spec"]["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 2, "{}", r.stdout);
+    let net1 = nets.iter().find(|n| n["slot"] == "net1").unwrap();
+    assert_eq!(net1["bridge"], "vmbr9", "{net1}");
+    assert_eq!(net1["model"], "virtio", "{net1}");
+    assert!(net1.get("mac").is_none(), "{net1}");
+    // The manifest applies unchanged: the NIC is the one the guest has.
+    std::fs::write(env.path("two.json"), &r.stdout).unwrap();
+    let path = env.path("two.json").display().to_string();
+    env.run(&["apply", "-f", &path]).expect(0);
+    let after = env.pve.guest(193).await.unwrap();
+    assert!(
+        after["config"]["net1"]
+            .as_str()
+            .unwrap()
+            .contains("bridge=vmbr9"),
+        "{after:#}"
+    );
+}

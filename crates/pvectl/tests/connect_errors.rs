@@ -48,6 +48,62 @@ async fn tls_refusals_show_the_presented_fingerprint_and_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pin_in_a_context_names_the_context_and_no_rustls_internals() {
+    let env = Env::new().await;
+    let presented = env.pve.fingerprint().to_uppercase();
+    let wrong = format!("{}AB", "AB:".repeat(31));
+    env.run(&["config", "set-context", "lab", "--fingerprint", &wrong])
+        .expect(0);
+    let r = env.run(&["vm", "list"]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "pvectl config set-context lab --fingerprint {presented}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("CONTEXT"), "{}", r.stderr);
+    assert!(!r.stderr.contains("OtherError"), "{}", r.stderr);
+    // The same for a password login (the ticket request is the first to meet the pin).
+    std::fs::write(env.path("pw"), "secret").unwrap();
+    let pw = env.path("pw").display().to_string();
+    let url = env.pve.url().to_string();
+    env.run(&[
+        "config",
+        "set-context",
+        "pw",
+        "--server",
+        &url,
+        "--user",
+        "root@pam",
+        "--password-file",
+        &pw,
+        "--fingerprint",
+        &wrong,
+        "--use",
+    ])
+    .expect(0);
+    let r = env.run(&["vm", "list"]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "pvectl config set-context pw --fingerprint {presented}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("OtherError"), "{}", r.stderr);
+    // A server given without a scheme is refused with what to write, as for PVE_URL.
+    let r = env
+        .run(&["config", "set-context", "x", "--server", "127.0.0.1:8006"])
+        .expect(2);
+    assert!(
+        r.stderr.contains("write https://127.0.0.1:8006"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_url_without_https_says_what_to_write() {
     let env = Env::new().await;
     let port = env.pve.url().rsplit(':').next().unwrap().to_string();
@@ -90,9 +146,17 @@ fn ct_create_help_is_about_containers_and_examples_keep_their_lines() {
         "--clone-from",
         "--full",
         "pvectl vm ",
+        "template's node",
+        "full clone",
     ] {
         assert!(!ct.contains(vm_only), "{vm_only}: {ct}");
     }
+    // The commands ct shares with vm show ct examples.
+    for cmd in ["list", "start", "delete", "update"] {
+        let text = help(&["ct", cmd, "--help"]);
+        assert!(!text.contains("pvectl vm "), "ct {cmd}: {text}");
+    }
+    assert!(help(&["ct", "list", "--help"]).contains("pvectl ct list -l env=prod"));
     let vm = help(&["vm", "create", "--help"]);
     for flag in ["--name", "--sockets", "--template"] {
         assert!(vm.contains(flag), "{flag}: {vm}");

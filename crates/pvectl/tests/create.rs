@@ -174,3 +174,41 @@ async fn create_and_update() {
     assert!(!r.stdout.contains("vm/300"), "label replaced: {}", r.stdout);
     env.run(&["vm", "update", "300"]).expect(2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_reads_raw_keys_and_manifests_from_stdin() {
+    let env = Env::new().await;
+    for file in ["/dev/stdin", "-"] {
+        let args = [
+            "vm",
+            "create",
+            "-f",
+            file,
+            "--vmid",
+            "182",
+            "--name",
+            "x",
+            "--node",
+            "pve1",
+            "--dry-run",
+        ];
+        let r = env.run_stdin(&args, "cores: 2\n").expect(0);
+        assert!(r.stdout.contains("cores=2"), "{file}: {}", r.stdout);
+    }
+    let args = ["vm", "create", "-f", "-", "--vmid", "182", "--node", "pve1"];
+    env.run_stdin(&args, "cores: 2\nname: piped\n").expect(0);
+    let g = env.pve.guest(182).await.unwrap();
+    assert_eq!(
+        g["config"]["cores"].to_string().trim_matches('"'),
+        "2",
+        "{g:#}"
+    );
+    // A manifest on stdin goes through apply, which reads the same text again.
+    let manifest = "apiVersion: kubepve.io/v1alpha1\nkind: ProxmoxVM\nmetadata:\n  name: m183\n  \
+                    namespace: default\nspec:\n  connectionRef:\n    name: lab\n  node: pve1\n  \
+                    vmid: 183\n  source:\n    blank: {}\n  runStrategy: Halted\n";
+    let r = env
+        .run_stdin(&["vm", "create", "-f", "-", "--dry-run"], manifest)
+        .expect(0);
+    assert!(r.stdout.contains("proxmoxvm/m183 (vm/183)"), "{}", r.stdout);
+}

@@ -206,6 +206,22 @@ async fn bad_input_is_exit_2_before_anything_is_sent() {
             vec!["vm", "update", "300", "--set", "scsi1=nosuch:8"],
             "no storage \"nosuch\" on node pve1",
         ),
+        (
+            vec!["vm", "create", "--node", "pve1", "--set", "scsi1=nosuch:4"],
+            "no storage \"nosuch\" on node pve1 (storages for images there: local-lvm",
+        ),
+        (
+            [&clone[..], &["--full", "--storage", "nosuch"]].concat(),
+            "no storage \"nosuch\" on node pve1",
+        ),
+        (
+            [&clone[..], &["--full", "--storage", "nosuch", "--dry-run"]].concat(),
+            "no storage \"nosuch\" on node pve1",
+        ),
+        (
+            [&clone[..], &["--set", "scsi1=nosuch:8"]].concat(),
+            "no storage \"nosuch\" on node pve1",
+        ),
         (vec!["vm", "list", "-o", "xml"], "xml"),
         (vec!["task", "status", "not-a-upid"], ""),
         (

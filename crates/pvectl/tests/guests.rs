@@ -164,3 +164,25 @@ async fn delete_shows_what_goes_and_asks() {
     assert!(r.stderr.contains("kubepve operator"), "{}", r.stderr);
     assert!(env.pve.guest(160).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_node_filter_is_a_usage_error_not_an_empty_list() {
+    let env = Env::new().await;
+    env.seed().await;
+    for args in [
+        &["vm", "list", "--node", "nosuchnode"][..],
+        &["vm", "stop", "--all", "--node", "nosuchnode", "--yes"],
+    ] {
+        let r = env.run(args).expect(2);
+        assert!(
+            r.stderr.contains("no node \"nosuchnode\" (nodes: pve1)"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("No VMs found"), "{}", r.stdout);
+    }
+    let r = env
+        .run(&["vm", "list", "--node", "pve1", "-o", "name"])
+        .expect(0);
+    assert!(r.stdout.contains("vm/150"), "{}", r.stdout);
+}

@@ -116,5 +116,8 @@ async fn a_bulk_shutdown_killed_midway_leaves_a_journal_of_what_was_done() {
         .expect(0);
     let shown: Vec<Value> = serde_json::from_str(&history.stdout).unwrap();
     assert_eq!(shown.len(), 1, "{shown:#?}");
-    assert_eq!(shown[0]["outcome"], "ok");
+    // `ok` when it started a guest the shutdown had stopped; `skipped` when all still ran.
+    let acted = !shown[0]["guests"].as_array().unwrap().is_empty();
+    let expected = if acted { "ok" } else { "skipped" };
+    assert_eq!(shown[0]["outcome"], expected, "{shown:#?}");
 }

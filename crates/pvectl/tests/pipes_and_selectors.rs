@@ -1,5 +1,6 @@
 //! A closed stdout (`pvectl vm list -o json | head`) ends pvectl quietly, like other Unix
-//! tools; `-l` selectors follow kubectl's grammar end to end, and anything else is exit 2.
+//! tools; any other write error (`>/dev/full`) is one `error: cannot write to stdout` line and
+//! exit 1, after the command did its work; `-l` selectors follow kubectl's grammar end to end, and anything else is exit 2.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +40,39 @@ async fn a_closed_pipe_ends_pvectl_quietly() {
             out.status
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_on_stdout_is_an_error_not_a_panic() {
+    let env = Env::new().await;
+    env.seed().await;
+    for args in [
+        &["vm", "list", "-o", "json"][..],
+        &["history"],
+        &["vm", "start", "151"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = env
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write to stdout: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // The start was done (and journaled) although its output could not be written.
+    assert_eq!(env.status(151).await.as_deref(), Some("running"));
+    let last = env.journal().pop().unwrap();
+    assert_eq!(last["outcome"], "ok", "{last:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,3 +235,36 @@ async fn finished_steps_stay_on_the_screen() {
         "{screen:#?}"
     );
 }
+
+/// The transcript's text after `line` up to the next line break or escape sequence.
+fn after(out: &str, line: &str) -> String {
+    let at = out
+        .find(line)
+        .unwrap_or_else(|| panic!("no {line:?} in {out:?}"));
+    out[at + line.len()..].chars().take(3).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_lines_end_with_their_newline_and_are_not_padded() {
+    let env = Env::new().await;
+    env.seed().await;
+    let (code, out) = env.run_tty(&["vm", "start", "151"], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(after(&out, "✓ vm/151 qmstart: OK"), "\r\n", "{out:?}");
+    let upid = env
+        .pve
+        .start_task(pve_testkit::TaskSeed::new("qmigrate", "150").secs(50.0))
+        .await;
+    let (code, out) = env.run_tty(&["task", "watch", &upid], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    let done = out.find("✓ qmigrate 150: OK after ").unwrap();
+    let rest = &out[done..];
+    let end = rest.find('s').unwrap() + 1;
+    assert_eq!(&rest[end..end + 2], "\r\n", "{out:?}");
+    // A note on stderr ends its line before the next stdout line.
+    let (code, out) = env.run_tty(&["vm", "delete", "150", "--force", "--yes"], LIMIT);
+    assert_eq!(code, 0, "{out:?}");
+    let saved = out.find("configuration saved to ").unwrap();
+    let json = out[saved..].find(".json").unwrap() + saved + ".json".len();
+    assert_eq!(&out[json..json + 2], "\r\n", "{out:?}");
+}

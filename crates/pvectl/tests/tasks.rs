@@ -61,6 +61,10 @@ async fn task_commands() {
         "{}",
         r.stderr
     );
+    // The log (stdout) shows the task's own lines; pvectl says the error once, in the outcome
+    // line, without repeating the log's error lines or adding an `error: task ... failed`.
+    assert_eq!(r.stderr.matches("boom").count(), 1, "{}", r.stderr);
+    assert_eq!(r.stdout.matches("boom").count(), 2, "{}", r.stdout);
 
     let long = env
         .pve

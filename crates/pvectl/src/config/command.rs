@@ -118,7 +118,7 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
         }
         ConfigCommand::GetContexts { output, no_headers } => contexts(&file, output, no_headers)?,
         ConfigCommand::CurrentContext => match &file.current_context {
-            Some(c) => println!("{c}"),
+            Some(c) => outln!("{c}"),
             None => {
                 return Err(usage(
                     "no current context; use `pvectl config use-context NAME`",
@@ -133,7 +133,7 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
             }
             file.current_context = Some(name.clone());
             file.save(path)?;
-            println!("Switched to context {name:?}.");
+            outln!("Switched to context {name:?}.");
         }
         ConfigCommand::SetContext(args) => {
             let name = args.name.clone();
@@ -148,7 +148,7 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
             }
             file.save(path)?;
             let verb = if existed { "modified" } else { "created" };
-            println!("Context {name:?} {verb} in {}.", path.display());
+            outln!("Context {name:?} {verb} in {}.", path.display());
         }
         ConfigCommand::DeleteContext { name } => {
             if file.contexts.remove(&name).is_none() {
@@ -158,7 +158,7 @@ pub fn run(path: &Path, cmd: ConfigCommand) -> anyhow::Result<()> {
                 file.current_context = None;
             }
             file.save(path)?;
-            println!("Deleted context {name:?}.");
+            outln!("Deleted context {name:?}.");
         }
     }
     Ok(())
@@ -184,7 +184,7 @@ fn contexts(file: &ConfigFile, format: OutputFormat, no_headers: bool) -> anyhow
         }
         OutputFormat::Name => {
             for name in file.contexts.keys() {
-                println!("{name}");
+                outln!("{name}");
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {
@@ -286,11 +286,10 @@ fn secret_file(path: &Path) -> anyhow::Result<String> {
     Ok(abs.display().to_string())
 }
 
+/// The same check (and the same words: what to write instead) as for `PVE_URL`.
 fn url_check(s: &str) -> anyhow::Result<()> {
-    if !(s.starts_with("https://") || s.starts_with("http://")) {
-        return Err(usage(format!(
-            "server {s:?} should be a URL like https://pve.example:8006"
-        )));
-    }
-    Ok(())
+    pve_client::check_server_url(s).map_err(|e| match e {
+        pve_client::Error::Config(message) => usage(message),
+        other => usage(other.to_string()),
+    })
 }

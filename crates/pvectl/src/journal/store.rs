@@ -202,6 +202,21 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
         Some(id) => {
             tx.prepare_cached("UPDATE operations SET outcome = ?2, reason = ?3 WHERE id = ?1")?
                 .execute(params![id, r.outcome, r.error])?;
+            // The finished record names the guests it touched: a target written ahead that it
+            // skipped (nothing to do) and that started no task is no longer listed.
+            let ahead: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT guest FROM operation_guests g WHERE operation = ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM tasks t WHERE t.operation = ?1 AND t.guest = g.guest)",
+                )?
+                .query_map([id], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for g in ahead.iter().filter(|g| !r.guests.contains(g)) {
+                tx.prepare_cached(
+                    "DELETE FROM operation_guests WHERE operation = ?1 AND guest = ?2",
+                )?
+                .execute(params![id, g])?;
+            }
             id
         }
         None => {
@@ -225,7 +240,7 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
         tx.prepare_cached(
             "INSERT OR IGNORE INTO operation_guests (operation, guest, name) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![id, g, g.rsplit('/').next().unwrap_or(g)])?;
+        .execute(params![id, g, super::guest_name(g)])?;
     }
     for c in &r.changes {
         tx.prepare_cached(
@@ -236,7 +251,7 @@ fn write_tx(tx: &Transaction<'_>, r: &Record, id: Option<i64>) -> rusqlite::Resu
         .execute(params![
             id,
             c.guest,
-            c.guest.rsplit('/').next().unwrap_or(&c.guest),
+            super::guest_name(&c.guest),
             c.before.to_string(),
             c.after.to_string()
         ])?;
