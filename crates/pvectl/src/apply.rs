@@ -206,7 +206,7 @@ async fn apply_one(
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let guests = select::all_guests(client).await?;
-    let prep = prepare(client, obj, secrets, &guests).await?;
+    let prep = prepare(&app.conn, obj, secrets, &guests).await?;
     let kind_label = if prep.kind == GuestKind::Qemu {
         "vm"
     } else {
@@ -367,7 +367,7 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
     let mut differs = false;
     for obj in &m.objects {
         let guests = select::all_guests(client).await?;
-        let prep = prepare(client, obj, &m.secrets, &guests).await?;
+        let prep = prepare(&app.conn, obj, &m.secrets, &guests).await?;
         let observed = observe_in(client, prep.kind, prep.vmid, &guests).await?;
         let intent = Intent {
             adopt: prep.adopt,
