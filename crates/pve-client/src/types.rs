@@ -164,6 +164,24 @@ impl ClusterResource {
     pub fn is_guest(&self) -> bool {
         self.kind == "qemu" || self.kind == "lxc"
     }
+
+    /// A `node` entry as `GET /nodes` would list it (same name, status, CPUs and memory), so
+    /// that one full read of the resources answers both.
+    pub fn node_info(&self) -> Option<NodeInfo> {
+        if self.kind != "node" {
+            return None;
+        }
+        Some(NodeInfo {
+            node: self.node.clone()?,
+            status: self.status.clone().unwrap_or_else(|| "unknown".into()),
+            ssl_fingerprint: None,
+            cpu: None,
+            maxcpu: self.maxcpu.map(|c| c.round() as u64),
+            mem: self.mem,
+            maxmem: self.maxmem,
+            uptime: None,
+        })
+    }
 }
 
 /// An item of `GET /pools`.

@@ -205,7 +205,7 @@ async fn apply_one(
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let guests = select::all_guests(client).await?;
+    let guests = select::guests_and_nodes(&app.conn).await?;
     let prep = prepare(&app.conn, obj, secrets, &guests).await?;
     let kind_label = if prep.kind == GuestKind::Qemu {
         "vm"

@@ -67,7 +67,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     let wanted = Wanted::of(a, only, raw)?;
     wanted.validate(ct)?;
     let client = &app.conn.client;
-    let guests = select::all_guests(client).await?;
+    let guests = select::guests_and_nodes(&app.conn).await?;
     let vmid = match vmid_wanted {
         Some(v) => {
             if let Some(g) = guests.iter().find(|g| g.vmid == v) {

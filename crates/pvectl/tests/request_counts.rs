@@ -21,7 +21,7 @@ async fn sent(env: &Env) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vm_create_start_sends_one_create_with_start_and_reads_nodes_and_the_log_no_more() {
+async fn vm_create_start_costs_five_requests_with_its_checks_kept() {
     let env = Env::new().await;
     env.pve.clear_requests().await;
     let r = env
@@ -51,21 +51,75 @@ async fn vm_create_start_sends_one_create_with_start_and_reads_nodes_and_the_log
         .find(|r| r.method == "POST")
         .unwrap();
     assert!(start.body.contains("start=1"), "{}", start.body);
-    // Guests, VMID, nodes, storages (the pre-flight checks), the create, one status read: the
-    // node list is read once for the node and capacity checks, and the log of a task that
-    // ended OK at once is not read.
-    assert!(reqs.len() <= 6, "{} requests: {reqs:#?}", reqs.len());
-    assert_eq!(
-        reqs.iter().filter(|r| r.ends_with("/nodes")).count(),
-        1,
-        "{reqs:#?}"
-    );
+    // Resources (guests and nodes in one read), VMID, storages (the pre-flight checks), the
+    // create, one status read: the node and capacity checks use the nodes of the resource
+    // read, and the log of a task that ended OK at once is not read.
+    assert!(reqs.len() <= 5, "{} requests: {reqs:#?}", reqs.len());
+    only_needed_reads(&reqs);
+    let g = env.pve.guest(100).await.unwrap();
+    assert_eq!(g["status"], "running", "{g:#}");
+}
+
+/// No `GET /nodes` (the resource read has them), no task log, one task status read.
+fn only_needed_reads(reqs: &[String]) {
+    assert!(!reqs.iter().any(|r| r.ends_with("/nodes")), "{reqs:#?}");
     assert!(!reqs.iter().any(|r| r.ends_with("/log")), "{reqs:#?}");
     assert_eq!(
         reqs.iter().filter(|r| r.ends_with("/status")).count(),
         1,
         "{reqs:#?}"
     );
-    let g = env.pve.guest(100).await.unwrap();
+}
+
+const MANIFEST: &str = "apiVersion: kubepve.io/v1alpha1
+kind: ProxmoxVM
+metadata:
+  name: web-NAME
+  namespace: default
+spec:
+  connectionRef:
+    name: pve-lab
+  node: pve1
+  vmid: VMID
+  source:
+    blank: {}
+  cpu:
+    cores: 1
+  memory: 512Mi
+  disks:
+    - slot: scsi0
+      storage: local-lvm
+      size: 8Gi
+  runStrategy: Always
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_of_a_running_guest_costs_six_requests() {
+    let env = Env::new().await;
+    let text = MANIFEST.replace("NAME", "1").replace("VMID", "120");
+    std::fs::write(env.path("vm.yaml"), text).unwrap();
+    env.pve.clear_requests().await;
+    let path = env.path("vm.yaml").display().to_string();
+    let r = env.run(&["apply", "-f", &path]).expect(0);
+    let reqs = sent(&env).await;
+    eprintln!("{}\n{}\n{reqs:#?}", r.stdout, r.stderr);
+    let g = env.pve.guest(120).await.unwrap();
     assert_eq!(g["status"], "running", "{g:#}");
+    // Resources, the create with start=1, one status read; then the check that nothing is left
+    // to do: resources, config, pending.
+    assert!(reqs.len() <= 6, "{} requests: {reqs:#?}", reqs.len());
+    only_needed_reads(&reqs);
+    let create = env
+        .pve
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert!(create.body.contains("start=1"), "{}", create.body);
+    assert_eq!(
+        reqs.iter().filter(|r| r.starts_with("POST")).count(),
+        1,
+        "{reqs:#?}"
+    );
 }
