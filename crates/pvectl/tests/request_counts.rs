@@ -71,33 +71,14 @@ fn only_needed_reads(reqs: &[String]) {
     );
 }
 
-const MANIFEST: &str = "apiVersion: kubepve.io/v1alpha1
-kind: ProxmoxVM
-metadata:
-  name: web-NAME
-  namespace: default
-spec:
-  connectionRef:
-    name: pve-lab
-  node: pve1
-  vmid: VMID
-  source:
-    blank: {}
-  cpu:
-    cores: 1
-  memory: 512Mi
-  disks:
-    - slot: scsi0
-      storage: local-lvm
-      size: 8Gi
-  runStrategy: Always
-";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_of_a_running_guest_costs_six_requests() {
     let env = Env::new().await;
-    let text = MANIFEST.replace("NAME", "1").replace("VMID", "120");
-    std::fs::write(env.path("vm.yaml"), text).unwrap();
+    std::fs::write(
+        env.path("vm.yaml"),
+        common::vm_manifest("web-1", 120, "pve1"),
+    )
+    .unwrap();
     env.pve.clear_requests().await;
     let path = env.path("vm.yaml").display().to_string();
     let r = env.run(&["apply", "-f", &path]).expect(0);
