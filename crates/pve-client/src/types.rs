@@ -20,7 +20,7 @@ pub struct Version {
 }
 
 /// An item of `GET /nodes`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct NodeInfo {
     /// Node name.
     pub node: String,
@@ -165,21 +165,16 @@ impl ClusterResource {
         self.kind == "qemu" || self.kind == "lxc"
     }
 
-    /// A `node` entry as `GET /nodes` would list it (same name, status, CPUs and memory), so
-    /// that one full read of the resources answers both.
+    /// A `node` entry as `GET /nodes` lists it (name, status, CPUs, memory): one read for both.
     pub fn node_info(&self) -> Option<NodeInfo> {
-        if self.kind != "node" {
-            return None;
-        }
+        (self.kind == "node").then_some(())?;
         Some(NodeInfo {
             node: self.node.clone()?,
             status: self.status.clone().unwrap_or_else(|| "unknown".into()),
-            ssl_fingerprint: None,
-            cpu: None,
             maxcpu: self.maxcpu.map(|c| c.round() as u64),
             mem: self.mem,
             maxmem: self.maxmem,
-            uptime: None,
+            ..NodeInfo::default()
         })
     }
 }
