@@ -132,7 +132,9 @@ pub struct TaskFilter {
 /// Options for waiting on a task.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
-    /// Time between polls (PVE clients use 1 s).
+    /// The longest time between polls (PVE clients use 1 s). The first status read is at
+    /// once, the next after [`FIRST_POLL_WAIT`], each wait after that twice the one before,
+    /// up to this: a task that ends at once costs one status read, a long one this interval.
     pub poll_interval: Duration,
     /// Give up after this long ([`Error::TaskTimeout`]; the task keeps running).
     pub timeout: Duration,
@@ -140,7 +142,14 @@ pub struct WaitOptions {
     pub startup_grace: Duration,
     /// Fetch new log lines with each poll.
     pub follow_log: bool,
+    /// Skip the log when the first status read already says the task ended without errors or
+    /// warnings (nothing to show or explain, one request less); otherwise the log is read at
+    /// the end as always.
+    pub skip_log_when_ok_at_once: bool,
 }
+
+/// The first wait between two status reads of a task; it doubles up to the poll interval.
+pub const FIRST_POLL_WAIT: Duration = Duration::from_millis(50);
 
 impl Default for WaitOptions {
     fn default() -> Self {
@@ -149,6 +158,7 @@ impl Default for WaitOptions {
             timeout: Duration::from_secs(600),
             startup_grace: Duration::from_secs(10),
             follow_log: true,
+            skip_log_when_ok_at_once: false,
         }
     }
 }
@@ -249,6 +259,7 @@ impl Client {
             started: Instant::now(),
             seen: 0,
             first: true,
+            next_wait: FIRST_POLL_WAIT.min(opts.poll_interval),
             done: false,
         };
         futures::stream::unfold(state, |mut st| async move {
@@ -293,6 +304,8 @@ struct Watch {
     started: Instant,
     seen: u32,
     first: bool,
+    /// The wait before the next status read (doubling up to the poll interval).
+    next_wait: Duration,
     done: bool,
 }
 
@@ -305,8 +318,10 @@ impl Watch {
                     upid: self.upid.to_string(),
                 });
             }
-            tokio::time::sleep(self.opts.poll_interval.min(left)).await;
+            tokio::time::sleep(self.next_wait.min(left)).await;
+            self.next_wait = (self.next_wait * 2).min(self.opts.poll_interval);
         }
+        let at_once = self.first;
         self.first = false;
         let status = match self.client.task_status(&self.upid).await {
             Ok(s) => s,
@@ -321,7 +336,12 @@ impl Watch {
         };
         let outcome = status.outcome();
         // Read the log after the status, so a stopped task's final lines are all there.
-        let lines = if self.opts.follow_log || outcome.is_some() {
+        let quiet = at_once
+            && self.opts.skip_log_when_ok_at_once
+            && matches!(outcome, Some(TaskOutcome::Ok));
+        let lines = if quiet {
+            Vec::new()
+        } else if self.opts.follow_log || outcome.is_some() {
             let new = self.client.task_log_from(&self.upid, self.seen).await?;
             self.seen += u32::try_from(new.len()).unwrap_or(0);
             new.into_iter().map(|l| l.t).collect()

@@ -20,7 +20,7 @@ pub struct Version {
 }
 
 /// An item of `GET /nodes`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct NodeInfo {
     /// Node name.
     pub node: String,
@@ -163,6 +163,19 @@ impl ClusterResource {
     /// True for QEMU VMs and LXC containers.
     pub fn is_guest(&self) -> bool {
         self.kind == "qemu" || self.kind == "lxc"
+    }
+
+    /// A `node` entry as `GET /nodes` lists it (name, status, CPUs, memory): one read for both.
+    pub fn node_info(&self) -> Option<NodeInfo> {
+        (self.kind == "node").then_some(())?;
+        Some(NodeInfo {
+            node: self.node.clone()?,
+            status: self.status.clone().unwrap_or_else(|| "unknown".into()),
+            maxcpu: self.maxcpu.map(|c| c.round() as u64),
+            mem: self.mem,
+            maxmem: self.maxmem,
+            ..NodeInfo::default()
+        })
     }
 }
 

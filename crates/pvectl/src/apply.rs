@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use futures::StreamExt;
 use kubepve_plan::{GuestKind, Intent, Observed, PendingKey, Plan, Power, Step};
 use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
@@ -18,6 +19,9 @@ use crate::params::pve_err;
 use crate::prepare::prepare;
 use crate::select::{self, GuestInfo};
 use crate::validate::ValidateMode;
+
+/// Manifests `apply` converges at once without `--parallel` (Terraform's default).
+const APPLY_PARALLEL: usize = 10;
 
 /// Most steps one object may take in one apply (a clone, config, resize, start: about five).
 const MAX_STEPS: usize = 20;
@@ -159,17 +163,30 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
     if m.objects.is_empty() {
         return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
     }
-    let client = &app.conn.client;
     let mut record = app.record();
     let (mut ok, mut failed, mut refused) = (0, 0, 0);
-    for obj in &m.objects {
-        record.guests.push(format!(
+    // Manifests converge side by side; each keeps its own part of the journal record, merged
+    // in manifest order, and its result is said in that order (`buffered`), so `--parallel 1`
+    // is the one-at-a-time apply.
+    let secrets = &m.secrets;
+    let runs = futures::stream::iter(m.objects.iter().map(|obj| async move {
+        let mut part = app.record();
+        part.guests.push(format!(
             "{}/{}/{}",
             obj.kind.resource(),
             obj.namespace,
             obj.name
         ));
-        match apply_one(app, obj, &m.secrets, args, &mut record).await {
+        let result = apply_one(app, obj, secrets, args, &mut part).await;
+        (obj, part, result)
+    }))
+    .buffered(app.parallel.unwrap_or(APPLY_PARALLEL));
+    futures::pin_mut!(runs);
+    while let Some((obj, part, result)) = runs.next().await {
+        record.guests.extend(part.guests);
+        record.upids.extend(part.upids);
+        record.changes.extend(part.changes);
+        match result {
             Ok(()) => ok += 1,
             Err(e) => {
                 failed += 1;
@@ -180,7 +197,6 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let _ = client;
     if !args.dry_run {
         record.outcome = match exit::bulk_code(ok, failed) {
             exit::OK => "ok",
@@ -205,8 +221,8 @@ async fn apply_one(
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let guests = select::all_guests(client).await?;
-    let prep = prepare(client, obj, secrets, &guests).await?;
+    let guests = select::guests_and_nodes(&app.conn).await?;
+    let prep = prepare(&app.conn, obj, secrets, &guests).await?;
     let kind_label = if prep.kind == GuestKind::Qemu {
         "vm"
     } else {
@@ -367,7 +383,7 @@ pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
     let mut differs = false;
     for obj in &m.objects {
         let guests = select::all_guests(client).await?;
-        let prep = prepare(client, obj, &m.secrets, &guests).await?;
+        let prep = prepare(&app.conn, obj, &m.secrets, &guests).await?;
         let observed = observe_in(client, prep.kind, prep.vmid, &guests).await?;
         let intent = Intent {
             adopt: prep.adopt,

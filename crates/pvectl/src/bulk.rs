@@ -10,6 +10,9 @@ use crate::exit;
 use crate::progress;
 use crate::select::{GuestInfo, kind_noun};
 
+/// Guests a bulk command works on at once without `--parallel`.
+const BULK_PARALLEL: usize = 4;
+
 /// What to do to each guest.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -273,7 +276,7 @@ pub async fn run(
             let r = perform(app, &g, action, progress).await;
             (g, r)
         })
-        .buffer_unordered(app.parallel)
+        .buffer_unordered(app.parallel.unwrap_or(BULK_PARALLEL))
         .collect()
         .await;
     results.sort_by_key(|(g, _)| g.vmid);

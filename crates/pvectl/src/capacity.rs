@@ -42,12 +42,7 @@ pub async fn check(
     if memory_mib.is_none() && cpus.is_none() {
         return Ok(());
     }
-    let nodes = app.conn.client.nodes().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the nodes to check capacity: {}",
-            crate::exit::describe(&e)
-        )
-    })?;
+    let nodes = crate::preflight::nodes(&app.conn).await?;
     let Some(n) = nodes.iter().find(|n| n.node == node) else {
         return Ok(());
     };

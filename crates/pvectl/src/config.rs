@@ -254,6 +254,8 @@ pub struct Connection {
     pub principal: String,
     /// The default node for creating guests.
     pub node: Option<String>,
+    /// `GET /nodes`, read at most once per invocation (`preflight::nodes`).
+    pub nodes: std::sync::Arc<tokio::sync::OnceCell<Vec<pve_client::types::NodeInfo>>>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -359,6 +361,7 @@ pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::
         context: name,
         principal,
         node: entry.node,
+        nodes: Default::default(),
     })
 }
 

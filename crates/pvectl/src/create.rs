@@ -67,7 +67,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     let wanted = Wanted::of(a, only, raw)?;
     wanted.validate(ct)?;
     let client = &app.conn.client;
-    let guests = select::all_guests(client).await?;
+    let guests = select::guests_and_nodes(&app.conn).await?;
     let vmid = match vmid_wanted {
         Some(v) => {
             if let Some(g) = guests.iter().find(|g| g.vmid == v) {
@@ -107,7 +107,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
         Some(n) => n,
         None => only_online_node(app).await?,
     };
-    crate::preflight::node(&app.conn.client, &node).await?;
+    crate::preflight::node(&app.conn, &node).await?;
     let content = if ct { "rootdir" } else { "images" };
     // A full clone's `--storage` is a target too (for other creates it is in `wanted`).
     let mut storages = wanted.storages();
@@ -155,7 +155,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
 
 /// The node when none was given: the only online one.
 async fn only_online_node(app: &App) -> anyhow::Result<String> {
-    let nodes = crate::preflight::online_nodes(&app.conn.client).await?;
+    let nodes = crate::preflight::online_nodes(&app.conn).await?;
     match nodes.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(usage(format!(

@@ -165,7 +165,7 @@ pub async fn storage(app: &App, cmd: StorageCommand) -> anyhow::Result<()> {
         } => {
             let nodes = match node {
                 Some(n) => vec![n],
-                None => crate::preflight::online_nodes(&app.conn.client).await?,
+                None => crate::preflight::online_nodes(&app.conn).await?,
             };
             let mut docs = Vec::new();
             for n in nodes {
@@ -207,7 +207,7 @@ pub async fn storage(app: &App, cmd: StorageCommand) -> anyhow::Result<()> {
         } => {
             let node = match node {
                 Some(n) => n,
-                None => crate::preflight::online_nodes(&app.conn.client)
+                None => crate::preflight::online_nodes(&app.conn)
                     .await?
                     .into_iter()
                     .next()

@@ -299,7 +299,7 @@ pub async fn resolve(app: &App, kind: &str, sel: &Selection) -> anyhow::Result<V
 /// exit 2 with the node list, not an empty result).
 async fn listed(app: &App, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
     if let Some(node) = &sel.node {
-        crate::preflight::node_exists(&app.conn.client, node).await?;
+        crate::preflight::node_exists(&app.conn, node).await?;
     }
     select::all_guests(&app.conn.client).await
 }

@@ -88,9 +88,10 @@ pub struct Cli {
     /// and logins). Never bodies or secrets.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// How many guests a bulk command works on at once.
-    #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    parallel: u16,
+    /// How many guests a bulk command works on at once (default 4), or how many manifests
+    /// `apply` converges at once (default 10).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -199,8 +200,8 @@ pub struct App {
     pub wait: WaitSettings,
     /// `--yes`.
     pub yes: bool,
-    /// `--parallel`.
-    pub parallel: usize,
+    /// `--parallel` as given (each command has its own default).
+    pub parallel: Option<usize>,
     /// The progress display.
     pub progress: Progress,
 }
@@ -306,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 poll,
             },
             yes: cli.yes,
-            parallel: usize::from(cli.parallel),
+            parallel: cli.parallel.map(usize::from),
             progress: Progress::new(),
         })
     };

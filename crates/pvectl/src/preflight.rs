@@ -3,27 +3,40 @@
 //! exists, and every storage a new disk is allocated on exists on that node and holds that
 //! content (`images` for VM disks, `rootdir` for container volumes).
 
-use pve_client::Client;
+use pve_client::types::NodeInfo;
 
 use crate::App;
+use crate::config::Connection;
 use crate::exit::usage;
 use crate::params::pve_err;
 
-/// The names of the online nodes.
-pub async fn online_nodes(client: &Client) -> anyhow::Result<Vec<String>> {
-    Ok(client
-        .nodes()
+/// The cluster's nodes (`GET /nodes`), read once per invocation: the node check, the capacity
+/// check and the choice of a node all use the same answer.
+pub async fn nodes(conn: &Connection) -> anyhow::Result<&[NodeInfo]> {
+    conn.nodes
+        .get_or_try_init(|| async {
+            conn.client
+                .nodes()
+                .await
+                .map_err(|e| pve_err("cannot list nodes", e))
+        })
         .await
-        .map_err(|e| pve_err("cannot list nodes", e))?
-        .into_iter()
+        .map(Vec::as_slice)
+}
+
+/// The names of the online nodes.
+pub async fn online_nodes(conn: &Connection) -> anyhow::Result<Vec<String>> {
+    Ok(nodes(conn)
+        .await?
+        .iter()
         .filter(|n| n.status == "online")
-        .map(|n| n.node)
+        .map(|n| n.node.clone())
         .collect())
 }
 
 /// Refuse a node that is not in the cluster or not online, listing the ones there are.
-pub async fn node(client: &Client, node: &str) -> anyhow::Result<()> {
-    match node_exists(client, node).await? {
+pub async fn node(conn: &Connection, node: &str) -> anyhow::Result<()> {
+    match node_exists(conn, node).await? {
         status if status != "online" => Err(usage(format!(
             "node {node:?} is {status}: choose an online node with --node"
         ))),
@@ -32,11 +45,8 @@ pub async fn node(client: &Client, node: &str) -> anyhow::Result<()> {
 }
 
 /// Refuse a node that is not in the cluster, listing the ones that are; its status.
-pub async fn node_exists(client: &Client, node: &str) -> anyhow::Result<String> {
-    let nodes = client
-        .nodes()
-        .await
-        .map_err(|e| pve_err("cannot list nodes", e))?;
+pub async fn node_exists(conn: &Connection, node: &str) -> anyhow::Result<String> {
+    let nodes = nodes(conn).await?;
     match nodes.iter().find(|n| n.node == node) {
         Some(n) => Ok(n.status.clone()),
         None => {

@@ -2,9 +2,9 @@
 //! its VMID, owner identity, resolved template, secrets from the given files, and its node
 //! (spec.node, checked to exist, else placed as the operator places it).
 
+use crate::config::Connection;
 use kubepve_api::{ProxmoxContainerSpec, ProxmoxVMSpec, SecretKeySelector};
 use kubepve_plan::{Desired, GuestKind, Identity, Secrets, TemplateRef};
-use pve_client::Client;
 
 use crate::exit::usage;
 use crate::manifest::{Object, ObjectKind, SecretMap};
@@ -42,11 +42,12 @@ fn secret(
 
 /// Turn an object into the planner's desired guest: VMID, owner identity, template, secrets.
 pub async fn prepare(
-    client: &Client,
+    conn: &Connection,
     obj: &Object,
     secrets: &SecretMap,
     guests: &[GuestInfo],
 ) -> anyhow::Result<Prepared> {
+    let client = &conn.client;
     let ctx =
         |e: serde_json::Error| usage(format!("{} ({}): invalid spec: {e}", obj.label(), obj.file));
     let owner = kubepve_api::owner_tag(&obj.uid);
@@ -101,7 +102,7 @@ pub async fn prepare(
             };
             let desired = Desired::vm(&spec, &identity, &secrets, template).map_err(plan_err)?;
             Ok(Prepared {
-                desired: place(client, obj, &spec.guest, desired, guests).await?,
+                desired: place(conn, obj, &spec.guest, desired, guests).await?,
                 kind: GuestKind::Qemu,
                 vmid,
                 adopt: spec.guest.adopt.is_some(),
@@ -131,7 +132,7 @@ pub async fn prepare(
             };
             let desired = Desired::container(&spec, &identity, &secrets).map_err(plan_err)?;
             Ok(Prepared {
-                desired: place(client, obj, &spec.guest, desired, guests).await?,
+                desired: place(conn, obj, &spec.guest, desired, guests).await?,
                 kind: GuestKind::Lxc,
                 vmid,
                 adopt: spec.guest.adopt.is_some(),
@@ -143,7 +144,7 @@ pub async fn prepare(
 /// The desired guest with a node: spec.node, else (for a guest to create) the online node with
 /// the most free memory among `placement.allowedNodes`, as the operator places it.
 async fn place(
-    client: &Client,
+    conn: &Connection,
     obj: &Object,
     common: &kubepve_api::GuestCommon,
     desired: Desired,
@@ -155,12 +156,13 @@ async fn place(
     }
     if !desired.node().is_empty() {
         // Proxmox answers an unknown node with a raw 500 (hostname lookup failed).
-        crate::preflight::node(client, desired.node())
+        crate::preflight::node(conn, desired.node())
             .await
             .map_err(|e| crate::exit::usage(format!("spec.node: {e:#}")))?;
         return Ok(desired);
     }
-    let nodes = client
+    let nodes = conn
+        .client
         .cluster_resources(Some("node"))
         .await
         .map_err(|e| pve_err("cannot read the nodes to place the guest", e))?;

@@ -17,7 +17,7 @@ pub struct WaitSettings {
     pub no_wait: bool,
     /// Give up waiting after this long (the task keeps running).
     pub timeout: Duration,
-    /// Time between polls.
+    /// The longest time between polls (the first ones are shorter: see `WaitOptions`).
     pub poll: Duration,
 }
 
@@ -29,6 +29,8 @@ impl WaitSettings {
             timeout: self.timeout,
             startup_grace: Duration::from_secs(10),
             follow_log: true,
+            // The outcome line says "OK"; the log stays one `pvectl task logs` away.
+            skip_log_when_ok_at_once: true,
         }
     }
 }

@@ -315,11 +315,31 @@ pub async fn all_guests(client: &pve_client::Client) -> anyhow::Result<Vec<Guest
         .guests()
         .await
         .map_err(|e| anyhow::anyhow!("cannot list guests: {}", crate::exit::describe(&e)))?;
+    Ok(guests_of(&res))
+}
+
+/// [`all_guests`] from one read of every resource, which also fills the invocation's node
+/// list (`preflight::nodes`): a create's node and capacity checks then cost no request.
+pub async fn guests_and_nodes(conn: &crate::config::Connection) -> anyhow::Result<Vec<GuestInfo>> {
+    let res = conn
+        .client
+        .cluster_resources(None)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list guests: {}", crate::exit::describe(&e)))?;
+    let nodes: Vec<_> = res.iter().filter_map(ClusterResource::node_info).collect();
+    // A later round of the same invocation keeps the first answer (as a cached read would).
+    if !nodes.is_empty() {
+        let _ = conn.nodes.set(nodes);
+    }
+    Ok(guests_of(&res))
+}
+
+fn guests_of(res: &[ClusterResource]) -> Vec<GuestInfo> {
     let guests: Vec<GuestInfo> = res.iter().filter_map(GuestInfo::from_resource).collect();
     for g in &guests {
         crate::journal::name_guest(&g.label(), &g.name);
     }
-    Ok(guests)
+    guests
 }
 
 #[cfg(test)]

@@ -193,6 +193,7 @@ async fn follow(app: &App, upid: &Upid, seen: u32) -> anyhow::Result<()> {
         timeout: app.wait.timeout,
         startup_grace: std::time::Duration::from_secs(10),
         follow_log: true,
+        skip_log_when_ok_at_once: false,
     };
     let what = match upid.vmid() {
         Some(v) => format!("{} {v}", upid.task_type),

@@ -4,10 +4,49 @@
 //! An apiVersion the CRD does not serve, or a kubepve.io kind that does not exist, is refused
 //! too. Unknown fields (`spec.bogusField`, `spec.cpu.coresTypo`, in nested objects and list
 //! items alike) follow kubectl's `--validate`: `strict` (the default) refuses them, `warn`
-//! prints them and goes on, `ignore` drops them as the API server prunes them.
+//! prints them and goes on, `ignore` drops them as the API server prunes them. The CRDs, their
+//! schemas and the compiled JSON Schema validators are made once per process, not per document
+//! (an apply of 100 manifests spent most of its time rendering CRDs).
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::cel::Validator;
 use serde_json::Value;
+
+/// kubepve's CRDs, rendered once (`None` if they do not render).
+fn crds() -> Option<&'static [CustomResourceDefinition]> {
+    static CRDS: OnceLock<Option<Vec<CustomResourceDefinition>>> = OnceLock::new();
+    CRDS.get_or_init(|| kubepve_api::crds::all().ok())
+        .as_deref()
+}
+
+/// The schema of each kind's CRD and its compiled validator (or why it does not load).
+struct KindSchema {
+    schema: Value,
+    validator: Result<jsonschema::Validator, String>,
+}
+
+fn schema_of(kind: &str) -> Option<&'static KindSchema> {
+    static SCHEMAS: OnceLock<BTreeMap<String, KindSchema>> = OnceLock::new();
+    SCHEMAS
+        .get_or_init(|| {
+            crds()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|crd| {
+                    let kind = crd.spec.names.kind.clone();
+                    let schema = kubepve_api::crds::schema(&kind)?;
+                    let validator =
+                        jsonschema::validator_for(&kubepve_api::crds::to_json_schema(&schema))
+                            .map_err(|e| e.to_string());
+                    Some((kind, KindSchema { schema, validator }))
+                })
+                .collect()
+        })
+        .get(kind)
+}
 
 /// `--validate`, as in kubectl.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +69,7 @@ const GROUP: &str = "kubepve.io";
 pub fn type_problem(doc: &Value) -> Option<String> {
     let kind = doc["kind"].as_str().unwrap_or_default();
     let api_version = doc["apiVersion"].as_str().unwrap_or_default();
-    let crds = kubepve_api::crds::all().ok()?;
+    let crds = crds()?;
     let ours = api_version.split('/').next() == Some(GROUP);
     let Some(crd) = crds.iter().find(|c| c.spec.names.kind == kind) else {
         return ours.then(|| {
@@ -59,7 +98,7 @@ pub fn type_problem(doc: &Value) -> Option<String> {
 /// The fields of `doc` that its kind's CRD schema does not know (`spec.cpu.coresTypo`).
 pub fn unknown_fields(doc: &Value) -> Vec<String> {
     let kind = doc["kind"].as_str().unwrap_or_default();
-    let Some(schema) = kubepve_api::crds::schema(kind) else {
+    let Some(KindSchema { schema, .. }) = schema_of(kind) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -139,11 +178,11 @@ fn walk(schema: &Value, doc: &Value, path: &str, out: &mut Vec<String>) {
 /// empty when it is valid or not a kubepve kind.
 pub fn problems(doc: &Value) -> Vec<String> {
     let kind = doc["kind"].as_str().unwrap_or_default();
-    let Some(schema) = kubepve_api::crds::schema(kind) else {
+    let Some(KindSchema { schema, validator }) = schema_of(kind) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    match jsonschema::validator_for(&kubepve_api::crds::to_json_schema(&schema)) {
+    match validator {
         Ok(validator) => {
             for e in validator.iter_errors(doc) {
                 out.push(format!(
@@ -156,7 +195,7 @@ pub fn problems(doc: &Value) -> Vec<String> {
     }
     // CEL rules assume the structure is right; the API server skips them too when it is not.
     if out.is_empty()
-        && let Err(errors) = Validator::new().validate(&schema, doc, None)
+        && let Err(errors) = Validator::new().validate(schema, doc, None)
     {
         out.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
     }

@@ -46,5 +46,6 @@ pub fn quick_wait() -> WaitOptions {
         timeout: Duration::from_secs(20),
         startup_grace: Duration::from_secs(2),
         follow_log: true,
+        skip_log_when_ok_at_once: false,
     }
 }

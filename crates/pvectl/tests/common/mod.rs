@@ -294,3 +294,31 @@ impl Env {
 pub fn json_of(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
+
+/// A ProxmoxVM manifest: a blank VM with one disk on `local-lvm`, kept running.
+#[allow(dead_code)]
+pub fn vm_manifest(name: &str, vmid: u32, node: &str) -> String {
+    format!(
+        "apiVersion: kubepve.io/v1alpha1
+kind: ProxmoxVM
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  connectionRef:
+    name: pve-lab
+  node: {node}
+  vmid: {vmid}
+  source:
+    blank: {{}}
+  cpu:
+    cores: 1
+  memory: 512Mi
+  disks:
+    - slot: scsi0
+      storage: local-lvm
+      size: 8Gi
+  runStrategy: Always
+"
+    )
+}
