@@ -170,3 +170,26 @@ async fn suspend_stops_runs_and_a_bad_schedule_is_stalled() {
     );
     assert!(snapshot_objects(&env).is_empty());
 }
+
+#[tokio::test]
+async fn an_invalid_selector_is_stalled_and_selects_no_guest() {
+    let env = SnapEnv::new().await;
+    env.schedules.put(schedule(json!({"guestSelector": {
+        "matchLabels": {"backup": "nightly"},
+        "matchExpressions": [{"key": "tier", "operator": "Bogus"}],
+    }})));
+    run_at(&env, "2026-11-01T10:05:05Z").await;
+    // Before, the bad selector fell back to the empty one, which selects every guest.
+    assert!(
+        snapshot_objects(&env).is_empty(),
+        "{:?}",
+        snapshot_objects(&env)
+    );
+    let object = env.schedules.get("nightly").unwrap();
+    let stalled = support::guest::condition(&object, "Stalled");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "InvalidSelector");
+    let message = stalled["message"].as_str().unwrap();
+    assert!(message.contains("matchExpressions[0]"), "{message}");
+    assert!(message.contains("\"Bogus\""), "{message}");
+}

@@ -68,13 +68,13 @@ pub async fn reconcile_at(
             .as_deref()
             .map(plan::parse_max_age)
             .transpose()?;
-        Ok((s, age))
+        Ok((s, age, plan::selector(&spec.guest_selector)?))
     });
-    let (schedule, max_age) = match parsed {
+    let (schedule, max_age, selector) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
             let health = Health::Stalled {
-                reason: "InvalidSchedule".into(),
+                reason: e.reason().into(),
                 message: e.to_string(),
             };
             st.next_schedule_time = None;
@@ -83,7 +83,7 @@ pub async fn reconcile_at(
     };
     let ns = object.namespace().unwrap_or_default();
     let uid = object.uid().unwrap_or_default();
-    let guests = selected_guests(ctx, &ns, object).await?;
+    let guests = selected_guests(ctx, &ns, &selector).await?;
     let snaps_api: Api<ProxmoxSnapshot> = Api::namespaced(ctx.client.clone(), &ns);
     let owned_list = snaps_api
         .list(&ListParams::default().labels(&format!("{SCHEDULE_LABEL}={uid}")))
@@ -222,10 +222,9 @@ async fn finish(
 async fn selected_guests(
     ctx: &Context,
     ns: &str,
-    object: &ProxmoxSnapshotSchedule,
+    selector: &Selector,
 ) -> Result<Vec<(GuestKindRef, String, String)>, SnapshotError> {
-    let selector = Selector::try_from(object.spec.guest_selector.clone()).unwrap_or_default();
-    let params = ListParams::default().labels_from(&selector);
+    let params = ListParams::default().labels_from(selector);
     let mut out = Vec::new();
     let vms = Api::<kubepve_api::ProxmoxVM>::namespaced(ctx.client.clone(), ns)
         .list(&params)

@@ -1,6 +1,7 @@
 //! The pure part of snapshot schedules: parsing the cron expression and time zone, when a run
 //! is due (once for any number of missed slots), the names of the snapshots a run creates, and
-//! which snapshots retention prunes. No I/O and no clock: `now` is always an argument.
+//! which snapshots retention prunes, and checking the guest selector. No I/O and no clock: `now`
+//! is always an argument.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use croner::Cron;
 use croner::parser::CronParser;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Selector;
 use kubepve_api::Retention;
 use kubepve_api::snapshot::SNAPSHOT_NAME_MAX;
 
@@ -28,6 +31,61 @@ pub enum ScheduleError {
     /// maxAge does not parse.
     #[error("retention.maxAge {0:?} is not a number and a unit m, h, d or w")]
     MaxAge(String),
+    /// A guestSelector matchExpressions entry is not valid.
+    #[error("guestSelector.matchExpressions[{index}] (key {key:?}): {reason}")]
+    Selector {
+        /// Its position in matchExpressions.
+        index: usize,
+        /// Its key.
+        key: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl ScheduleError {
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Selector { .. } => "InvalidSelector",
+            _ => "InvalidSchedule",
+        }
+    }
+}
+
+/// The label selector `selector` stands for, checked the way the kube-apiserver checks one
+/// (an unknown operator, or values that do not fit the operator, is an error rather than a
+/// selector that matches every guest).
+pub fn selector(selector: &LabelSelector) -> Result<Selector, ScheduleError> {
+    for (index, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let count = req.values.as_ref().map_or(0, Vec::len);
+        let reason = match req.operator.as_str() {
+            "In" | "NotIn" if count == 0 => Some(format!(
+                "operator {} needs at least one value in values",
+                req.operator
+            )),
+            "Exists" | "DoesNotExist" if count > 0 => Some(format!(
+                "operator {} takes no values; remove values",
+                req.operator
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => None,
+            other => Some(format!(
+                "operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+            )),
+        };
+        if let Some(reason) = reason {
+            return Err(ScheduleError::Selector {
+                index,
+                key: req.key.clone(),
+                reason,
+            });
+        }
+    }
+    Selector::try_from(selector.clone()).map_err(|e| ScheduleError::Selector {
+        index: 0,
+        key: String::new(),
+        reason: e.0,
+    })
 }
 
 /// A parsed schedule: when, and in which time zone.
@@ -274,6 +332,44 @@ mod tests {
         assert_eq!(parse_max_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_max_age("30m"), Ok(Duration::from_secs(1800)));
         assert!(parse_max_age("7y").is_err());
+    }
+
+    fn requirement(operator: &str, values: Option<&[&str]>) -> LabelSelector {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: operator.into(),
+                values: values.map(|v| v.iter().map(|s| (*s).to_string()).collect()),
+            }]),
+            match_labels: None,
+        }
+    }
+
+    #[test]
+    fn selectors_are_checked_like_the_apiserver_does() {
+        assert_eq!(
+            selector(&requirement("In", Some(&["db"])))
+                .unwrap()
+                .to_string(),
+            "tier in (db)"
+        );
+        assert!(selector(&requirement("Exists", None)).is_ok());
+        for (op, values, says) in [
+            ("In", Some(&[][..]), "needs at least one value"),
+            ("NotIn", None, "needs at least one value"),
+            ("Exists", Some(&["db"][..]), "takes no values"),
+            ("DoesNotExist", Some(&["db"][..]), "takes no values"),
+            (
+                "Equals",
+                None,
+                "is not one of In, NotIn, Exists, DoesNotExist",
+            ),
+        ] {
+            let e = selector(&requirement(op, values)).unwrap_err();
+            assert_eq!(e.reason(), "InvalidSelector");
+            assert!(e.to_string().contains(says), "{op}: {e}");
+        }
     }
 
     #[test]
