@@ -68,7 +68,7 @@ pub async fn reconcile_at(
             .as_deref()
             .map(plan::parse_max_age)
             .transpose()?;
-        Ok((s, age, plan::selector(&spec.guest_selector)?))
+        Ok((s, age, plan::selector(&(&spec.guest_selector).into())?))
     });
     let (schedule, max_age, selector) = match parsed {
         Ok(parsed) => parsed,
