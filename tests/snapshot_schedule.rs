@@ -193,3 +193,29 @@ async fn an_invalid_selector_is_stalled_and_selects_no_guest() {
     assert!(message.contains("matchExpressions[0]"), "{message}");
     assert!(message.contains("\"Bogus\""), "{message}");
 }
+
+#[tokio::test]
+async fn a_failed_snapshot_is_pruned_and_does_not_stop_the_guests_runs() {
+    let env = SnapEnv::new().await;
+    env.schedules.put(schedule(json!({})));
+    run_at(&env, "2026-11-01T10:01:05Z").await;
+    // The web snapshot fails for good (a failed task, SnapshotLost, Conflict: phase Failed).
+    let mut failed = env.snaps.get("nightly-web-20261101t1001").unwrap();
+    failed["status"] = json!({"phase": "Failed", "readyToUse": false});
+    env.snaps.put(failed);
+
+    run_at(&env, "2026-11-01T10:02:05Z").await;
+    let objects = snapshot_objects(&env);
+    // Web gets its next snapshot; cache's first is still being taken, so cache is skipped.
+    assert!(
+        objects.contains(&"nightly-web-20261101t1002".to_string()),
+        "{objects:?}"
+    );
+    assert!(!objects.contains(&"nightly-cache-20261101t1002".to_string()));
+    // The failed one is deleted by the schedule.
+    let gone_or_deleting = env
+        .snaps
+        .get("nightly-web-20261101t1001")
+        .is_none_or(|o| o["metadata"].get("deletionTimestamp").is_some());
+    assert!(gone_or_deleting, "the failed snapshot was kept");
+}

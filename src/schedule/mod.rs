@@ -31,7 +31,7 @@ use crate::context::Context;
 use crate::guest::status;
 use crate::run::{log_outcome, scoped_api};
 use crate::snapshot::SnapshotError;
-use plan::{Owned, Schedule};
+use plan::{Owned, OwnedState, Schedule};
 
 /// The longest a schedule sleeps before looking again (the clock, guests and snapshots change).
 const MAX_SLEEP: Duration = Duration::from_secs(300);
@@ -90,6 +90,25 @@ pub async fn reconcile_at(
         .await?
         .items;
 
+    let owned: Vec<Owned> = owned_list
+        .iter()
+        .map(|s| Owned {
+            name: s.name_any(),
+            guest: s.labels().get(GUEST_LABEL).cloned().unwrap_or_default(),
+            created: s
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(now),
+            state: OwnedState::of(
+                s.status.as_ref().and_then(|st| st.phase),
+                s.status.as_ref().and_then(|st| st.ready_to_use),
+            ),
+            deleting: s.meta().deletion_timestamp.is_some(),
+        })
+        .collect();
+
     // 1. A run, if one is due.
     let created = object
         .meta()
@@ -107,12 +126,7 @@ pub async fn reconcile_at(
     {
         let mut made = 0;
         for (kind, name, guest_uid) in &guests {
-            let busy = owned_list.iter().any(|s| {
-                s.labels().get(GUEST_LABEL) == Some(guest_uid)
-                    && s.status.as_ref().and_then(|st| st.ready_to_use) != Some(true)
-                    && s.meta().deletion_timestamp.is_none()
-            });
-            if busy {
+            if plan::busy(&owned, guest_uid) {
                 let note = format!(
                     "skipped the {slot} run for {name}: its previous snapshot is still being taken"
                 );
@@ -144,21 +158,6 @@ pub async fn reconcile_at(
     }
 
     // 2. Retention.
-    let owned: Vec<Owned> = owned_list
-        .iter()
-        .map(|s| Owned {
-            name: s.name_any(),
-            guest: s.labels().get(GUEST_LABEL).cloned().unwrap_or_default(),
-            created: s
-                .meta()
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .unwrap_or(now),
-            ready: s.status.as_ref().and_then(|st| st.ready_to_use) == Some(true),
-            deleting: s.meta().deletion_timestamp.is_some(),
-        })
-        .collect();
     for name in plan::prune(&owned, &spec.retention, max_age, now) {
         match snaps_api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -177,7 +176,10 @@ pub async fn reconcile_at(
     st.guests = Some(i32::try_from(guests.len()).unwrap_or(i32::MAX));
     st.snapshots =
         Some(i32::try_from(owned.iter().filter(|o| !o.deleting).count()).unwrap_or(i32::MAX));
-    let taking = owned.iter().filter(|o| !o.ready && !o.deleting).count();
+    let taking = owned
+        .iter()
+        .filter(|o| o.state == OwnedState::InFlight && !o.deleting)
+        .count();
     let health = if taking > 0 {
         Health::Progressing {
             reason: "TakingSnapshots".into(),
