@@ -219,3 +219,24 @@ async fn a_failed_snapshot_is_pruned_and_does_not_stop_the_guests_runs() {
         .is_none_or(|o| o["metadata"].get("deletionTimestamp").is_some());
     assert!(gone_or_deleting, "the failed snapshot was kept");
 }
+
+#[tokio::test]
+async fn a_guest_not_under_full_management_is_left_out_with_a_note() {
+    let env = SnapEnv::new().await;
+    let mut cache = env.cts.get("cache").unwrap();
+    cache["spec"]["managementPolicy"] = json!("ObserveOnly");
+    env.cts.put(cache);
+    env.schedules.put(schedule(json!({})));
+    run_at(&env, "2026-11-01T10:01:05Z").await;
+    assert_eq!(snapshot_objects(&env), ["nightly-web-20261101t1001"]);
+    settle(&env).await;
+    run_at(&env, "2026-11-01T10:01:30Z").await;
+    let object = env.schedules.get("nightly").unwrap();
+    assert_eq!(object["status"]["guests"], 1);
+    let ready = support::guest::condition(&object, "Ready");
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.contains("left out (managementPolicy is not Full): cache"),
+        "{message}"
+    );
+}

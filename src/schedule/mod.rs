@@ -1,8 +1,9 @@
 //! The ProxmoxSnapshotSchedule controller. One reconcile: parse the schedule (`plan.rs`), list
 //! the selected guest objects and the ProxmoxSnapshots the schedule owns, create one
 //! ProxmoxSnapshot per guest when a run is due (once for any number of missed slots; never
-//! while a snapshot of that guest from this schedule is still being taken), delete what
-//! retention prunes, and write status (last and next run, counts, conditions). The
+//! while a snapshot of that guest from this schedule is still being taken; guests whose
+//! managementPolicy is not Full are left out, with a note), delete what retention prunes
+//! (failed snapshots too), and write status (last and next run, counts, conditions). The
 //! ProxmoxSnapshot controller does the Proxmox work; names are deterministic per run, so a
 //! repeated run finds the objects it created.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
@@ -22,8 +23,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use kubepve_api::snapshot::{GUEST_LABEL, SCHEDULE_LABEL};
 use kubepve_api::{
-    GuestKindRef, GuestRef, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotSchedule,
-    ProxmoxSnapshotSpec, SnapshotDeletionPolicy, SnapshotScheduleStatus,
+    GuestCommon, GuestKindRef, GuestRef, ManagementPolicy, ProxmoxContainer, ProxmoxSnapshot,
+    ProxmoxSnapshotSchedule, ProxmoxSnapshotSpec, SnapshotDeletionPolicy, SnapshotScheduleStatus,
 };
 
 use crate::conditions::{Health, now};
@@ -83,7 +84,8 @@ pub async fn reconcile_at(
     };
     let ns = object.namespace().unwrap_or_default();
     let uid = object.uid().unwrap_or_default();
-    let guests = selected_guests(ctx, &ns, &selector).await?;
+    let selection = selected_guests(ctx, &ns, &selector).await?;
+    let guests = &selection.guests;
     let snaps_api: Api<ProxmoxSnapshot> = Api::namespaced(ctx.client.clone(), &ns);
     let owned_list = snaps_api
         .list(&ListParams::default().labels(&format!("{SCHEDULE_LABEL}={uid}")))
@@ -125,7 +127,7 @@ pub async fn reconcile_at(
         && let Some(slot) = schedule.due(since, now)
     {
         let mut made = 0;
-        for (kind, name, guest_uid) in &guests {
+        for (kind, name, guest_uid) in guests {
             if plan::busy(&owned, guest_uid) {
                 let note = format!(
                     "skipped the {slot} run for {name}: its previous snapshot is still being taken"
@@ -183,13 +185,16 @@ pub async fn reconcile_at(
     let health = if taking > 0 {
         Health::Progressing {
             reason: "TakingSnapshots".into(),
-            message: format!("waiting for {taking} snapshots to become ready"),
+            message: format!(
+                "waiting for {taking} snapshots to become ready{}",
+                selection.note()
+            ),
         }
     } else {
         let when = next.map_or_else(|| "suspended".to_string(), |n| format!("next run {n}"));
         Health::Ready {
             reason: "Scheduled".into(),
-            message: format!("{} guests, {when}", guests.len()),
+            message: format!("{} guests, {when}{}", guests.len(), selection.note()),
         }
     };
     let until_next = next
@@ -220,41 +225,63 @@ async fn finish(
     Ok(Action::requeue(wait))
 }
 
-/// The guest objects the selector matches: kind, name, UID.
+/// The guest objects the selector matches, and the names of those left out.
+struct Selection {
+    /// Kind, name and UID of each guest to snapshot.
+    guests: Vec<(GuestKindRef, String, String)>,
+    /// Matched but left out: managementPolicy is not Full, so kubepve writes nothing to them.
+    left_out: Vec<String>,
+}
+
+impl Selection {
+    /// Adds one matched guest object (ones being deleted are skipped).
+    fn add(&mut self, kind: GuestKindRef, meta: &ObjectMeta, guest: &GuestCommon) {
+        if meta.deletion_timestamp.is_some() {
+            return;
+        }
+        let name = meta.name.clone().unwrap_or_default();
+        if guest.management_policy != ManagementPolicy::Full {
+            self.left_out.push(name);
+            return;
+        }
+        self.guests
+            .push((kind, name, meta.uid.clone().unwrap_or_default()));
+    }
+
+    /// The note status carries about the guests left out (empty when none are).
+    fn note(&self) -> String {
+        if self.left_out.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; left out (managementPolicy is not Full): {}",
+            self.left_out.join(", ")
+        )
+    }
+}
+
+/// The guest objects the selector matches.
 async fn selected_guests(
     ctx: &Context,
     ns: &str,
     selector: &Selector,
-) -> Result<Vec<(GuestKindRef, String, String)>, SnapshotError> {
+) -> Result<Selection, SnapshotError> {
     let params = ListParams::default().labels_from(selector);
-    let mut out = Vec::new();
+    let mut out = Selection {
+        guests: Vec::new(),
+        left_out: Vec::new(),
+    };
     let vms = Api::<kubepve_api::ProxmoxVM>::namespaced(ctx.client.clone(), ns)
         .list(&params)
         .await?;
-    for vm in vms
-        .items
-        .iter()
-        .filter(|g| g.meta().deletion_timestamp.is_none())
-    {
-        out.push((
-            GuestKindRef::ProxmoxVM,
-            vm.name_any(),
-            vm.uid().unwrap_or_default(),
-        ));
+    for vm in &vms.items {
+        out.add(GuestKindRef::ProxmoxVM, vm.meta(), &vm.spec.guest);
     }
     let cts = Api::<ProxmoxContainer>::namespaced(ctx.client.clone(), ns)
         .list(&params)
         .await?;
-    for ct in cts
-        .items
-        .iter()
-        .filter(|g| g.meta().deletion_timestamp.is_none())
-    {
-        out.push((
-            GuestKindRef::ProxmoxContainer,
-            ct.name_any(),
-            ct.uid().unwrap_or_default(),
-        ));
+    for ct in &cts.items {
+        out.add(GuestKindRef::ProxmoxContainer, ct.meta(), &ct.spec.guest);
     }
     Ok(out)
 }
