@@ -232,3 +232,25 @@ async fn a_failed_snapshot_task_is_reported_and_held_back_not_repeated_every_pas
     assert_eq!(env.pve.count("POST", "/160/snapshot").await, 1);
     assert!(!env.events_with("TaskFailed").is_empty());
 }
+
+#[tokio::test]
+async fn no_owner_reference_is_added_while_the_guest_object_is_being_deleted() {
+    let env = SnapEnv::new().await;
+    // `kubectl delete --cascade=orphan`: the guest object is deleting and the garbage
+    // collector has stripped its owner reference from the snapshot.
+    let mut web = env.vms.get("web").unwrap();
+    web["metadata"]["deletionTimestamp"] = json!("2026-11-01T10:00:00Z");
+    env.vms.put(web);
+    env.snaps
+        .put(snapshot("orphaned", "ProxmoxVM", "web", json!({})));
+    env.passes("orphaned", 3).await;
+    let object = env.snaps.get("orphaned").unwrap();
+    let owners = object["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        owners.iter().all(|o| o["uid"] != "uid-web"),
+        "the guest's owner reference was put back: {owners:?}"
+    );
+}

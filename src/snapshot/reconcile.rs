@@ -131,7 +131,9 @@ async fn pipeline(
             settings.connection_retry,
         )));
     };
-    if !deleting {
+    // Not while the guest object is being deleted: with `--cascade=orphan` the garbage
+    // collector strips the reference, and putting it back would undo the orphaning.
+    if !deleting && !guest.deleting {
         own(object, ctx, &guest).await?;
     }
     let conn = match target::connection(ctx, &ns, &guest) {
