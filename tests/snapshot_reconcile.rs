@@ -3,7 +3,8 @@
 //! VM becomes Ready with its UPID in status and exists in Proxmox, marked with the object's
 //! UID; deleting the object deletes it; a snapshot of that name that is not ours is a Conflict
 //! and is never deleted; a snapshot deleted behind the operator's back is reported, not taken
-//! again; Retain keeps the Proxmox snapshot.
+//! again; Retain keeps the Proxmox snapshot; a snapshot deleted with its deleting guest is
+//! released without a task; no owner reference is put back while the guest is deleting.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -252,5 +253,25 @@ async fn no_owner_reference_is_added_while_the_guest_object_is_being_deleted() {
     assert!(
         owners.iter().all(|o| o["uid"] != "uid-web"),
         "the guest's owner reference was put back: {owners:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_deleted_with_its_deleting_guest_is_released_without_a_task() {
+    let env = SnapEnv::new().await;
+    env.snaps
+        .put(snapshot("before-upgrade", "ProxmoxVM", "web", json!({})));
+    env.drive("before-upgrade", ready).await.unwrap();
+    // Namespace or foreground deletion: the guest object (deletionPolicy Delete) is deleting
+    // too, so Proxmox destroys the snapshot with the guest.
+    let mut web = env.vms.get("web").unwrap();
+    web["metadata"]["deletionTimestamp"] = json!("2026-11-01T10:00:00Z");
+    env.vms.put(web);
+    env.snaps.delete("before-upgrade");
+    env.drive("before-upgrade", gone).await;
+    assert_eq!(
+        env.pve.count("DELETE", "/snapshot/before-upgrade").await,
+        0,
+        "a delsnapshot task raced the guest's destroy"
     );
 }
