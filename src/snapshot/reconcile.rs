@@ -294,7 +294,9 @@ async fn pipeline(
                     reason: "SnapshotReady".into(),
                     message,
                 },
-                settings.drift_interval,
+                // A Ready snapshot only needs its drift check (two Proxmox reads) as often as
+                // the full resync reads a guest, jittered so that snapshots spread out.
+                settings.full_resync.jittered(),
             )))
         }
         SnapshotPlan::Create { .. } if lost || guest.deleting || !guest.managed() => {
