@@ -3,7 +3,8 @@
 //! VM becomes Ready with its UPID in status and exists in Proxmox, marked with the object's
 //! UID; deleting the object deletes it; a snapshot of that name that is not ours is a Conflict
 //! and is never deleted; a snapshot deleted behind the operator's back is reported, not taken
-//! again; Retain keeps the Proxmox snapshot.
+//! again; Retain keeps the Proxmox snapshot; a snapshot deleted with its deleting guest is
+//! released without a task; no owner reference is put back while the guest is deleting.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -231,4 +232,46 @@ async fn a_failed_snapshot_task_is_reported_and_held_back_not_repeated_every_pas
     env.passes("s1", 5).await;
     assert_eq!(env.pve.count("POST", "/160/snapshot").await, 1);
     assert!(!env.events_with("TaskFailed").is_empty());
+}
+
+#[tokio::test]
+async fn no_owner_reference_is_added_while_the_guest_object_is_being_deleted() {
+    let env = SnapEnv::new().await;
+    // `kubectl delete --cascade=orphan`: the guest object is deleting and the garbage
+    // collector has stripped its owner reference from the snapshot.
+    let mut web = env.vms.get("web").unwrap();
+    web["metadata"]["deletionTimestamp"] = json!("2026-11-01T10:00:00Z");
+    env.vms.put(web);
+    env.snaps
+        .put(snapshot("orphaned", "ProxmoxVM", "web", json!({})));
+    env.passes("orphaned", 3).await;
+    let object = env.snaps.get("orphaned").unwrap();
+    let owners = object["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        owners.iter().all(|o| o["uid"] != "uid-web"),
+        "the guest's owner reference was put back: {owners:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_deleted_with_its_deleting_guest_is_released_without_a_task() {
+    let env = SnapEnv::new().await;
+    env.snaps
+        .put(snapshot("before-upgrade", "ProxmoxVM", "web", json!({})));
+    env.drive("before-upgrade", ready).await.unwrap();
+    // Namespace or foreground deletion: the guest object (deletionPolicy Delete) is deleting
+    // too, so Proxmox destroys the snapshot with the guest.
+    let mut web = env.vms.get("web").unwrap();
+    web["metadata"]["deletionTimestamp"] = json!("2026-11-01T10:00:00Z");
+    env.vms.put(web);
+    env.snaps.delete("before-upgrade");
+    env.drive("before-upgrade", gone).await;
+    assert_eq!(
+        env.pve.count("DELETE", "/snapshot/before-upgrade").await,
+        0,
+        "a delsnapshot task raced the guest's destroy"
+    );
 }

@@ -170,3 +170,73 @@ async fn suspend_stops_runs_and_a_bad_schedule_is_stalled() {
     );
     assert!(snapshot_objects(&env).is_empty());
 }
+
+#[tokio::test]
+async fn an_invalid_selector_is_stalled_and_selects_no_guest() {
+    let env = SnapEnv::new().await;
+    env.schedules.put(schedule(json!({"guestSelector": {
+        "matchLabels": {"backup": "nightly"},
+        "matchExpressions": [{"key": "tier", "operator": "Bogus"}],
+    }})));
+    run_at(&env, "2026-11-01T10:05:05Z").await;
+    // Before, the bad selector fell back to the empty one, which selects every guest.
+    assert!(
+        snapshot_objects(&env).is_empty(),
+        "{:?}",
+        snapshot_objects(&env)
+    );
+    let object = env.schedules.get("nightly").unwrap();
+    let stalled = support::guest::condition(&object, "Stalled");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "InvalidSelector");
+    let message = stalled["message"].as_str().unwrap();
+    assert!(message.contains("matchExpressions[0]"), "{message}");
+    assert!(message.contains("\"Bogus\""), "{message}");
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_is_pruned_and_does_not_stop_the_guests_runs() {
+    let env = SnapEnv::new().await;
+    env.schedules.put(schedule(json!({})));
+    run_at(&env, "2026-11-01T10:01:05Z").await;
+    // The web snapshot fails for good (a failed task, SnapshotLost, Conflict: phase Failed).
+    let mut failed = env.snaps.get("nightly-web-20261101t1001").unwrap();
+    failed["status"] = json!({"phase": "Failed", "readyToUse": false});
+    env.snaps.put(failed);
+
+    run_at(&env, "2026-11-01T10:02:05Z").await;
+    let objects = snapshot_objects(&env);
+    // Web gets its next snapshot; cache's first is still being taken, so cache is skipped.
+    assert!(
+        objects.contains(&"nightly-web-20261101t1002".to_string()),
+        "{objects:?}"
+    );
+    assert!(!objects.contains(&"nightly-cache-20261101t1002".to_string()));
+    // The failed one is deleted by the schedule.
+    let gone_or_deleting = env
+        .snaps
+        .get("nightly-web-20261101t1001")
+        .is_none_or(|o| o["metadata"].get("deletionTimestamp").is_some());
+    assert!(gone_or_deleting, "the failed snapshot was kept");
+}
+
+#[tokio::test]
+async fn a_guest_not_under_full_management_is_left_out_with_a_note() {
+    let env = SnapEnv::new().await;
+    let mut cache = env.cts.get("cache").unwrap();
+    cache["spec"]["managementPolicy"] = json!("ObserveOnly");
+    env.cts.put(cache);
+    env.schedules.put(schedule(json!({})));
+    run_at(&env, "2026-11-01T10:01:05Z").await;
+    assert_eq!(snapshot_objects(&env), ["nightly-web-20261101t1001"]);
+    settle(&env).await;
+    run_at(&env, "2026-11-01T10:01:30Z").await;
+    let object = env.schedules.get("nightly").unwrap();
+    assert_eq!(object["status"]["guests"], 1);
+    let ready = support::guest::condition(&object, "Ready");
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.contains("left out (managementPolicy is not Full): cache"),
+        "{message}"
+    );
+}

@@ -64,8 +64,13 @@ impl ResyncSettings {
     /// the interval, so that guests read together (at start, after a node came back) do not
     /// come due together again.
     pub fn next_due(&self, now: Instant) -> Instant {
-        let share = 0.5 + 0.5 * fastrand::f64();
-        now + self.interval.mul_f64(share)
+        now + self.jittered()
+    }
+
+    /// A wait uniform in the second half of the interval (for periodic checks that should not
+    /// come due together, such as the drift check of a Ready snapshot).
+    pub fn jittered(&self) -> Duration {
+        self.interval.mul_f64(0.5 + 0.5 * fastrand::f64())
     }
 }
 
@@ -156,6 +161,18 @@ mod tests {
     use super::*;
 
     const GAP: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn jittered_waits_fall_in_the_second_half_of_the_interval() {
+        let settings = ResyncSettings::default();
+        for _ in 0..200 {
+            let wait = settings.jittered();
+            assert!(
+                wait >= settings.interval / 2 && wait <= settings.interval,
+                "{wait:?}"
+            );
+        }
+    }
 
     #[test]
     fn slots_are_one_gap_apart_and_kept_while_waiting() {

@@ -1,8 +1,9 @@
 //! The ProxmoxSnapshotSchedule controller. One reconcile: parse the schedule (`plan.rs`), list
 //! the selected guest objects and the ProxmoxSnapshots the schedule owns, create one
 //! ProxmoxSnapshot per guest when a run is due (once for any number of missed slots; never
-//! while a snapshot of that guest from this schedule is still being taken), delete what
-//! retention prunes, and write status (last and next run, counts, conditions). The
+//! while a snapshot of that guest from this schedule is still being taken; guests whose
+//! managementPolicy is not Full are left out, with a note), delete what retention prunes
+//! (failed snapshots too), and write status (last and next run, counts, conditions). The
 //! ProxmoxSnapshot controller does the Proxmox work; names are deterministic per run, so a
 //! repeated run finds the objects it created.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
@@ -22,8 +23,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use kubepve_api::snapshot::{GUEST_LABEL, SCHEDULE_LABEL};
 use kubepve_api::{
-    GuestKindRef, GuestRef, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotSchedule,
-    ProxmoxSnapshotSpec, SnapshotDeletionPolicy, SnapshotScheduleStatus,
+    GuestCommon, GuestKindRef, GuestRef, ManagementPolicy, ProxmoxContainer, ProxmoxSnapshot,
+    ProxmoxSnapshotSchedule, ProxmoxSnapshotSpec, SnapshotDeletionPolicy, SnapshotScheduleStatus,
 };
 
 use crate::conditions::{Health, now};
@@ -31,7 +32,7 @@ use crate::context::Context;
 use crate::guest::status;
 use crate::run::{log_outcome, scoped_api};
 use crate::snapshot::SnapshotError;
-use plan::{Owned, Schedule};
+use plan::{Owned, OwnedState, Schedule};
 
 /// The longest a schedule sleeps before looking again (the clock, guests and snapshots change).
 const MAX_SLEEP: Duration = Duration::from_secs(300);
@@ -68,13 +69,13 @@ pub async fn reconcile_at(
             .as_deref()
             .map(plan::parse_max_age)
             .transpose()?;
-        Ok((s, age))
+        Ok((s, age, plan::selector(&(&spec.guest_selector).into())?))
     });
-    let (schedule, max_age) = match parsed {
+    let (schedule, max_age, selector) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
             let health = Health::Stalled {
-                reason: "InvalidSchedule".into(),
+                reason: e.reason().into(),
                 message: e.to_string(),
             };
             st.next_schedule_time = None;
@@ -83,12 +84,32 @@ pub async fn reconcile_at(
     };
     let ns = object.namespace().unwrap_or_default();
     let uid = object.uid().unwrap_or_default();
-    let guests = selected_guests(ctx, &ns, object).await?;
+    let selection = selected_guests(ctx, &ns, &selector).await?;
+    let guests = &selection.guests;
     let snaps_api: Api<ProxmoxSnapshot> = Api::namespaced(ctx.client.clone(), &ns);
     let owned_list = snaps_api
         .list(&ListParams::default().labels(&format!("{SCHEDULE_LABEL}={uid}")))
         .await?
         .items;
+
+    let owned: Vec<Owned> = owned_list
+        .iter()
+        .map(|s| Owned {
+            name: s.name_any(),
+            guest: s.labels().get(GUEST_LABEL).cloned().unwrap_or_default(),
+            created: s
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(now),
+            state: OwnedState::of(
+                s.status.as_ref().and_then(|st| st.phase),
+                s.status.as_ref().and_then(|st| st.ready_to_use),
+            ),
+            deleting: s.meta().deletion_timestamp.is_some(),
+        })
+        .collect();
 
     // 1. A run, if one is due.
     let created = object
@@ -106,13 +127,8 @@ pub async fn reconcile_at(
         && let Some(slot) = schedule.due(since, now)
     {
         let mut made = 0;
-        for (kind, name, guest_uid) in &guests {
-            let busy = owned_list.iter().any(|s| {
-                s.labels().get(GUEST_LABEL) == Some(guest_uid)
-                    && s.status.as_ref().and_then(|st| st.ready_to_use) != Some(true)
-                    && s.meta().deletion_timestamp.is_none()
-            });
-            if busy {
+        for (kind, name, guest_uid) in guests {
+            if plan::busy(&owned, guest_uid) {
                 let note = format!(
                     "skipped the {slot} run for {name}: its previous snapshot is still being taken"
                 );
@@ -144,21 +160,6 @@ pub async fn reconcile_at(
     }
 
     // 2. Retention.
-    let owned: Vec<Owned> = owned_list
-        .iter()
-        .map(|s| Owned {
-            name: s.name_any(),
-            guest: s.labels().get(GUEST_LABEL).cloned().unwrap_or_default(),
-            created: s
-                .meta()
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .unwrap_or(now),
-            ready: s.status.as_ref().and_then(|st| st.ready_to_use) == Some(true),
-            deleting: s.meta().deletion_timestamp.is_some(),
-        })
-        .collect();
     for name in plan::prune(&owned, &spec.retention, max_age, now) {
         match snaps_api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -177,17 +178,23 @@ pub async fn reconcile_at(
     st.guests = Some(i32::try_from(guests.len()).unwrap_or(i32::MAX));
     st.snapshots =
         Some(i32::try_from(owned.iter().filter(|o| !o.deleting).count()).unwrap_or(i32::MAX));
-    let taking = owned.iter().filter(|o| !o.ready && !o.deleting).count();
+    let taking = owned
+        .iter()
+        .filter(|o| o.state == OwnedState::InFlight && !o.deleting)
+        .count();
     let health = if taking > 0 {
         Health::Progressing {
             reason: "TakingSnapshots".into(),
-            message: format!("waiting for {taking} snapshots to become ready"),
+            message: format!(
+                "waiting for {taking} snapshots to become ready{}",
+                selection.note()
+            ),
         }
     } else {
         let when = next.map_or_else(|| "suspended".to_string(), |n| format!("next run {n}"));
         Health::Ready {
             reason: "Scheduled".into(),
-            message: format!("{} guests, {when}", guests.len()),
+            message: format!("{} guests, {when}{}", guests.len(), selection.note()),
         }
     };
     let until_next = next
@@ -218,42 +225,63 @@ async fn finish(
     Ok(Action::requeue(wait))
 }
 
-/// The guest objects the selector matches: kind, name, UID.
+/// The guest objects the selector matches, and the names of those left out.
+struct Selection {
+    /// Kind, name and UID of each guest to snapshot.
+    guests: Vec<(GuestKindRef, String, String)>,
+    /// Matched but left out: managementPolicy is not Full, so kubepve writes nothing to them.
+    left_out: Vec<String>,
+}
+
+impl Selection {
+    /// Adds one matched guest object (ones being deleted are skipped).
+    fn add(&mut self, kind: GuestKindRef, meta: &ObjectMeta, guest: &GuestCommon) {
+        if meta.deletion_timestamp.is_some() {
+            return;
+        }
+        let name = meta.name.clone().unwrap_or_default();
+        if guest.management_policy != ManagementPolicy::Full {
+            self.left_out.push(name);
+            return;
+        }
+        self.guests
+            .push((kind, name, meta.uid.clone().unwrap_or_default()));
+    }
+
+    /// The note status carries about the guests left out (empty when none are).
+    fn note(&self) -> String {
+        if self.left_out.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; left out (managementPolicy is not Full): {}",
+            self.left_out.join(", ")
+        )
+    }
+}
+
+/// The guest objects the selector matches.
 async fn selected_guests(
     ctx: &Context,
     ns: &str,
-    object: &ProxmoxSnapshotSchedule,
-) -> Result<Vec<(GuestKindRef, String, String)>, SnapshotError> {
-    let selector = Selector::try_from(object.spec.guest_selector.clone()).unwrap_or_default();
-    let params = ListParams::default().labels_from(&selector);
-    let mut out = Vec::new();
+    selector: &Selector,
+) -> Result<Selection, SnapshotError> {
+    let params = ListParams::default().labels_from(selector);
+    let mut out = Selection {
+        guests: Vec::new(),
+        left_out: Vec::new(),
+    };
     let vms = Api::<kubepve_api::ProxmoxVM>::namespaced(ctx.client.clone(), ns)
         .list(&params)
         .await?;
-    for vm in vms
-        .items
-        .iter()
-        .filter(|g| g.meta().deletion_timestamp.is_none())
-    {
-        out.push((
-            GuestKindRef::ProxmoxVM,
-            vm.name_any(),
-            vm.uid().unwrap_or_default(),
-        ));
+    for vm in &vms.items {
+        out.add(GuestKindRef::ProxmoxVM, vm.meta(), &vm.spec.guest);
     }
     let cts = Api::<ProxmoxContainer>::namespaced(ctx.client.clone(), ns)
         .list(&params)
         .await?;
-    for ct in cts
-        .items
-        .iter()
-        .filter(|g| g.meta().deletion_timestamp.is_none())
-    {
-        out.push((
-            GuestKindRef::ProxmoxContainer,
-            ct.name_any(),
-            ct.uid().unwrap_or_default(),
-        ));
+    for ct in &cts.items {
+        out.add(GuestKindRef::ProxmoxContainer, ct.meta(), &ct.spec.guest);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The pure part of snapshot schedules: parsing the cron expression and time zone, when a run
 //! is due (once for any number of missed slots), the names of the snapshots a run creates, and
-//! which snapshots retention prunes. No I/O and no clock: `now` is always an argument.
+//! which snapshots retention prunes, and checking the guest selector. No I/O and no clock: `now`
+//! is always an argument.
 
 use std::time::Duration;
 
@@ -8,7 +9,10 @@ use croner::Cron;
 use croner::parser::CronParser;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Selector;
 use kubepve_api::Retention;
+use kubepve_api::SnapshotPhase;
 use kubepve_api::snapshot::SNAPSHOT_NAME_MAX;
 
 /// Why a schedule cannot be used.
@@ -28,6 +32,61 @@ pub enum ScheduleError {
     /// maxAge does not parse.
     #[error("retention.maxAge {0:?} is not a number and a unit m, h, d or w")]
     MaxAge(String),
+    /// A guestSelector matchExpressions entry is not valid.
+    #[error("guestSelector.matchExpressions[{index}] (key {key:?}): {reason}")]
+    Selector {
+        /// Its position in matchExpressions.
+        index: usize,
+        /// Its key.
+        key: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl ScheduleError {
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Selector { .. } => "InvalidSelector",
+            _ => "InvalidSchedule",
+        }
+    }
+}
+
+/// The label selector `selector` stands for, checked the way the kube-apiserver checks one
+/// (an unknown operator, or values that do not fit the operator, is an error rather than a
+/// selector that matches every guest).
+pub fn selector(selector: &LabelSelector) -> Result<Selector, ScheduleError> {
+    for (index, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let count = req.values.as_ref().map_or(0, Vec::len);
+        let reason = match req.operator.as_str() {
+            "In" | "NotIn" if count == 0 => Some(format!(
+                "operator {} needs at least one value in values",
+                req.operator
+            )),
+            "Exists" | "DoesNotExist" if count > 0 => Some(format!(
+                "operator {} takes no values; remove values",
+                req.operator
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => None,
+            other => Some(format!(
+                "operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+            )),
+        };
+        if let Some(reason) = reason {
+            return Err(ScheduleError::Selector {
+                index,
+                key: req.key.clone(),
+                reason,
+            });
+        }
+    }
+    Selector::try_from(selector.clone()).map_err(|e| ScheduleError::Selector {
+        index: 0,
+        key: String::new(),
+        reason: e.0,
+    })
 }
 
 /// A parsed schedule: when, and in which time zone.
@@ -150,14 +209,45 @@ pub struct Owned {
     pub guest: String,
     /// When its run was (the object's creation).
     pub created: Timestamp,
-    /// Ready in Proxmox.
-    pub ready: bool,
+    /// Where it stands.
+    pub state: OwnedState,
     /// Already being deleted.
     pub deleting: bool,
 }
 
+/// Where one owned snapshot stands, as the schedule sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnedState {
+    /// Pending or Creating: a run skips its guest until it settles.
+    InFlight,
+    /// Ready in Proxmox: counts toward retention.
+    Ready,
+    /// Failed (a failed task, SnapshotLost, Conflict): it never becomes ready, so it does not
+    /// hold up the guest's runs or count toward keepLast, and retention deletes it.
+    Failed,
+}
+
+impl OwnedState {
+    /// The state of a snapshot with status `phase` and `readyToUse` (no status yet: in flight).
+    pub fn of(phase: Option<SnapshotPhase>, ready_to_use: Option<bool>) -> Self {
+        match phase {
+            Some(SnapshotPhase::Failed) => Self::Failed,
+            _ if ready_to_use == Some(true) => Self::Ready,
+            _ => Self::InFlight,
+        }
+    }
+}
+
+/// Whether a run must skip `guest`: one of its snapshots from this schedule is still in flight.
+pub fn busy(owned: &[Owned], guest: &str) -> bool {
+    owned
+        .iter()
+        .any(|o| o.guest == guest && o.state == OwnedState::InFlight && !o.deleting)
+}
+
 /// The snapshots retention deletes: per guest, the ready ones beyond the newest `keepLast`,
-/// and the ready ones older than `maxAge`. Snapshots still being taken are never pruned.
+/// the ready ones older than `maxAge`, and every failed one. Snapshots still being taken are
+/// never pruned.
 pub fn prune(
     owned: &[Owned],
     retention: &Retention,
@@ -171,7 +261,7 @@ pub fn prune(
     for guest in guests {
         let mut ready: Vec<&Owned> = owned
             .iter()
-            .filter(|o| o.guest == guest && o.ready && !o.deleting)
+            .filter(|o| o.guest == guest && o.state == OwnedState::Ready && !o.deleting)
             .collect();
         ready.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.name.cmp(&a.name)));
         let keep = retention
@@ -189,6 +279,12 @@ pub fn prune(
             }
         }
     }
+    out.extend(
+        owned
+            .iter()
+            .filter(|o| o.state == OwnedState::Failed && !o.deleting)
+            .map(|o| o.name.clone()),
+    );
     out.sort();
     out
 }
@@ -276,6 +372,44 @@ mod tests {
         assert!(parse_max_age("7y").is_err());
     }
 
+    fn requirement(operator: &str, values: Option<&[&str]>) -> LabelSelector {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: operator.into(),
+                values: values.map(|v| v.iter().map(|s| (*s).to_string()).collect()),
+            }]),
+            match_labels: None,
+        }
+    }
+
+    #[test]
+    fn selectors_are_checked_like_the_apiserver_does() {
+        assert_eq!(
+            selector(&requirement("In", Some(&["db"])))
+                .unwrap()
+                .to_string(),
+            "tier in (db)"
+        );
+        assert!(selector(&requirement("Exists", None)).is_ok());
+        for (op, values, says) in [
+            ("In", Some(&[][..]), "needs at least one value"),
+            ("NotIn", None, "needs at least one value"),
+            ("Exists", Some(&["db"][..]), "takes no values"),
+            ("DoesNotExist", Some(&["db"][..]), "takes no values"),
+            (
+                "Equals",
+                None,
+                "is not one of In, NotIn, Exists, DoesNotExist",
+            ),
+        ] {
+            let e = selector(&requirement(op, values)).unwrap_err();
+            assert_eq!(e.reason(), "InvalidSelector");
+            assert!(e.to_string().contains(says), "{op}: {e}");
+        }
+    }
+
     #[test]
     fn names_are_valid_and_deterministic() {
         let slot = at("2026-11-02T03:00:00Z");
@@ -296,13 +430,46 @@ mod tests {
     }
 
     fn owned(name: &str, guest: &str, minute: i64, ready: bool) -> Owned {
+        let state = if ready {
+            OwnedState::Ready
+        } else {
+            OwnedState::InFlight
+        };
         Owned {
             name: name.into(),
             guest: guest.into(),
             created: Timestamp::from_second(1_800_000_000 + minute * 60).unwrap(),
-            ready,
+            state,
             deleting: false,
         }
+    }
+
+    #[test]
+    fn failed_snapshots_are_pruned_and_do_not_hold_up_the_guest() {
+        let mut failed = owned("web-4", "web", 4, false);
+        failed.state = OwnedState::of(Some(SnapshotPhase::Failed), Some(false));
+        let list = vec![
+            owned("web-1", "web", 1, true),
+            owned("web-2", "web", 2, true),
+            owned("web-3", "web", 3, true),
+            failed,
+        ];
+        assert!(!busy(&list, "web"));
+        let keep3 = Retention {
+            keep_last: Some(3),
+            max_age: None,
+        };
+        let now = Timestamp::from_second(1_800_000_000 + 600).unwrap();
+        // The failed one goes; it does not push a ready one out of keepLast.
+        assert_eq!(prune(&list, &keep3, None, now), ["web-4"]);
+        let mut taking = list.clone();
+        taking.push(owned("web-5", "web", 5, false));
+        assert!(busy(&taking, "web"));
+        assert_eq!(OwnedState::of(None, None), OwnedState::InFlight);
+        assert_eq!(
+            OwnedState::of(Some(SnapshotPhase::Creating), Some(false)),
+            OwnedState::InFlight
+        );
     }
 
     #[test]

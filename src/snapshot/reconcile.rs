@@ -17,7 +17,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use kubepve_api::{
-    FINALIZER, ProxmoxSnapshot, SnapshotDeletionPolicy, SnapshotPhase, SnapshotStatus,
+    DeletionPolicy, FINALIZER, ManagementPolicy, ProxmoxSnapshot, SnapshotDeletionPolicy,
+    SnapshotPhase, SnapshotStatus,
 };
 use kubepve_plan::snapshot::{SnapshotPlan, WantedSnapshot, plan_snapshot};
 use serde_json::json;
@@ -131,10 +132,21 @@ async fn pipeline(
             settings.connection_retry,
         )));
     };
-    if !deleting {
+    if deleting
+        && guest.deleting
+        && guest.common.management_policy == ManagementPolicy::Full
+        && guest.common.deletion_policy == DeletionPolicy::Delete
+    {
+        // Namespace or foreground deletion: Proxmox destroys the snapshots with the guest, and
+        // a delsnapshot task now would only race that destroy.
+        return release(object, ctx).await;
+    }
+    // Not while the guest object is being deleted: with `--cascade=orphan` the garbage
+    // collector strips the reference, and putting it back would undo the orphaning.
+    if !deleting && !guest.deleting {
         own(object, ctx, &guest).await?;
     }
-    let conn = match target::connection(ctx, &ns, &guest) {
+    let conn = match target::connection(ctx, &ns, &guest, deleting) {
         Ok(conn) => conn,
         Err(message) => {
             let phase = if deleting {
@@ -282,7 +294,9 @@ async fn pipeline(
                     reason: "SnapshotReady".into(),
                     message,
                 },
-                settings.drift_interval,
+                // A Ready snapshot only needs its drift check (two Proxmox reads) as often as
+                // the full resync reads a guest, jittered so that snapshots spread out.
+                settings.full_resync.jittered(),
             )))
         }
         SnapshotPlan::Create { .. } if lost || guest.deleting || !guest.managed() => {

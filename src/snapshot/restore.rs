@@ -122,7 +122,7 @@ async fn pipeline(
             settings.connection_retry,
         ));
     };
-    let conn = match target::connection(ctx, &ns, &guest) {
+    let conn = match target::connection(ctx, &ns, &guest, false) {
         Ok(conn) => conn,
         Err(message) => {
             return Ok(waiting(

@@ -111,14 +111,22 @@ pub async fn resolve(
     })
 }
 
-/// The usable connection of `target`, or a message saying why there is none.
+/// The usable connection of `target` (while `deleting`, the last usable one too), or a message
+/// saying why there is none.
 pub fn connection(
     ctx: &Context,
     namespace: &str,
     target: &Target,
+    deleting: bool,
 ) -> Result<Arc<Connection>, String> {
     let name = &target.common.connection_ref.name;
-    match ctx.connections.get(&(namespace.to_string(), name.clone())) {
+    let key = (namespace.to_string(), name.clone());
+    if deleting && let Some(conn) = ctx.connections.for_deletion(&key) {
+        // As the guest deletion does: the last usable connection, so a Secret deleted first
+        // (namespace deletion) does not hold the snapshot's finalizer for ever.
+        return Ok(conn);
+    }
+    match ctx.connections.get(&key) {
         Some(Ok(conn)) => Ok(conn),
         Some(Err(problem)) => Err(format!(
             "connection {name} is not usable: {}",

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod container;
 pub mod crds;
 pub mod quantity;
+pub mod selector;
 pub mod snapshot;
 pub mod vm;
 
@@ -24,6 +25,7 @@ pub use container::{
     ContainerFeatures, ContainerNetwork, MountPoint, ProxmoxContainer, ProxmoxContainerSpec, RootFs,
 };
 pub use quantity::{Quantity, QuantityError};
+pub use selector::{GuestSelector, SelectorRequirement};
 pub use snapshot::{
     GuestKindRef, GuestRef, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxSnapshotRestoreSpec,
     ProxmoxSnapshotSchedule, ProxmoxSnapshotScheduleSpec, ProxmoxSnapshotSpec, RestorePhase,

@@ -5,12 +5,13 @@
 //! Proxmox's own rules for snapshot names (`pve-configid`, at most 40 characters, not the
 //! reserved `current` or `pending`) are in the schema, so a bad name never reaches Proxmox.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{LocalObjectReference, TaskRef};
+use crate::selector::GuestSelector;
 
 /// Pattern of a Proxmox snapshot name (`pve-configid`): a letter, then letters, digits, `_`
 /// or `-`.
@@ -211,7 +212,7 @@ pub struct ProxmoxSnapshotScheduleSpec {
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_+/-]+$"))]
     pub time_zone: Option<String>,
     /// Which ProxmoxVM and ProxmoxContainer objects in this namespace to snapshot.
-    pub guest_selector: LabelSelector,
+    pub guest_selector: GuestSelector,
     /// How many snapshots of each guest to keep.
     pub retention: Retention,
     /// Stop taking snapshots (pruning continues).

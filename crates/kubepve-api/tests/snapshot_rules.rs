@@ -1,7 +1,8 @@
 //! The schema and CEL rules of the snapshot kinds, offline: Proxmox's snapshot name rules
 //! (pattern, length, reserved names, and the object's name when snapshotName is not set),
 //! includeVMState only for VMs, immutable guestRef and snapshotName, retention that bounds
-//! something, a restore that cannot be changed, and cron expressions of five fields.
+//! something, a restore that cannot be changed, cron expressions of five fields, and guest
+//! selector expressions checked as the kube-apiserver checks a label selector.
 
 #![allow(clippy::unwrap_used)]
 
@@ -183,4 +184,49 @@ fn the_restore_sample_is_valid() {
     assert!(errors("ProxmoxSnapshotRestore", &doc, None).is_empty());
     let typed: kubepve_api::ProxmoxSnapshotRestore = serde_json::from_value(doc).unwrap();
     assert!(typed.spec.start_after);
+}
+
+fn with_expression(expression: Value) -> Value {
+    schedule(json!({"guestSelector": {"matchExpressions": [expression]}}))
+}
+
+#[test]
+fn selector_expressions_are_checked_like_the_apiserver_does() {
+    for good in [
+        json!({"key": "tier", "operator": "In", "values": ["db"]}),
+        json!({"key": "tier", "operator": "NotIn", "values": ["db", "web"]}),
+        json!({"key": "tier", "operator": "Exists"}),
+        json!({"key": "tier", "operator": "DoesNotExist", "values": []}),
+    ] {
+        let doc = with_expression(good.clone());
+        assert!(
+            errors("ProxmoxSnapshotSchedule", &doc, None).is_empty(),
+            "{good}: {:?}",
+            errors("ProxmoxSnapshotSchedule", &doc, None)
+        );
+    }
+    let values_rule = "values must be non-empty for operator In and NotIn";
+    for bad in [
+        json!({"key": "tier", "operator": "In"}),
+        json!({"key": "tier", "operator": "NotIn", "values": []}),
+        json!({"key": "tier", "operator": "Exists", "values": ["db"]}),
+    ] {
+        rejected(
+            "ProxmoxSnapshotSchedule",
+            &with_expression(bad),
+            None,
+            values_rule,
+        );
+    }
+    rejected(
+        "ProxmoxSnapshotSchedule",
+        &with_expression(json!({"key": "tier", "operator": "Equals", "values": ["db"]})),
+        None,
+        "Equals",
+    );
+    let many: Vec<Value> = (0..33)
+        .map(|i| json!({"key": format!("k{i}"), "operator": "Exists"}))
+        .collect();
+    let doc = schedule(json!({"guestSelector": {"matchExpressions": many}}));
+    assert!(!errors("ProxmoxSnapshotSchedule", &doc, None).is_empty());
 }
