@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod connection;
 pub mod context;
+pub mod controller;
 pub mod finalizer;
 pub mod guest;
 pub mod metrics;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::connection;
 use crate::context::{Context, Settings};
+use crate::controller::{log_outcome, scoped_api};
 use crate::guest;
 use crate::metrics::Metrics;
 use crate::server::{Probe, serve};
@@ -163,17 +164,6 @@ pub async fn controllers(
     );
 }
 
-/// The Api for a namespaced kind, in one namespace or all of them.
-pub fn scoped_api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
 fn connection_error_policy(
     conn: Arc<ProxmoxConnection>,
     error: &connection::ConnectionError,
@@ -182,14 +172,6 @@ fn connection_error_policy(
     tracing::warn!(connection = %conn.name_any(), %error, "reconcile failed");
     ctx.metrics.failed("ProxmoxConnection", "Kube");
     Action::requeue(ctx.settings.connection_retry)
-}
-
-/// Logs the end of a reconcile run by a controller.
-pub fn log_outcome<T: std::fmt::Debug, E: std::fmt::Display>(kind: &str, outcome: Result<T, E>) {
-    match outcome {
-        Ok(object) => tracing::debug!(kind, ?object, "reconciled"),
-        Err(error) => tracing::debug!(kind, %error, "reconcile error"),
-    }
 }
 
 async fn signal_stop(stop: watch::Sender<bool>) {

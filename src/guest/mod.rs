@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::Context;
-use crate::run::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api};
 
 pub use observe::Observations;
 pub use observe::forget as forget_observation;

@@ -29,8 +29,8 @@ use kubepve_api::{
 
 use crate::conditions::{Health, now};
 use crate::context::Context;
+use crate::controller::{log_outcome, scoped_api};
 use crate::guest::status;
-use crate::run::{log_outcome, scoped_api};
 use crate::snapshot::SnapshotError;
 use plan::{Owned, OwnedState, Schedule};
 

@@ -19,7 +19,7 @@ use kube::{Resource, runtime::reflector::ObjectRef};
 use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
 use crate::context::Context;
-use crate::run::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api};
 
 pub use reconcile::reconcile;
 
