@@ -13,10 +13,16 @@
 //!   another manager's field is a 409; `force` takes it over; fields a manager stops applying
 //!   are removed).
 //!
-//! It does not model: watches (the scenarios reconcile directly), admission, CEL and schema
+//! - watches: every write is an event to the watches that follow the object, a watch resumes
+//!   from a resourceVersion, and history the fake no longer keeps ([`FakeKube::compact`])
+//!   answers 410 Expired, so the operator's controllers can run against it as against a real
+//!   server ([`FakeKube::open_watches`], [`FakeKube::restart_watches`]).
+//!
+//! It does not model: admission, CEL and schema
 //! validation (the `real_apiserver` suites and `tests/generated_crds.rs` cover those), RBAC,
 //! owner references and garbage collection, list-type merge keys (lists are atomic), label
-//! selectors beyond `a=b` and `a`, or paging.
+//! selectors beyond `a=b`, `a!=b`, `a` and `!a`, field selectors, a watch with a label selector
+//! seeing an object leave or enter the selection when its labels change, or paging.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,12 +31,13 @@ mod fields;
 mod http;
 mod kinds;
 mod store;
+mod watch;
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::mockkube::MockKube;
+use super::mockkube::{MockKube, Reply};
 use store::{Change, Store, kind};
 
 /// The namespace the compatibility methods (`put`, `get`, `delete`, ...) work in.
@@ -61,7 +68,7 @@ impl FakeKube {
             fail_status_writes: false,
         }));
         let handler_state = state.clone();
-        let mock = MockKube::new(move |r| {
+        let mock = MockKube::streaming(move |r| {
             let mut s = handler_state.lock().unwrap();
             if s.fail_status_writes
                 && r.method != "GET"
@@ -70,14 +77,18 @@ impl FakeKube {
                     .next()
                     .is_some_and(|p| p.ends_with("/status"))
             {
-                return errors::injected(500, "status writes are failing");
+                return Reply::Json(errors::injected(500, "status writes are failing"));
             }
-            let answer = http::handle(&mut s.store, r);
+            let reply = http::reply(&mut s.store, r);
             let is_event = r.uri.contains("/events");
-            if is_event && ["POST", "PATCH"].contains(&r.method.as_str()) && answer.0 < 300 {
+            if let Reply::Json((code, _)) = &reply
+                && is_event
+                && ["POST", "PATCH"].contains(&r.method.as_str())
+                && *code < 300
+            {
                 s.events.push(r.body.clone());
             }
-            answer
+            reply
         });
         Self {
             mock: Arc::new(mock),
@@ -243,6 +254,26 @@ impl FakeKube {
         self.list("configmaps", None)
             .into_iter()
             .find(|cm| cm["metadata"]["name"] == name)
+    }
+
+    /// How many watches are open (every controller keeps one per kind it watches).
+    pub fn open_watches(&self) -> usize {
+        self.with(|s| s.watches.open_count())
+    }
+
+    /// Ends every open watch, as an API server restart does; clients resume from their last
+    /// resourceVersion.
+    pub fn restart_watches(&self) {
+        self.with(|s| s.watches.close_all());
+    }
+
+    /// Forgets the event history, as an etcd compaction does: a watch resuming from an older
+    /// resourceVersion gets 410 Expired and must list again.
+    pub fn compact(&self) {
+        self.with(|s| {
+            let newest = s.newest();
+            s.watches.compact(newest);
+        });
     }
 
     /// The URL plural this fake's compatibility methods work on.
