@@ -9,10 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
-#[path = "support/invalid.rs"]
-mod invalid;
+use crate::invalid;
 
 use std::time::Duration;
 

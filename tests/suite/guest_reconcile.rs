@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use serde_json::{Value, json};

@@ -3,11 +3,11 @@
 //! without the needed privileges gives a clear PermissionDenied condition and creates nothing; a
 //! guest owned by another object is never changed; the image and the manifests run as non-root.
 //! (TLS verification by default is checked in `connection_reconcile.rs` and
-//! `crates/pve-client/tests/auth_tls.rs`.)
+//! `crates/pve-client/tests/suite/auth_tls.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

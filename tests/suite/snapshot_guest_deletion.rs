@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use kubepve_api::ProxmoxVM;
 use kubepve_plan::snapshot::description_with_owner;

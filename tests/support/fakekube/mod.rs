@@ -14,7 +14,7 @@
 //!   are removed).
 //!
 //! It does not model: watches (the scenarios reconcile directly), admission, CEL and schema
-//! validation (the `real_apiserver` suites and `tests/generated_crds.rs` cover those), RBAC,
+//! validation (the `real_apiserver` suites and `tests/suite/generated_crds.rs` cover those), RBAC,
 //! owner references and garbage collection, list-type merge keys (lists are atomic), label
 //! selectors beyond `a=b` and `a`, or paging.
 

@@ -5,10 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
-#[path = "../../../tests/support/invalid.rs"]
-mod invalid;
+use crate::invalid;
 
 use invalid::{RefusedBy, bases, cases};
 use support::{cel_errors, schema_errors};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use pve_client::types::{ClusterResource, GuestConfig, GuestStatus, Version};
 use pve_client::{

@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-#[path = "../../../tests/support/invalid.rs"]
-mod invalid;
+use crate::invalid;
 
 use common::Env;
 use invalid::cases;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, json_of};
 use pve_testkit::{CtSeed, VmSeed};
