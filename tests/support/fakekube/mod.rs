@@ -19,7 +19,7 @@
 //!   server ([`FakeKube::open_watches`], [`FakeKube::restart_watches`]).
 //!
 //! It does not model: admission, CEL and schema
-//! validation (the `real_apiserver` suites and `tests/generated_crds.rs` cover those), RBAC,
+//! validation (the `real_apiserver` suites and `tests/suite/generated_crds.rs` cover those), RBAC,
 //! owner references and garbage collection, list-type merge keys (lists are atomic), label
 //! selectors beyond `a=b`, `a!=b`, `a` and `!a`, field selectors, a watch with a label selector
 //! seeing an object leave or enter the selection when its labels change, or paging.
