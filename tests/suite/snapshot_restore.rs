@@ -2,7 +2,8 @@
 //! snapshot (its config, and running again with startAfter), with the rollback's UPID in status, a configuration
 //! backup saved first (the guest controller's backup ConfigMap, reason `rollback`) and an
 //! Event on the guest object; it is done once. The guards: runStrategy Always without
-//! startAfter, and a snapshot that is not Ready yet, start no rollback.
+//! startAfter, and a snapshot that is not Ready yet, start no rollback. A status write lost
+//! after the rollback request does not make a second rollback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -93,6 +94,39 @@ async fn a_restore_rolls_the_guest_back_once_with_a_backup_first() {
         env.pass_of(Kind::Restore, "undo").await;
     }
     assert_eq!(env.pve.count("POST", "/snapshot/s1/rollback").await, 1);
+}
+
+#[tokio::test]
+async fn a_status_write_lost_after_the_rollback_request_follows_that_task_instead_of_rolling_back_twice()
+{
+    let env = SnapEnv::new().await;
+    env.snaps.put(snapshot("s1", "ProxmoxVM", "web", json!({})));
+    env.drive("s1", ready).await;
+    env.restores
+        .put(restore("undo", "s1", json!({"startAfter": true})));
+
+    // The pass records the request's time, sends the rollback, and then its status write with
+    // the UPID is lost (the operator killed, the API server gone for a moment).
+    env.restores.fail_status_writes_after(1);
+    env.pass_of(Kind::Restore, "undo").await;
+    env.restores.fail_status_writes(false);
+    assert_eq!(env.pve.count("POST", "/snapshot/s1/rollback").await, 1);
+    let st = env.restores.get("undo").unwrap()["status"].clone();
+    assert!(st["requestedTime"].is_string(), "{st:#}");
+    assert!(st["currentTask"].is_null(), "the UPID was lost: {st:#}");
+
+    // The next passes find the task in the node's task list and follow it to its end.
+    let object = env
+        .drive_of(Kind::Restore, "undo", phase_is("Succeeded"))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.pve.count("POST", "/snapshot/s1/rollback").await,
+        1,
+        "rolled back exactly once"
+    );
+    assert_eq!(object["status"]["lastTask"]["type"], "qmrollback");
+    assert_eq!(object["status"]["lastTask"]["exitStatus"], "OK");
 }
 
 #[tokio::test]

@@ -47,7 +47,8 @@ struct State {
     store: Store,
     /// Every Event body sent (creates and series patches), refused ones excluded.
     events: Vec<Value>,
-    fail_status_writes: bool,
+    /// Status writes that still succeed before every further one fails (`None`: never fail).
+    status_writes_left: Option<usize>,
 }
 
 /// The fake API and the mock client that talks to it.
@@ -65,19 +66,21 @@ impl FakeKube {
         let state = Arc::new(Mutex::new(State {
             store: Store::new(),
             events: Vec::new(),
-            fail_status_writes: false,
+            status_writes_left: None,
         }));
         let handler_state = state.clone();
         let mock = MockKube::streaming(move |r| {
             let mut s = handler_state.lock().unwrap();
-            if s.fail_status_writes
-                && r.method != "GET"
+            let status_write = r.method != "GET"
                 && r.uri
                     .split('?')
                     .next()
-                    .is_some_and(|p| p.ends_with("/status"))
-            {
-                return Reply::Json(errors::injected(500, "status writes are failing"));
+                    .is_some_and(|p| p.ends_with("/status"));
+            if status_write && let Some(left) = s.status_writes_left.as_mut() {
+                if *left == 0 {
+                    return Reply::Json(errors::injected(500, "status writes are failing"));
+                }
+                *left -= 1;
             }
             let reply = http::reply(&mut s.store, r);
             let is_event = r.uri.contains("/events");
@@ -246,7 +249,14 @@ impl FakeKube {
     /// Makes every status write fail with 500 (an API server outage, or an operator killed
     /// before its write arrived) until called again with `false`.
     pub fn fail_status_writes(&self, fail: bool) {
-        self.state.lock().unwrap().fail_status_writes = fail;
+        self.state.lock().unwrap().status_writes_left = fail.then_some(0);
+    }
+
+    /// Lets `n` more status writes through, then makes every further one fail with 500 (an
+    /// operator killed between two writes of one pass) until [`FakeKube::fail_status_writes`]
+    /// is called with `false`.
+    pub fn fail_status_writes_after(&self, n: usize) {
+        self.state.lock().unwrap().status_writes_left = Some(n);
     }
 
     /// The stored ConfigMap `name`, in whichever namespace it is.
