@@ -188,7 +188,7 @@ async fn pipeline(
     }
 
     // 2. The guards, on the guest as it is now.
-    let (observed, node) = target::observe(&conn, guest.pve_kind(), vmid).await?;
+    let (observed, node) = target::observe(&conn, guest.pve_kind(), vmid, true).await?;
     if let (Some(requested), Some(node)) = (&st.requested_time, &node)
         && let Some(upid) = sent_rollback(&conn, node, vmid, requested).await?
     {
@@ -286,15 +286,15 @@ async fn sent_rollback(
         since: Some(since),
         ..Default::default()
     };
-    let tasks = conn
-        .pve
-        .task_list(node, &filter)
-        .await
-        .map_err(|source| SnapshotError::Proxmox {
-            op: "list tasks",
-            vmid,
-            source,
-        })?;
+    let tasks =
+        conn.pve
+            .task_list(node, &filter)
+            .await
+            .map_err(|source| SnapshotError::Proxmox {
+                op: "list tasks",
+                vmid,
+                source,
+            })?;
     Ok(tasks
         .into_iter()
         .map(|t| t.upid)

@@ -275,3 +275,43 @@ async fn a_snapshot_deleted_with_its_deleting_guest_is_released_without_a_task()
         "a delsnapshot task raced the guest's destroy"
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_waiting_for_a_missing_guest_costs_no_proxmox_reads_of_its_own() {
+    let env = SnapEnv::new().await;
+    // A shared read that stays fresh for the whole test: every read after the first pass's
+    // would be the snapshot's own.
+    let conn = kubepve::connection::registry::Connection::new(
+        env.pve_client(),
+        Duration::from_secs(600),
+        "test".into(),
+    );
+    env.ctx().connections.set(
+        ("default".into(), "pve".into()),
+        Ok(std::sync::Arc::new(conn)),
+    );
+    env.vms.put(support::snapshots::guest_object(
+        "ProxmoxVM",
+        "ghost",
+        999,
+        json!({"source": {"blank": {}}}),
+    ));
+    env.snaps
+        .put(snapshot("s-ghost", "ProxmoxVM", "ghost", json!({})));
+
+    env.pass("s-ghost").await;
+    let object = env.snaps.get("s-ghost").unwrap();
+    assert_eq!(condition(&object, "Reconciling")["reason"], "GuestNotFound");
+    let reads = env.pve.count("GET", "/cluster/resources").await;
+    for _ in 0..5 {
+        env.pass("s-ghost").await;
+    }
+    assert_eq!(
+        env.pve.count("GET", "/cluster/resources").await,
+        reads,
+        "passes while waiting read only the shared, cached list"
+    );
+    let object = env.snaps.get("s-ghost").unwrap();
+    assert_eq!(condition(&object, "Reconciling")["reason"], "GuestNotFound");
+    assert_eq!(phase(&object), "Pending");
+}

@@ -98,7 +98,7 @@ async fn a_restore_rolls_the_guest_back_once_with_a_backup_first() {
 
 #[tokio::test]
 async fn a_status_write_lost_after_the_rollback_request_follows_that_task_instead_of_rolling_back_twice()
-{
+ {
     let env = SnapEnv::new().await;
     env.snaps.put(snapshot("s1", "ProxmoxVM", "web", json!({})));
     env.drive("s1", ready).await;
