@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubepve::connection::registry::Connection;
-use kubepve::connection::resync::ResyncSettings;
+use kubepve::proxmox::registry::Connection;
+use kubepve::proxmox::resync::ResyncSettings;
 use kubepve::context::{Context, Settings};
 use kubepve::guest::reconcile;
 use kubepve::metrics::Metrics;

@@ -58,13 +58,21 @@ enum Command {
         /// interval (`10m`, `90s`, `1h`), jittered, to find changes `/cluster/resources` does
         /// not show (pending values, bridges, disk options).
         #[arg(long, env = "KUBEPVE_FULL_RESYNC_INTERVAL", default_value = "10m",
-              value_parser = kubepve::connection::resync::parse_interval)]
+              value_parser = kubepve::proxmox::resync::parse_interval)]
         full_resync_interval: Duration,
         /// Most full-resync reads (config plus pending changes of one guest) per second per
         /// Proxmox connection; also paces a restarted operator's first reads.
         #[arg(long, env = "KUBEPVE_FULL_RESYNC_READS_PER_SECOND", default_value = "1",
-              value_parser = kubepve::connection::resync::parse_rate)]
+              value_parser = kubepve::proxmox::resync::parse_rate)]
         full_resync_reads_per_second: f64,
+        /// The pod's name (the downward API sets `POD_NAME`): the leader lease's holder
+        /// identity and the reporting instance of Events.
+        #[arg(long, env = "POD_NAME", hide = true)]
+        pod_name: Option<String>,
+        /// The pod's namespace (the downward API sets `POD_NAMESPACE`), where configuration
+        /// backups go unless --backup-namespace says otherwise.
+        #[arg(long, env = "POD_NAMESPACE", hide = true)]
+        pod_namespace: Option<String>,
     },
     /// Print every CRD as multi-document YAML, or write one file per CRD with --out-dir.
     Crd {
@@ -89,12 +97,14 @@ fn main() -> anyhow::Result<()> {
             backup_retention,
             full_resync_interval,
             full_resync_reads_per_second,
+            pod_name,
+            pod_namespace,
         } => {
             init_logging(log_json);
-            let backup_namespace = backup_namespace_or_own(backup_namespace)?;
+            let backup_namespace = backup_namespace_or_own(backup_namespace, pod_namespace)?;
             let settings = kubepve::context::Settings {
                 task_poll: Duration::from_secs(task_poll_seconds.max(1)),
-                full_resync: kubepve::connection::resync::ResyncSettings {
+                full_resync: kubepve::proxmox::resync::ResyncSettings {
                     interval: full_resync_interval,
                     reads_per_second: full_resync_reads_per_second,
                 },
@@ -112,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                     keep: usize::from(backup_keep),
                     retention: backup_retention,
                 },
+                pod_name,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -138,9 +149,12 @@ const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/servicea
 
 /// The backup namespace asked for, else the operator's own: POD_NAMESPACE (the downward API in
 /// the chart and the kustomize manifest), else the service account's namespace file.
-fn backup_namespace_or_own(asked: Option<String>) -> anyhow::Result<String> {
+fn backup_namespace_or_own(
+    asked: Option<String>,
+    pod_namespace: Option<String>,
+) -> anyhow::Result<String> {
     let own = || {
-        std::env::var("POD_NAMESPACE").ok().or_else(|| {
+        pod_namespace.or_else(|| {
             std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
                 .ok()
                 .map(|s| s.trim().to_string())

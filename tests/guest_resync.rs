@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use kubepve::connection::resync::ResyncSettings;
+use kubepve::proxmox::resync::ResyncSettings;
 use kubepve::context::Settings;
 use kubepve_api::ProxmoxVM;
 use serde_json::{Value, json};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::outcome::Outcome;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::proxmox::registry::Connection;
+use crate::guest::GuestContext;
 use crate::guest::GuestObject;
 
 /// What a deletion that cannot go on without the connection advises.
@@ -20,7 +20,7 @@ const DELETION_BLOCKED: &str = "; the guest cannot be destroyed without it: fix 
 /// The connection to use, or why there is none yet.
 pub(super) fn usable<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     deleting: bool,
 ) -> Result<Arc<Connection>, Outcome> {
     let key = (
