@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubepve::proxmox::registry::Connection;
-use kubepve::proxmox::resync::ResyncSettings;
 use kubepve::context::{Context, Settings};
+use kubepve::guest::GuestContext;
 use kubepve::guest::reconcile;
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::Connection;
+use kubepve::proxmox::resync::ResyncSettings;
 use kubepve_api::ProxmoxVM;
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
@@ -226,11 +227,12 @@ pub async fn run(options: &Options) -> Run {
         full_resync: options.resync,
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(
+    let shared = Arc::new(Context::new(
         kube.mock.client.clone(),
         metrics.clone(),
         settings,
     ));
+    let ctx = Arc::new(GuestContext::new(shared, Default::default()));
     let conn = Connection::new(
         client(&pve, &token, Some(metrics.clone())),
         options.poll_interval,
@@ -313,7 +315,7 @@ pub fn fakepve_cpu(pve: &FakePve) -> f64 {
 /// Reconciles one object as the controller would, and counts it once it is Ready.
 struct Driver {
     kube: Arc<FakeKube>,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
     name: String,
     ready: Arc<AtomicUsize>,
 }
@@ -335,7 +337,7 @@ impl Driver {
             let delay = match reconcile(Arc::new(typed), self.ctx.clone()).await {
                 Ok(action) => requeue_after(&action),
                 // The controller's error policy: the object's backoff.
-                Err(_) => Some(self.ctx.guest_backoff.next(&uid, self.ctx.settings.backoff)),
+                Err(_) => Some(self.ctx.backoff.next(&uid, self.ctx.settings.backoff)),
             };
             let Some(after) = self.kube.get(&self.name) else {
                 return;

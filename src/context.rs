@@ -9,9 +9,9 @@ use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
+use crate::metrics::Metrics;
 use crate::proxmox::registry::Registry;
 use crate::proxmox::resync::ResyncSettings;
-use crate::metrics::Metrics;
 
 /// The field manager (and event reporter) name the operator writes with.
 pub const MANAGER: &str = "kubepve";

@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod connection;
 pub mod context;
 pub mod controller;
+pub mod duration;
 pub mod finalizer;
 pub mod guest;
 pub mod memory;

@@ -115,3 +115,25 @@ impl Refusals {
             .remove(key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_failure_up_to_the_longest_and_starts_over_after_a_reset() {
+        let backoff = Backoff::default();
+        let bounds = (Duration::from_secs(5), Duration::from_secs(30));
+        let delays: Vec<u64> = (0..5)
+            .map(|_| backoff.next("a", bounds).as_secs())
+            .collect();
+        assert_eq!(delays, [5, 10, 20, 30, 30]);
+        assert_eq!(
+            backoff.next("b", bounds),
+            Duration::from_secs(5),
+            "per object"
+        );
+        backoff.reset("a");
+        assert_eq!(backoff.next("a", bounds), Duration::from_secs(5));
+    }
+}

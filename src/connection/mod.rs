@@ -27,8 +27,8 @@ use serde_json::json;
 use crate::conditions::{Health, now};
 use crate::context::{Context, MANAGER};
 use crate::memory::Backoff;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::proxmox::registry::{Connection, ConnectionKey, Policy, Unavailable};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// How often an unchanged status is written anyway, so that `lastCheckedTime` shows that the
 /// operator still checks the connection.

@@ -29,13 +29,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::GuestObject;
-use super::reconcile::Acted;
 use super::hold::{Hold, proxmox};
 use super::observe::pve_kind;
+use super::reconcile::Acted;
 use super::reconcile::GuestError;
-use crate::proxmox::registry::Connection;
 use crate::context::MANAGER;
 use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// The label every backup ConfigMap carries (value `"true"`), for listing and pruning.
 pub const BACKUP_LABEL: &str = "kubepve.io/config-backup";
@@ -440,23 +440,15 @@ pub async fn pruner(
 /// Parses a retention such as `7d`, `36h`, `90m` or `600s` (plain numbers are seconds).
 pub fn parse_retention(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a retention like 7d, 36h or 90m"))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(n.saturating_mul(unit_secs)))
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{text:?} is too many seconds for a retention"));
+    }
+    crate::duration::parse(t, jiff::Unit::Day).ok_or_else(|| {
+        format!("{text:?} is not a retention like 7d, 36h or 90m (units s, m, h or d)")
+    })
 }
 
 #[cfg(test)]

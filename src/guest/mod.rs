@@ -155,7 +155,11 @@ pub async fn controller<K: GuestObject>(
         .await;
 }
 
-fn error_policy<K: GuestObject>(object: Arc<K>, error: &GuestError, ctx: Arc<GuestContext>) -> Action {
+fn error_policy<K: GuestObject>(
+    object: Arc<K>,
+    error: &GuestError,
+    ctx: Arc<GuestContext>,
+) -> Action {
     let key = object.uid().unwrap_or_default();
     let delay = ctx.backoff.next(&key, ctx.settings.backoff);
     tracing::warn!(kind = K::KIND, name = %object.name_any(), %error, ?delay, "reconcile failed");

@@ -207,7 +207,7 @@ async fn steps<K: GuestObject>(
     release_if_nothing_to_delete(object, ctx, st, pass).await?;
     let conn = connection::usable(object, ctx, pass.deleting).map_err(Halt::Ends)?;
     let freshness = follow(object, ctx, &conn, st, pass.deleting).await?;
-    validate(object, ctx, st, pass)?;
+    validate(object.common(), st, pass, ctx.settings.backoff.1)?;
     let vmid = settle_vmid(object, ctx, &conn, st).await?;
     let guest = Guest {
         object,

@@ -28,10 +28,10 @@ use kubepve_api::{
 };
 
 use crate::conditions::{Health, now};
-use crate::guest::GuestContext;
 use crate::controller::{log_outcome, scoped_api};
-use crate::status;
+use crate::guest::GuestContext;
 use crate::snapshot::SnapshotError;
+use crate::status;
 use plan::{Owned, OwnedState, Schedule};
 
 /// The longest a schedule sleeps before looking again (the clock, guests and snapshots change).

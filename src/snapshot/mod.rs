@@ -18,8 +18,8 @@ use kube::runtime::watcher;
 use kube::{Resource, runtime::reflector::ObjectRef};
 use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
-use crate::guest::GuestContext;
 use crate::controller::{log_outcome, scoped_api};
+use crate::guest::GuestContext;
 
 pub use reconcile::reconcile;
 

@@ -437,7 +437,11 @@ fn step_of(deleting: bool) -> &'static str {
 }
 
 /// Gives the object an owner reference to its guest object, unless it has one.
-async fn own(object: &ProxmoxSnapshot, ctx: &GuestContext, guest: &Target) -> Result<(), SnapshotError> {
+async fn own(
+    object: &ProxmoxSnapshot,
+    ctx: &GuestContext,
+    guest: &Target,
+) -> Result<(), SnapshotError> {
     let owners = object.owner_references();
     if owners.iter().any(|o| o.uid == guest.uid) || guest.uid.is_empty() {
         return Ok(());

@@ -28,11 +28,11 @@ use super::SnapshotError;
 use super::target::{self, Target};
 use super::task::{Followed, follow, started};
 use crate::conditions::{Health, now};
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
+use crate::guest::GuestObject;
 use crate::guest::backup;
 use crate::guest::hold::Hold;
-use crate::guest::GuestObject;
+use crate::proxmox::registry::Connection;
 use crate::status;
 
 /// Reconciles one ProxmoxSnapshotRestore.

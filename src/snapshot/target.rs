@@ -13,8 +13,8 @@ use kubepve_plan::snapshot::{ObservedGuest, ObservedSnapshot};
 use pve_client::GuestKind;
 
 use super::SnapshotError;
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// The guest object, reduced to what snapshots need.
 #[derive(Clone, Debug)]

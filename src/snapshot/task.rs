@@ -8,8 +8,8 @@ use pve_client::{TaskOutcome, Upid};
 
 use super::SnapshotError;
 use crate::conditions::now;
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// Where the recorded task is.
 #[derive(Debug, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kubepve::proxmox::registry::{Connection, Policy};
 use kubepve::context::{Context, Settings};
 use kubepve::guest::GuestContext;
 use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::{Connection, Policy};
 use pve_client::{Client, Upid, WaitOptions};
 use pve_testkit::{FakePve, RecordedRequest, VmSeed};
 use serde_json::Value;
@@ -216,7 +216,8 @@ impl Env {
             .get_kind("proxmoxconnections", ns, name)
             .unwrap_or_else(|| panic!("connection {ns}/{name} is gone"));
         let typed = serde_json::from_value(object).unwrap();
-        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.connection_ctx()).await {
+        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.connection_ctx()).await
+        {
             eprintln!("connection {ns}/{name}: {e}");
         }
     }

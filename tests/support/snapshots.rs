@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubepve::proxmox::registry::Policy;
 use kubepve::guest::GuestContext;
+use kubepve::proxmox::registry::Policy;
 use pve_client::{Client, GuestKind};
 use pve_testkit::{CtSeed, FakePve, VmSeed};
 use serde_json::{Value, json};

@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
+use kubepve_api::GuestStatus;
 use kubepve_plan::{Desired, Observed, Plan, Step};
 
-use kubepve_api::GuestStatus;
-
-use super::{Flow, Guest, Pass, ends, release};
-use crate::guest::GuestObject;
 use super::act::{Act, act};
 use super::outcome::{Outcome, converged};
 use super::placement::create_slot;
+use super::{Flow, Guest, Pass, ends, release};
 use crate::conditions;
+use crate::guest::GuestObject;
 
 /// How often the same step may run in a row before the reconcile stops repeating it.
 const MAX_REPEATS: u32 = 3;

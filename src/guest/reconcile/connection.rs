@@ -8,9 +8,9 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::outcome::Outcome;
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
 use crate::guest::GuestObject;
+use crate::proxmox::registry::Connection;
 
 /// What a deletion that cannot go on without the connection advises.
 const DELETION_BLOCKED: &str = "; the guest cannot be destroyed without it: fix or recreate the \

@@ -3,17 +3,16 @@
 
 use std::time::Duration;
 
+use kubepve_api::GuestStatus;
 use kubepve_plan::{Blocker, Desired, Intent, Observed, Plan, Step};
 
-use kubepve_api::GuestStatus;
-
-use super::{Flow, Guest, Halt, Pass, ends, proxmox};
-use crate::guest::GuestObject;
 use super::act::{Act, act};
 use super::checkpoint::{Checkpoint, checkpoint};
 use super::inputs::desired_state;
 use super::outcome::{Outcome, blocked, observing, set_restart_required};
 use super::placement::place;
+use super::{Flow, Guest, Halt, Pass, ends, proxmox};
+use crate::guest::GuestObject;
 
 /// Build: the desired guest from the spec and its Secrets, on the node placement chooses for a
 /// new guest without one (recorded in status before the guest is created). An observed-only
@@ -33,8 +32,16 @@ pub(super) async fn build<K: GuestObject>(
     } = guest;
     let common = object.common();
     let node = common.node.clone().or_else(|| st.node.clone());
-    let desired =
-        desired_state(object, ctx, conn, vmid, observed, pass.deleting, node.clone()).await?;
+    let desired = desired_state(
+        object,
+        ctx,
+        conn,
+        vmid,
+        observed,
+        pass.deleting,
+        node.clone(),
+    )
+    .await?;
     let desired = desired.map_err(Halt::Ends)?;
     if pass.observe_only {
         return ends(observing(st, &desired, observed, poll));
@@ -75,7 +82,11 @@ pub(super) async fn plan<K: GuestObject>(
     observed: &Observed,
 ) -> Flow<Plan> {
     let Guest {
-        object, ctx, conn, vmid, ..
+        object,
+        ctx,
+        conn,
+        vmid,
+        ..
     } = guest;
     let common = object.common();
     let plan = kubepve_plan::plan(desired, observed, &intent(pass));

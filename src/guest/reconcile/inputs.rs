@@ -9,9 +9,9 @@ use kubepve_plan::{Identity, Observed, Secrets, TemplateRef};
 
 use super::GuestError;
 use super::outcome::Outcome;
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
 use crate::guest::GuestObject;
+use crate::proxmox::registry::Connection;
 
 /// The desired state, or the outcome that explains why there is none.
 pub(super) async fn desired_state<K: GuestObject>(

@@ -3,27 +3,27 @@
 
 use std::time::Duration;
 
+use kubepve_api::{GuestCommon, GuestStatus};
 use kubepve_plan::Observed;
 
-use kubepve_api::GuestStatus;
-
-use super::{Flow, Guest, Pass, ends, proxmox};
-use crate::guest::{GuestContext, GuestObject};
 use super::checkpoint::{Checkpoint, checkpoint};
 use super::inputs;
 use super::outcome::{Outcome, deferred, settled};
+use super::{Flow, Guest, Pass, ends, proxmox};
 use crate::guest::observe::{Freshness, Observation, Subject, observe};
+use crate::guest::{GuestContext, GuestObject};
 use crate::proxmox::registry::Connection;
 
 /// The spec's VMID: needed to observe or adopt, and no other than the one this object uses.
-pub(super) fn validate<K: GuestObject>(
-    object: &K,
-    ctx: &GuestContext,
+/// Pure; a spec that fails is Stalled, looked at again after `stall_for`.
+pub(super) fn validate(
+    common: &GuestCommon,
     st: &GuestStatus,
     pass: &Pass,
+    stall_for: Duration,
 ) -> Flow<()> {
-    let wanted = object.common().vmid;
-    let stalled = |reason, message: String| ends(Outcome::stalled(reason, message, ctx.settings.backoff.1));
+    let wanted = common.vmid;
+    let stalled = |reason, message: String| ends(Outcome::stalled(reason, message, stall_for));
     if (pass.observe_only || pass.adopt) && wanted.is_none() && !pass.deleting {
         let message = "managementPolicy ObserveOnly and adopt need spec.vmid: the existing guest";
         return stalled("InvalidSpec", message.into());
@@ -80,18 +80,16 @@ pub(super) async fn observe_guest<K: GuestObject>(
     pass: &Pass,
     freshness: Freshness,
 ) -> Flow<(Observed, Duration)> {
-    let Guest { ctx, conn, vmid, .. } = guest;
+    let Guest {
+        ctx, conn, vmid, ..
+    } = guest;
     let subject = Subject {
         uid: &pass.uid,
         generation: pass.generation,
         kind: K::PVE_KIND,
         vmid,
         freshness,
-        settled: settled(
-            st,
-            pass.generation,
-            pass.deleting || pass.restart_requested,
-        ),
+        settled: settled(st, pass.generation, pass.deleting || pass.restart_requested),
     };
     let seen = observe(conn, &ctx.observations, &ctx.settings.full_resync, &subject)
         .await
@@ -125,4 +123,66 @@ pub(super) async fn observe_guest<K: GuestObject>(
         ));
     }
     Ok((observed, poll))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::Health;
+    use crate::guest::reconcile::Halt;
+    use kubepve_api::ManagementPolicy;
+
+    fn pass(deleting: bool, observe_only: bool) -> Pass {
+        Pass {
+            uid: "uid".into(),
+            generation: 1,
+            deleting,
+            observe_only,
+            adopt: false,
+            restart_annotation: None,
+            restart_requested: false,
+        }
+    }
+
+    /// The Stalled reason `validate` ends the pass with, if it does.
+    fn stalled(common: &GuestCommon, st: &GuestStatus, pass: &Pass) -> Option<String> {
+        match validate(common, st, pass, Duration::from_secs(300)) {
+            Ok(()) => None,
+            Err(Halt::Ends(outcome)) => match outcome.health {
+                Health::Stalled { reason, .. } => Some(reason),
+                other => panic!("not stalled: {other:?}"),
+            },
+            Err(_) => panic!("validate does no I/O and cannot fail otherwise"),
+        }
+    }
+
+    #[test]
+    fn observing_needs_a_vmid_unless_the_object_is_going_away() {
+        let common = GuestCommon {
+            management_policy: ManagementPolicy::ObserveOnly,
+            ..GuestCommon::default()
+        };
+        let st = GuestStatus::default();
+        assert_eq!(stalled(&common, &st, &pass(false, true)).as_deref(), Some("InvalidSpec"));
+        assert_eq!(stalled(&common, &st, &pass(true, true)), None);
+    }
+
+    #[test]
+    fn a_spec_vmid_other_than_the_recorded_one_stalls_but_a_deletion_goes_on() {
+        let common = GuestCommon {
+            vmid: Some(120),
+            ..GuestCommon::default()
+        };
+        let st = GuestStatus {
+            vmid: Some(101),
+            ..GuestStatus::default()
+        };
+        assert_eq!(stalled(&common, &st, &pass(false, false)).as_deref(), Some("VmidMismatch"));
+        assert_eq!(stalled(&common, &st, &pass(true, false)), None);
+        let same = GuestStatus {
+            vmid: Some(120),
+            ..GuestStatus::default()
+        };
+        assert_eq!(stalled(&common, &same, &pass(false, false)), None);
+    }
 }

@@ -11,10 +11,10 @@ use pve_client::{TaskOutcome, Upid};
 use super::GuestError;
 use super::outcome::Outcome;
 use crate::conditions::now;
-use crate::proxmox::registry::Connection;
 use crate::guest::GuestContext;
 use crate::guest::GuestObject;
 use crate::guest::observe::Freshness;
+use crate::proxmox::registry::Connection;
 
 /// Reads the end of the task in `status.currentTask`; `Some` when the reconcile should stop here.
 pub(super) async fn follow_task<K: GuestObject>(
