@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 use crate::support::fakekube::FakeKube;
-use kubepve::proxmox::registry::Connection;
 use kubepve::context::{Context, Settings};
 use kubepve::guest::{GuestContext, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::Connection;
 use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
@@ -108,7 +108,12 @@ fn load(kube: &FakeKube, file: &str) {
 }
 
 /// Reconciles until Ready (or, when deleting, until the object is gone), printing each change.
-async fn converge<K: GuestObject>(kube: &FakeKube, ctx: &Arc<GuestContext>, name: &str, deleting: bool) {
+async fn converge<K: GuestObject>(
+    kube: &FakeKube,
+    ctx: &Arc<GuestContext>,
+    name: &str,
+    deleting: bool,
+) {
     let started = Instant::now();
     let mut last = String::new();
     for _ in 0..600 {

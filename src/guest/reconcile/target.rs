@@ -163,7 +163,10 @@ mod tests {
             ..GuestCommon::default()
         };
         let st = GuestStatus::default();
-        assert_eq!(stalled(&common, &st, &pass(false, true)).as_deref(), Some("InvalidSpec"));
+        assert_eq!(
+            stalled(&common, &st, &pass(false, true)).as_deref(),
+            Some("InvalidSpec")
+        );
         assert_eq!(stalled(&common, &st, &pass(true, true)), None);
     }
 
@@ -177,7 +180,10 @@ mod tests {
             vmid: Some(101),
             ..GuestStatus::default()
         };
-        assert_eq!(stalled(&common, &st, &pass(false, false)).as_deref(), Some("VmidMismatch"));
+        assert_eq!(
+            stalled(&common, &st, &pass(false, false)).as_deref(),
+            Some("VmidMismatch")
+        );
         assert_eq!(stalled(&common, &st, &pass(true, false)), None);
         let same = GuestStatus {
             vmid: Some(120),
