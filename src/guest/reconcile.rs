@@ -1,7 +1,7 @@
-//! One reconcile of a guest object, as named steps read top to bottom in [`steps`]: dereference
+//! One reconcile of a guest object, as named steps read top to bottom in `steps`: dereference
 //! the connection, follow the task in flight, validate the spec, settle the VMID, observe the
 //! guest, build the desired state (and place it), plan, apply at most one step, and update the
-//! status at the end ([`reconcile`]). A step that ends the pass early says so with a [`Halt`].
+//! status at the end ([`reconcile`]). A step that ends the pass early says so with a `Halt`.
 //!
 //! The UPID of a started task goes into `status.currentTask` at once and the reconcile requeues
 //! instead of waiting; a later pass reads the task's end into `status.lastTask` and an Event.
