@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kubepve::connection::registry::Connection;
-use kubepve::connection::resync::ResyncSettings;
 use kubepve::context::{Context, Settings};
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::Connection;
+use kubepve::proxmox::resync::ResyncSettings;
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
 use serde::{Deserialize, Serialize};
@@ -218,7 +218,7 @@ pub async fn run(options: &Options) -> Run {
         full_resync: options.resync,
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(
+    let shared = Arc::new(Context::new(
         kube.mock.client.clone(),
         metrics.clone(),
         settings,
@@ -228,7 +228,8 @@ pub async fn run(options: &Options) -> Run {
         options.poll_interval,
         "bench".into(),
     );
-    ctx.connections
+    shared
+        .connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
     let names: Vec<String> = (0..options.guests)
         .map(|i| {
@@ -246,9 +247,18 @@ pub async fn run(options: &Options) -> Run {
     let cpu_before = measure::cpu_secs("self").unwrap_or_default();
     let fakepve_before = fakepve_cpu(&pve);
     let started = Instant::now();
-    let operator = tokio::spawn(kubepve::run::controllers(ctx.clone(), None, async {
-        let _ = stop_rx.await;
-    }));
+    // The operator's own namespace, where it keeps configuration backups, exists as in a
+    // cluster; the defaults keep them there for the default retention.
+    let backups = kubepve::guest::backup::BackupSettings::default();
+    kube.create_namespace(&backups.namespace);
+    let operator = tokio::spawn(kubepve::run::controllers(
+        shared.clone(),
+        backups,
+        None,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
     let converged = wait_ready(&kube, names.len(), options.timeout).await;
     let converge_secs = started.elapsed().as_secs_f64();
     let converge_calls = measure::pve_requests(&metrics.encode());

@@ -106,7 +106,7 @@ impl Args {
             poll_interval: Duration::from_secs(u64::from(self.poll_secs)),
             steady_intervals: self.steady_intervals,
             timeout: Duration::from_secs(self.timeout_secs),
-            resync: kubepve::connection::resync::ResyncSettings {
+            resync: kubepve::proxmox::resync::ResyncSettings {
                 interval: Duration::from_secs(self.resync_secs.max(1)),
                 ..Default::default()
             },
@@ -258,7 +258,7 @@ mod tests {
             steady_intervals: 2,
             timeout: Duration::from_secs(60),
             // Resyncs well inside the short steady window.
-            resync: kubepve::connection::resync::ResyncSettings {
+            resync: kubepve::proxmox::resync::ResyncSettings {
                 interval: Duration::from_millis(300),
                 reads_per_second: 100.0,
             },

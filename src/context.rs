@@ -1,17 +1,17 @@
-//! What every reconcile shares: the Kubernetes client, the Proxmox connections, metrics, the
+//! What every controller shares: the Kubernetes client, the Proxmox connections, metrics, the
 //! event recorder and the operator's settings (timings, and the pace of the full resync).
+//! A controller's own memory of its objects lives with that controller
+//! (`crate::guest::GuestContext`, `crate::connection::ConnectionContext`), beside this one.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use crate::connection::registry::Registry;
-use crate::connection::resync::ResyncSettings;
 use crate::metrics::Metrics;
+use crate::proxmox::registry::Registry;
+use crate::proxmox::resync::ResyncSettings;
 
 /// The field manager (and event reporter) name the operator writes with.
 pub const MANAGER: &str = "kubepve";
@@ -43,7 +43,7 @@ impl Default for Settings {
     }
 }
 
-/// Shared state of the controllers.
+/// What every controller shares.
 #[derive(Clone)]
 pub struct Context {
     /// Kubernetes client.
@@ -56,28 +56,24 @@ pub struct Context {
     pub recorder: Recorder,
     /// Timings.
     pub settings: Settings,
-    /// Error backoff of guest objects.
-    pub guest_backoff: Backoff,
-    /// Backoff of connections whose failure needs the user (pin mismatch, bad credentials).
-    pub connection_backoff: Backoff,
-    /// The last Proxmox observation of each guest object, by object UID.
-    pub observations: crate::guest::Observations,
-    /// Steps repeated without effect, by object UID.
-    pub repeats: Repeats,
-    /// Steps Proxmox refused, by object UID, held back until their backoff ends.
-    pub refusals: Refusals,
-    /// How many configuration backups to keep, and for how long.
-    pub backups: crate::guest::backup::BackupSettings,
-    /// Objects with a Proxmox task in flight, for the tasks-in-flight gauge.
-    tasks: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Context {
-    /// A context for `client`.
+    /// A context for `client`, whose events name no reporting instance.
     pub fn new(client: Client, metrics: Metrics, settings: Settings) -> Self {
+        Self::reporting_as(client, metrics, settings, None)
+    }
+
+    /// A context for `client` whose events name `instance` (the pod) as their reporter.
+    pub fn reporting_as(
+        client: Client,
+        metrics: Metrics,
+        settings: Settings,
+        instance: Option<String>,
+    ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance,
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
@@ -85,32 +81,7 @@ impl Context {
             connections: Registry::default(),
             metrics,
             settings,
-            guest_backoff: Backoff::default(),
-            connection_backoff: Backoff::default(),
-            observations: Default::default(),
-            repeats: Repeats::default(),
-            tasks: Arc::default(),
-            refusals: Refusals::default(),
-            backups: Default::default(),
         }
-    }
-
-    /// The same context with these backup bounds.
-    pub fn with_backups(mut self, backups: crate::guest::backup::BackupSettings) -> Self {
-        self.backups = backups;
-        self
-    }
-
-    /// Records whether the object `uid` has a Proxmox task in flight, and updates the gauge.
-    pub fn track_task(&self, uid: &str, in_flight: bool) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        if in_flight {
-            tasks.insert(uid.to_string());
-        } else {
-            tasks.remove(uid);
-        }
-        self.metrics
-            .set_tasks_in_flight(i64::try_from(tasks.len()).unwrap_or(i64::MAX));
     }
 
     /// Publishes an event about `object`; failures to publish are logged, never fatal (and
@@ -165,103 +136,4 @@ pub fn namespace_terminating(status: &kube::core::Status) -> bool {
             .details
             .as_ref()
             .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
-}
-
-/// Consecutive failures per object, for exponential backoff.
-#[derive(Default, Clone)]
-pub struct Backoff {
-    failures: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl Backoff {
-    /// The delay after one more failure of `key`.
-    pub fn next(&self, key: &str, (base, max): (Duration, Duration)) -> Duration {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(key.to_string()).or_default();
-        *n = n.saturating_add(1);
-        let factor = 2u32.saturating_pow((*n - 1).min(16));
-        base.saturating_mul(factor).min(max)
-    }
-
-    /// Forgets the failures of `key` after a success.
-    pub fn reset(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// The step each object last executed and how often in a row, to notice a change that Proxmox
-/// accepts but that does not stick (which would otherwise repeat forever).
-#[derive(Default, Clone)]
-pub struct Repeats {
-    last: Arc<Mutex<HashMap<String, Repeated>>>,
-}
-
-/// The generation, the step's text and how often it ran in a row.
-type Repeated = (i64, String, u32);
-
-impl Repeats {
-    /// How often `step` ran in a row for `key` at `generation`, without the guest converging.
-    pub fn seen(&self, key: &str, generation: i64, step: &str) -> u32 {
-        let map = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(g, s, _)| *g == generation && s == step)
-            .map_or(0, |(_, _, n)| *n)
-    }
-
-    /// Records that `step` ran (successfully) for `key` at `generation`.
-    pub fn record(&self, key: &str, generation: i64, step: &str) {
-        let n = self.seen(key, generation, step);
-        let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key.to_string(), (generation, step.to_string(), n + 1));
-    }
-
-    /// Forgets `key` once its guest converged.
-    pub fn clear(&self, key: &str) {
-        self.last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// The step Proxmox last refused for each object (a bad value, a missing permission), so that
-/// it is not sent again before its backoff ends, however often the object is reconciled
-/// (its own status writes, connection changes and resyncs all trigger reconciles).
-#[derive(Default, Clone)]
-pub struct Refusals {
-    last: Arc<Mutex<HashMap<String, Refused>>>,
-}
-
-/// The generation, the step's text and when it may be sent again.
-type Refused = (i64, String, Instant);
-
-impl Refusals {
-    /// Records that Proxmox refused `step` for `key` at `generation`; hold it back for `delay`.
-    pub fn record(&self, key: &str, generation: i64, step: &str, delay: Duration) {
-        let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(
-            key.to_string(),
-            (generation, step.to_string(), Instant::now() + delay),
-        );
-    }
-
-    /// How long `step` is still held back for `key` at `generation` (`None`: send it).
-    pub fn held_back(&self, key: &str, generation: i64, step: &str) -> Option<Duration> {
-        let map = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(g, s, _)| *g == generation && s == step)
-            .map(|(_, _, until)| until.saturating_duration_since(Instant::now()))
-            .filter(|left| !left.is_zero())
-    }
-
-    /// Forgets `key` once its guest converged.
-    pub fn clear(&self, key: &str) {
-        self.last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
 }

@@ -2,6 +2,19 @@
 //! patch guarded by the resourceVersion it was computed from, removed the same way, and an
 //! object or finalizer that is already gone is success (a controller must tolerate its own
 //! removal answering 404 or 409).
+//!
+//! Why not `kube::runtime::finalizer`: it removes the finalizer as soon as the cleanup closure
+//! returns `Ok`, so a cleanup must finish in one pass. Ours spans several reconciles: a guest's
+//! deletion is a shutdown task, then a destroy task, each started in one pass, recorded in
+//! status and followed in later passes, and only the pass that finds the guest gone releases
+//! the object (`guest::reconcile`'s `release`); a connection is released only once no guest
+//! object uses it. With `finalizer()` every intermediate pass would have to return an error to
+//! keep the finalizer, which would count as a failure in metrics and backoff. The guest pipeline
+//! also plans deletion and update as one path (the planner's `Intent::deleting`), which its
+//! separate `Apply`/`Cleanup` events would split. The race safety it gets from a JSON patch
+//! whose `test` op checks the finalizer's index, this gets from the resourceVersion in the
+//! merge patch: the API server applies it only to the version the list was computed from, so a
+//! concurrent writer's finalizer is never dropped (a 409 and the next reconcile see its list).
 
 use std::fmt::Debug;
 

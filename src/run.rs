@@ -12,10 +12,10 @@ use kube::{Client, ResourceExt};
 use kubepve_api::ProxmoxConnection;
 use tokio::sync::watch;
 
-use crate::connection;
+use crate::connection::{self, ConnectionContext};
 use crate::context::{Context, Settings};
 use crate::controller::{log_outcome, scoped_api};
-use crate::guest;
+use crate::guest::{self, GuestContext};
 use crate::metrics::Metrics;
 use crate::server::{Probe, serve};
 
@@ -36,6 +36,9 @@ pub struct Options {
     pub settings: Settings,
     /// Configuration backups: how many, how long.
     pub backups: guest::backup::BackupSettings,
+    /// The pod this process runs in (`POD_NAME`): the lease holder's identity and the
+    /// reporting instance of Events.
+    pub pod_name: Option<String>,
 }
 
 /// How often expired configuration backups are looked for.
@@ -54,15 +57,18 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     ));
 
-    let ctx = Arc::new(
-        Context::new(client.clone(), metrics, options.settings.clone())
-            .with_backups(options.backups.clone()),
-    );
+    let ctx = Arc::new(Context::reporting_as(
+        client.clone(),
+        metrics,
+        options.settings.clone(),
+        options.pod_name.clone(),
+    ));
     let outcome = if options.leader_election {
         lead_then_run(client, ctx, &options, probe, stop_rx).await
     } else {
         probe.set_ready(true);
-        controllers(ctx, options.namespace.clone(), stopped(stop_rx)).await;
+        let backups = options.backups.clone();
+        controllers(ctx, backups, options.namespace.clone(), stopped(stop_rx)).await;
         Ok(())
     };
     server.abort();
@@ -76,8 +82,10 @@ async fn lead_then_run(
     probe: Probe,
     mut stop_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let identity =
-        std::env::var("POD_NAME").unwrap_or_else(|_| format!("kubepve-{}", std::process::id()));
+    let identity = options
+        .pod_name
+        .clone()
+        .unwrap_or_else(|| format!("kubepve-{}", std::process::id()));
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &options.lease_name)
         .with_namespace(&options.lease_namespace)
         .with_identity(&identity)
@@ -106,7 +114,8 @@ async fn lead_then_run(
         }
     };
     let (done_tx, done_rx) = watch::channel(false);
-    let run = controllers(ctx, options.namespace.clone(), stopped(done_rx));
+    let backups = options.backups.clone();
+    let run = controllers(ctx, backups, options.namespace.clone(), stopped(done_rx));
     tokio::pin!(run);
     tokio::select! {
         () = &mut run => {}
@@ -123,18 +132,25 @@ async fn lead_then_run(
 }
 
 /// Runs the controllers (connections, guests, snapshots, schedules, restores) and the pruner of
-/// expired configuration backups until `shutdown` resolves.
+/// expired configuration backups (kept as `backups` says) until `shutdown` resolves. Each
+/// controller gets its own context beside the shared `shared`.
 pub async fn controllers(
-    ctx: Arc<Context>,
+    shared: Arc<Context>,
+    backups: guest::backup::BackupSettings,
     namespace: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let client = ctx.client.clone();
+    let client = shared.client.clone();
+    let ctx = Arc::new(GuestContext::new(shared.clone(), backups));
     let connections: Api<ProxmoxConnection> = scoped_api(&client, &namespace);
     let connection_controller = Controller::new(connections, watcher::Config::default())
         .graceful_shutdown_on(shutdown.clone())
-        .run(connection::reconcile, connection_error_policy, ctx.clone())
+        .run(
+            connection::reconcile,
+            connection_error_policy,
+            Arc::new(ConnectionContext::new(shared)),
+        )
         .for_each(|outcome| async move { log_outcome("ProxmoxConnection", outcome) });
     let vms = guest::controller::<kubepve_api::ProxmoxVM>(
         ctx.clone(),
@@ -167,7 +183,7 @@ pub async fn controllers(
 fn connection_error_policy(
     conn: Arc<ProxmoxConnection>,
     error: &connection::ConnectionError,
-    ctx: Arc<Context>,
+    ctx: Arc<ConnectionContext>,
 ) -> Action {
     tracing::warn!(connection = %conn.name_any(), %error, "reconcile failed");
     ctx.metrics.failed("ProxmoxConnection", "Kube");

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 use crate::support::fakekube::FakeKube;
-use kubepve::connection::registry::Connection;
 use kubepve::context::{Context, Settings};
-use kubepve::guest::{GuestObject, reconcile};
+use kubepve::guest::{GuestContext, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::Connection;
 use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
@@ -69,7 +69,7 @@ pub async fn run() {
     println!("\nProxmox API calls made by the operator: {calls}");
 }
 
-fn context(kube: &FakeKube, client: Client, metrics: Metrics) -> Arc<Context> {
+fn context(kube: &FakeKube, client: Client, metrics: Metrics) -> Arc<GuestContext> {
     let settings = Settings {
         task_poll: Duration::from_millis(100),
         ..Settings::default()
@@ -80,7 +80,7 @@ fn context(kube: &FakeKube, client: Client, metrics: Metrics) -> Arc<Context> {
     let conn = Connection::new(client, Duration::from_millis(500), "demo".into());
     ctx.connections
         .set(("default".into(), "pve-lab".into()), Ok(Arc::new(conn)));
-    ctx
+    Arc::new(GuestContext::new(ctx, Default::default()))
 }
 
 /// Stores every document of a sample: Secrets as Secrets, the guest as the object.
@@ -108,7 +108,12 @@ fn load(kube: &FakeKube, file: &str) {
 }
 
 /// Reconciles until Ready (or, when deleting, until the object is gone), printing each change.
-async fn converge<K: GuestObject>(kube: &FakeKube, ctx: &Arc<Context>, name: &str, deleting: bool) {
+async fn converge<K: GuestObject>(
+    kube: &FakeKube,
+    ctx: &Arc<GuestContext>,
+    name: &str,
+    deleting: bool,
+) {
     let started = Instant::now();
     let mut last = String::new();
     for _ in 0..600 {

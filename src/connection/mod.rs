@@ -12,8 +12,6 @@
 //! retried with a growing backoff.
 
 pub mod credentials;
-pub mod registry;
-pub mod resync;
 mod users;
 
 use std::sync::Arc;
@@ -28,8 +26,9 @@ use serde_json::json;
 
 use crate::conditions::{Health, now};
 use crate::context::{Context, MANAGER};
+use crate::memory::Backoff;
+use crate::proxmox::registry::{Connection, ConnectionKey, Policy, Unavailable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use registry::{Connection, ConnectionKey, Policy, Unavailable};
 
 /// How often an unchanged status is written anyway, so that `lastCheckedTime` shows that the
 /// operator still checks the connection.
@@ -53,11 +52,38 @@ pub enum ConnectionError {
     Kube(#[from] kube::Error),
 }
 
+/// The connection controller's own state beside the shared context.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    /// What every controller shares (the registry this controller fills among it).
+    pub shared: Arc<Context>,
+    /// Backoff of connections whose failure needs the user (pin mismatch, bad credentials).
+    pub backoff: Backoff,
+}
+
+impl ConnectionContext {
+    /// A connection context over `shared` that remembers no failures yet.
+    pub fn new(shared: Arc<Context>) -> Self {
+        Self {
+            shared,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// The shared context's fields and methods read through.
+impl std::ops::Deref for ConnectionContext {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.shared
+    }
+}
+
 /// Reconciles one `ProxmoxConnection`.
 #[tracing::instrument(skip_all, fields(connection = %conn.name_any(), namespace = conn.namespace().unwrap_or_default()))]
 pub async fn reconcile(
     conn: Arc<ProxmoxConnection>,
-    ctx: Arc<Context>,
+    ctx: Arc<ConnectionContext>,
 ) -> Result<Action, ConnectionError> {
     let started = std::time::Instant::now();
     let ns = conn.namespace().unwrap_or_default();
@@ -124,11 +150,11 @@ pub async fn reconcile(
         // Nothing tells this controller when the last guest goes: look again soon.
         _ if deleting => Action::requeue(ctx.settings.connection_retry.min(poll)),
         Health::Ready { .. } => {
-            ctx.connection_backoff.reset(&backoff_key);
+            ctx.backoff.reset(&backoff_key);
             Action::requeue(poll)
         }
         // Waiting does not fix it: back off up to the longest backoff.
-        Health::Stalled { .. } => Action::requeue(ctx.connection_backoff.next(
+        Health::Stalled { .. } => Action::requeue(ctx.backoff.next(
             &backoff_key,
             (ctx.settings.connection_retry, ctx.settings.backoff.1),
         )),

@@ -5,7 +5,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use kubepve_api::{GuestCommon, ProxmoxContainer, ProxmoxVM};
 
-use super::registry::ConnectionKey;
+use crate::proxmox::registry::ConnectionKey;
 
 /// `Kind/name` of every ProxmoxVM and ProxmoxContainer in the connection's namespace that
 /// names it in `spec.connectionRef`.

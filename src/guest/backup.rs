@@ -1,4 +1,4 @@
-//! Configuration backups and pre-flight checks before destructive steps.
+//! Configuration backups before destructive steps.
 //!
 //! Before a guest is destroyed, and before a config step removes keys (a disk, a NIC, a
 //! setting), the guest's Proxmox config (pending changes applied) and its pending changes go
@@ -14,8 +14,6 @@
 //! so the ConfigMap never holds one. It has no owner reference, so it survives the deletion of
 //! the object; its `kubepve.io/backup-expires-at` annotation is renewed with every backup, and
 //! [`prune`] (run periodically by the leader) deletes it once that time has passed.
-//! Before any of it, while the object is being deleted, `preflight` checks what Proxmox would
-//! refuse or what would be lost silently.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,11 +29,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::GuestObject;
-use super::act::Acted;
+use super::hold::{Hold, proxmox};
 use super::observe::pve_kind;
+use super::reconcile::Acted;
 use super::reconcile::GuestError;
-use crate::connection::registry::Connection;
-use crate::context::{Context, MANAGER};
+use crate::context::MANAGER;
+use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// The label every backup ConfigMap carries (value `"true"`), for listing and pruning.
 pub const BACKUP_LABEL: &str = "kubepve.io/config-backup";
@@ -121,20 +121,6 @@ impl Taken {
     }
 }
 
-/// Why a step may not run yet, or what failed while checking.
-#[derive(Debug)]
-pub enum Hold {
-    /// A pre-flight check failed: a condition reason and what to do.
-    Refused {
-        /// PascalCase reason.
-        reason: &'static str,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// Reading Proxmox or writing the backup failed; the step must not run.
-    Failed(GuestError),
-}
-
 /// Most characters of a ConfigMap name (a DNS subdomain).
 const MAX_NAME: usize = 253;
 
@@ -168,31 +154,16 @@ fn redacted(key: &str, value: &str) -> String {
     }
 }
 
-/// A Proxmox read that failed while checking or backing up, as a [`Hold`].
-pub(super) fn proxmox(op: &'static str, vmid: u64) -> impl Fn(pve_client::Error) -> Hold {
-    move |source| Hold::Failed(GuestError::Proxmox { op, vmid, source })
-}
-
-/// Pre-flight checks (while deleting) and the backup (before a destroy or a removal), ahead of
-/// `step`. `Ok(None)`: nothing to back up, go ahead.
+/// The backup before `step` (a destroy, or a config step that removes keys). `Ok(None)`:
+/// nothing to back up, go ahead.
 pub async fn before<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     vmid: u64,
     observed: &Observed,
     step: &Step,
 ) -> Result<Option<Taken>, Hold> {
-    let deleting = object.meta().deletion_timestamp.is_some();
-    if deleting
-        && observed.exists
-        && matches!(
-            step,
-            Step::Shutdown { .. } | Step::Stop | Step::Delete { .. }
-        )
-    {
-        super::preflight::check(object, conn, vmid, observed).await?;
-    }
     let reason = match step {
         Step::Delete { .. } => "delete",
         Step::SetConfig { delete, .. } if delete.iter().any(|k| observed.loses_on_removal(k)) => {
@@ -220,7 +191,7 @@ pub async fn before<K: GuestObject>(
 #[allow(clippy::too_many_arguments)]
 pub async fn take<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     vmid: u64,
     observed: &Observed,
@@ -307,7 +278,7 @@ pub async fn take<K: GuestObject>(
 /// it is logged; the backup itself is already stored.
 pub async fn after<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     taken: Option<Taken>,
     executed: &Result<Acted, pve_client::Error>,
 ) {
@@ -321,7 +292,7 @@ pub async fn after<K: GuestObject>(
 /// logged; the backup itself is already stored.
 pub async fn record_upid<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     mut taken: Taken,
     upid: &pve_client::Upid,
 ) {
@@ -331,7 +302,7 @@ pub async fn record_upid<K: GuestObject>(
     }
 }
 
-fn expiry(ctx: &Context) -> String {
+fn expiry(ctx: &GuestContext) -> String {
     let secs = i64::try_from(ctx.backups.retention.as_secs()).unwrap_or(i64::MAX / 2);
     Timestamp::from_second(Timestamp::now().as_second().saturating_add(secs))
         .unwrap_or(Timestamp::MAX)
@@ -342,7 +313,7 @@ fn expiry(ctx: &Context) -> String {
 /// entries within the count and size bounds. Returns the data key used.
 async fn store<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     taken: &Taken,
 ) -> Result<String, kube::Error> {
     let ns = &ctx.backups.namespace;
@@ -469,23 +440,15 @@ pub async fn pruner(
 /// Parses a retention such as `7d`, `36h`, `90m` or `600s` (plain numbers are seconds).
 pub fn parse_retention(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a retention like 7d, 36h or 90m"))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(n.saturating_mul(unit_secs)))
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{text:?} is too many seconds for a retention"));
+    }
+    crate::duration::parse(t, jiff::Unit::Day).ok_or_else(|| {
+        format!("{text:?} is not a retention like 7d, 36h or 90m (units s, m, h or d)")
+    })
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The `ProxmoxVM` and `ProxmoxContainer` controllers. Both kinds share one reconcile pipeline
-//! (`reconcile.rs`: observe -> plan -> act -> status); [`GuestObject`] is what differs.
+//! (`reconcile.rs`: observe -> plan -> act -> status) and one [`GuestContext`] (their memory of
+//! their objects beside the shared context); [`GuestObject`] is what differs.
 
-mod act;
 pub mod backup;
+mod context;
+pub mod hold;
 mod observe;
 pub mod preflight;
 pub mod reconcile;
-pub(crate) mod status;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -23,9 +24,9 @@ use kubepve_plan::{Desired, GuestKind, Identity, PlanError, Secrets, TemplateRef
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::context::Context;
 use crate::controller::{log_outcome, scoped_api};
 
+pub use context::GuestContext;
 pub use observe::Observations;
 pub use observe::forget as forget_observation;
 pub use reconcile::{GuestError, reconcile};
@@ -125,7 +126,7 @@ impl GuestObject for ProxmoxContainer {
 
 /// The controller for one guest kind, also woken when a connection it uses changes.
 pub async fn controller<K: GuestObject>(
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -154,9 +155,13 @@ pub async fn controller<K: GuestObject>(
         .await;
 }
 
-fn error_policy<K: GuestObject>(object: Arc<K>, error: &GuestError, ctx: Arc<Context>) -> Action {
+fn error_policy<K: GuestObject>(
+    object: Arc<K>,
+    error: &GuestError,
+    ctx: Arc<GuestContext>,
+) -> Action {
     let key = object.uid().unwrap_or_default();
-    let delay = ctx.guest_backoff.next(&key, ctx.settings.backoff);
+    let delay = ctx.backoff.next(&key, ctx.settings.backoff);
     tracing::warn!(kind = K::KIND, name = %object.name_any(), %error, ?delay, "reconcile failed");
     ctx.metrics.failed(K::KIND, error.label());
     Action::requeue(delay)

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use kubepve_plan::{GuestKind, Observed, PendingKey, Power, config_from_json};
 use pve_client::types::ClusterResource;
 
-use crate::connection::registry::Connection;
-use crate::connection::resync::ResyncSettings;
+use crate::proxmox::registry::Connection;
+use crate::proxmox::resync::ResyncSettings;
 
 /// The last observation of each guest object, by object UID.
 pub type Observations = Arc<Mutex<HashMap<String, Cached>>>;

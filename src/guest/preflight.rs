@@ -11,9 +11,9 @@ use kube::ResourceExt;
 use kubepve_plan::Observed;
 
 use super::GuestObject;
-use super::backup::{Hold, proxmox};
+use super::hold::{Hold, proxmox};
 use super::observe::pve_kind;
-use crate::connection::registry::Connection;
+use crate::proxmox::registry::Connection;
 
 /// Snapshots of ProxmoxSnapshot objects (an owner line in their description) go with the
 /// guest, as their objects go with the guest object; only the others hold a deletion back.
@@ -26,7 +26,7 @@ pub const DELETE_SNAPSHOTS_ANNOTATION: &str = "kubepve.io/delete-snapshots";
 
 /// Checks that deleting the guest `vmid` of `object` loses nothing unasked and that Proxmox
 /// will not refuse it.
-pub(super) async fn check<K: GuestObject>(
+pub async fn check<K: GuestObject>(
     object: &K,
     conn: &Connection,
     vmid: u64,

@@ -1,9 +1,11 @@
-//! One reconcile of a guest object: observe -> plan -> act (at most one Proxmox task) -> status.
+//! One reconcile of a guest object, as named steps read top to bottom in `steps`: dereference
+//! the connection, follow the task in flight, validate the spec, settle the VMID, observe the
+//! guest, build the desired state (and place it), plan, apply at most one step, and update the
+//! status at the end ([`reconcile`]). A step that ends the pass early says so with a `Halt`.
 //!
 //! The UPID of a started task goes into `status.currentTask` at once and the reconcile requeues
 //! instead of waiting; a later pass reads the task's end into `status.lastTask` and an Event.
-//! The VMID is recorded in status before anything is created, so a restarted operator finds
-//! its guest (and its ownership tag) instead of creating a second one.
+//! Where and why status is written before the end of a pass is `checkpoint`'s to say.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,29 +13,30 @@ use std::time::Instant;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, RESTARTED_AT_ANNOTATION};
-use kubepve_plan::{Blocker, Intent, Step};
 
-use super::observe::{Freshness, Observation, Subject, forget, observe};
-use super::{GuestObject, status};
-use crate::conditions::{self, Health, now};
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use super::observe::{Freshness, forget};
+use super::{GuestContext, GuestObject};
+use crate::conditions::{Health, now};
+use crate::proxmox::registry::Connection;
 
+mod act;
+mod apply;
+mod checkpoint;
 mod connection;
+mod decide;
 mod inputs;
 mod outcome;
 mod placement;
-mod step;
+mod target;
 mod task;
 
-use inputs::desired_state;
-use outcome::{Outcome, blocked, converged, deferred, observing, set_restart_required, settled};
-use placement::{create_slot, place};
-use step::act;
+pub(crate) use act::Acted;
+use apply::apply;
+use checkpoint::{Checkpoint, checkpoint};
+use decide::{build, plan};
+use outcome::Outcome;
+use target::{observe_guest, settle_vmid, validate};
 use task::follow_task;
-
-/// How often the same step may run in a row before the reconcile stops repeating it.
-const MAX_REPEATS: u32 = 3;
 
 /// What can fail in a guest reconcile and is retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +70,7 @@ impl GuestError {
 #[tracing::instrument(skip_all, fields(kind = K::KIND, name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
 pub async fn reconcile<K: GuestObject>(
     object: Arc<K>,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Result<Action, GuestError> {
     let started = Instant::now();
     let deleting = object.meta().deletion_timestamp.is_some();
@@ -80,25 +83,25 @@ pub async fn reconcile<K: GuestObject>(
     }
     let prior = object.guest_status().cloned().unwrap_or_default();
     let mut st = prior.clone();
-    let outcome = pipeline(&*object, &ctx, &mut st, deleting).await;
+    let pass = Pass::of(&*object, &st, deleting);
+    let halted = steps(&*object, &ctx, &mut st, &pass).await;
     ctx.metrics.reconciled(K::KIND, started.elapsed());
-    let uid = object.uid().unwrap_or_default();
     ctx.track_task(
-        &uid,
-        st.current_task.is_some() && !matches!(outcome, Ok(None)),
+        &pass.uid,
+        st.current_task.is_some() && !matches!(halted, Err(Halt::Released)),
     );
-    let outcome = match outcome {
-        Ok(Some(outcome)) => outcome,
+    let outcome = match halted {
+        Ok(outcome) | Err(Halt::Ends(outcome)) => outcome,
         // Deletion finished: the finalizer is gone, so is the object.
-        Ok(None) => return Ok(Action::await_change()),
-        Err(error) => {
-            // Keep what this pass learned (an allocated VMID, a task's end) before retrying.
+        Err(Halt::Released) => return Ok(Action::await_change()),
+        Err(Halt::Failed(error)) => {
             if st != prior {
-                status::write(&ctx, &*object, &st).await?;
+                checkpoint(&ctx, &*object, &st, Checkpoint::PassEnded).await?;
             }
             return Err(error);
         }
     };
+    // Update status.
     let generation = object.meta().generation;
     st.observed_generation = generation;
     if let Some(phase) = outcome.phase {
@@ -106,35 +109,142 @@ pub async fn reconcile<K: GuestObject>(
     }
     st.conditions = outcome.health.apply(&st.conditions, generation, &now());
     if st != prior {
-        status::write(&ctx, &*object, &st).await?;
+        checkpoint(&ctx, &*object, &st, Checkpoint::PassEnded).await?;
     }
     if !matches!(outcome.health, Health::Stalled { .. }) {
-        ctx.guest_backoff.reset(&object.uid().unwrap_or_default());
+        ctx.backoff.reset(&pass.uid);
     }
     Ok(outcome.action)
 }
 
-/// The pipeline; `Ok(None)` means the object was released (finalizer removed).
-async fn pipeline<K: GuestObject>(
-    object: &K,
-    ctx: &Context,
-    st: &mut GuestStatus,
+/// How a step ends the pass before the last one.
+enum Halt {
+    /// The pass is over: this is how the object looks and when to come back.
+    Ends(Outcome),
+    /// The object was released (finalizer removed): nothing to write or requeue.
+    Released,
+    /// A failure to retry with backoff.
+    Failed(GuestError),
+}
+
+impl From<GuestError> for Halt {
+    fn from(error: GuestError) -> Self {
+        Halt::Failed(error)
+    }
+}
+
+impl From<kube::Error> for Halt {
+    fn from(error: kube::Error) -> Self {
+        Halt::Failed(GuestError::Kube(error))
+    }
+}
+
+/// A step's result: what the next step needs, or how the pass ends.
+type Flow<T> = Result<T, Halt>;
+
+/// Ends the pass with `outcome`.
+fn ends<T>(outcome: Outcome) -> Flow<T> {
+    Err(Halt::Ends(outcome))
+}
+
+/// A Proxmox failure while doing `op` to `vmid`.
+fn proxmox(op: &'static str, vmid: u64) -> impl FnOnce(pve_client::Error) -> GuestError {
+    move |source| GuestError::Proxmox { op, vmid, source }
+}
+
+/// What one pass knows about the object from the start.
+struct Pass {
+    uid: String,
+    generation: i64,
     deleting: bool,
-) -> Result<Option<Outcome>, GuestError> {
-    let settings = &ctx.settings;
-    let common = object.common();
-    let observe_only = common.management_policy == ManagementPolicy::ObserveOnly;
-    if deleting && (observe_only || (common.vmid.is_none() && st.vmid.is_none())) {
-        // Observing never changes the guest, and neither does deleting the observer; an object
-        // that never had a VMID never created anything. Neither needs the connection.
+    observe_only: bool,
+    adopt: bool,
+    /// The restart annotation, and whether it asks for a restart not done yet.
+    restart_annotation: Option<String>,
+    restart_requested: bool,
+}
+
+impl Pass {
+    fn of<K: GuestObject>(object: &K, st: &GuestStatus, deleting: bool) -> Self {
+        let common = object.common();
+        let restart_annotation = object.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
+        Self {
+            uid: object.uid().unwrap_or_default(),
+            generation: object.meta().generation.unwrap_or_default(),
+            deleting,
+            observe_only: common.management_policy == ManagementPolicy::ObserveOnly,
+            adopt: common.adopt.is_some(),
+            restart_requested: restart_annotation.is_some()
+                && restart_annotation != st.restarted_at,
+            restart_annotation,
+        }
+    }
+}
+
+/// The guest a pass works on once its connection and VMID are known.
+pub(super) struct Guest<'a, K> {
+    pub(super) object: &'a K,
+    pub(super) ctx: &'a GuestContext,
+    pub(super) conn: &'a Connection,
+    pub(super) vmid: u64,
+}
+
+impl<K> Clone for Guest<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for Guest<'_, K> {}
+
+/// The steps of one pass, top to bottom; each either hands the next what it needs or ends the
+/// pass.
+async fn steps<K: GuestObject>(
+    object: &K,
+    ctx: &GuestContext,
+    st: &mut GuestStatus,
+    pass: &Pass,
+) -> Flow<Outcome> {
+    release_if_nothing_to_delete(object, ctx, st, pass).await?;
+    let conn = connection::usable(object, ctx, pass.deleting).map_err(Halt::Ends)?;
+    let freshness = follow(object, ctx, &conn, st, pass.deleting).await?;
+    validate(object.common(), st, pass, ctx.settings.backoff.1)?;
+    let vmid = settle_vmid(object, ctx, &conn, st).await?;
+    let guest = Guest {
+        object,
+        ctx,
+        conn: &conn,
+        vmid,
+    };
+    let (observed, poll) = observe_guest(guest, st, pass, freshness).await?;
+    let desired = build(guest, st, pass, &observed, poll).await?;
+    let plan = plan(guest, st, pass, &desired, &observed).await?;
+    apply(guest, st, pass, &desired, &observed, &plan, poll).await
+}
+
+/// Dereference, the short way out: observing never changes the guest, and neither does deleting
+/// the observer; an object that never had a VMID never created anything. Neither needs the
+/// connection.
+async fn release_if_nothing_to_delete<K: GuestObject>(
+    object: &K,
+    ctx: &GuestContext,
+    st: &GuestStatus,
+    pass: &Pass,
+) -> Flow<()> {
+    let never_created = object.common().vmid.is_none() && st.vmid.is_none();
+    if pass.deleting && (pass.observe_only || never_created) {
         return release(object, ctx, None).await;
     }
-    let conn = match connection::usable(object, ctx, deleting) {
-        Ok(conn) => conn,
-        Err(outcome) => return Ok(Some(outcome)),
-    };
+    Ok(())
+}
 
-    // 1. The task in flight, if any.
+/// The task in flight, if any; how fresh the guest's read must be after it.
+async fn follow<K: GuestObject>(
+    object: &K,
+    ctx: &GuestContext,
+    conn: &Connection,
+    st: &mut GuestStatus,
+    deleting: bool,
+) -> Flow<Freshness> {
     // A deletion acts on what Proxmox shows now, never on a read up to a poll interval old: the
     // guest may be gone already, or its VMID may meanwhile belong to someone else.
     let mut freshness = if deleting {
@@ -142,279 +252,18 @@ async fn pipeline<K: GuestObject>(
     } else {
         Freshness::Shared
     };
-    if let Some(outcome) = follow_task(object, ctx, &conn, st, &mut freshness).await? {
-        return Ok(Some(outcome));
+    match follow_task(object, ctx, conn, st, &mut freshness).await? {
+        Some(outcome) => ends(outcome),
+        None => Ok(freshness),
     }
-
-    // 2. The VMID, recorded in status before anything is created.
-    if (observe_only || common.adopt.is_some()) && common.vmid.is_none() && !deleting {
-        let message = "managementPolicy ObserveOnly and adopt need spec.vmid: the existing guest";
-        return Ok(Some(Outcome::stalled(
-            "InvalidSpec",
-            message,
-            settings.backoff.1,
-        )));
-    }
-    let vmid = match (common.vmid, st.vmid) {
-        (Some(wanted), Some(recorded)) if wanted != recorded && !deleting => {
-            let message = format!(
-                "spec.vmid {wanted} differs from VMID {recorded} that this object already uses; \
-                 remove spec.vmid or set it to {recorded}"
-            );
-            return Ok(Some(Outcome::stalled(
-                "VmidMismatch",
-                message,
-                settings.backoff.1,
-            )));
-        }
-        // The recorded VMID is the one this object created: a deletion always goes there.
-        (_, Some(v)) | (Some(v), None) => u64::try_from(v).unwrap_or_default(),
-        (None, None) => {
-            let allocated =
-                inputs::allocate_vmid(&conn)
-                    .await
-                    .map_err(|source| GuestError::Proxmox {
-                        op: "allocate vmid",
-                        vmid: 0,
-                        source,
-                    })?;
-            let Some(vmid) = allocated else {
-                let (start, end) = conn.policy.vmid_range.unwrap_or_default();
-                let message = format!(
-                    "every VMID in the connection's vmidRange {start}-{end} is taken; widen the \
-                     range or free a VMID"
-                );
-                return Ok(Some(Outcome::stalled(
-                    "VmidRangeExhausted",
-                    message,
-                    settings.connection_retry,
-                )));
-            };
-            st.vmid = Some(i64::try_from(vmid).unwrap_or_default());
-            status::write(ctx, object, st).await?;
-            vmid
-        }
-    };
-    st.vmid = Some(i64::try_from(vmid).unwrap_or_default());
-
-    // 3. Observe.
-    let uid = object.uid().unwrap_or_default();
-    let generation = object.meta().generation.unwrap_or_default();
-    let restart_annotation = object.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
-    let restart_requested = restart_annotation.is_some() && restart_annotation != st.restarted_at;
-    let subject = Subject {
-        uid: &uid,
-        generation,
-        kind: K::PVE_KIND,
-        vmid,
-        freshness,
-        settled: settled(st, generation, deleting || restart_requested),
-    };
-    let seen = observe(&conn, &ctx.observations, &settings.full_resync, &subject)
-        .await
-        .map_err(|source| GuestError::Proxmox {
-            op: "observe",
-            vmid,
-            source,
-        })?;
-    let (observed, poll) = match seen {
-        Observation::Seen { observed, recheck } => {
-            let poll = recheck.map_or(conn.poll_interval, |r| r.min(conn.poll_interval));
-            (observed, poll)
-        }
-        Observation::Deferred(after) => return Ok(Some(deferred(st, after))),
-    };
-    if observed.exists {
-        st.node = Some(observed.node.clone());
-        if observed.power == kubepve_plan::Power::Running {
-            conn.unplace(&uid);
-        }
-    } else if (observe_only || common.adopt.is_some()) && !deleting {
-        // Only creating needs the named guest to exist: for a deletion, gone is done.
-        let message = format!(
-            "no guest with VMID {vmid} in the cluster: {} names an existing guest",
-            if observe_only {
-                "managementPolicy ObserveOnly"
-            } else {
-                "spec.adopt"
-            }
-        );
-        return Ok(Some(Outcome::stalled(
-            "GuestNotFound",
-            message,
-            conn.poll_interval,
-        )));
-    }
-
-    // 4. Plan.
-    let intent = Intent {
-        deleting,
-        restart_requested,
-        adopt: common.adopt.is_some(),
-    };
-    let node = common.node.clone().or_else(|| st.node.clone());
-    let mut desired =
-        match desired_state(object, ctx, &conn, vmid, &observed, deleting, node.clone()).await? {
-            Ok(desired) => desired,
-            Err(outcome) => return Ok(Some(outcome)),
-        };
-    if observe_only {
-        return Ok(Some(observing(st, &desired, &observed, poll)));
-    }
-    if node.is_none() && !observed.exists && !deleting {
-        // 4a. Placement, recorded in status before the guest is created.
-        let allowed = common
-            .placement
-            .as_ref()
-            .map(|p| p.allowed_nodes.as_slice())
-            .filter(|a| !a.is_empty())
-            .unwrap_or(&conn.policy.allowed_nodes);
-        match place(&conn, &uid, &desired, allowed).await {
-            Ok(Ok(chosen)) => {
-                st.node = Some(chosen.clone());
-                status::write(ctx, object, st).await?;
-                desired = desired.on_node(chosen);
-            }
-            Ok(Err(reason)) => {
-                return Ok(Some(Outcome::stalled(
-                    "Unschedulable",
-                    reason,
-                    settings.connection_retry,
-                )));
-            }
-            Err(source) => {
-                return Err(GuestError::Proxmox {
-                    op: "place guest",
-                    vmid,
-                    source,
-                });
-            }
-        }
-    }
-    let plan = kubepve_plan::plan(&desired, &observed, &intent);
-    if let Some(blocker) = &plan.blocker {
-        if deleting
-            && matches!(blocker, Blocker::Protected { .. })
-            && object.common().protection == Some(false)
-        {
-            // The spec no longer asks for protection (what the blocked deletion advises):
-            // clear it in Proxmox, and the next pass destroys the guest.
-            let step = Step::SetConfig {
-                params: kubepve_plan::Params::new(),
-                delete: vec!["protection".into()],
-                digest: observed.config.get("digest").cloned(),
-                hotplug: vec!["protection".into()],
-                needs_reboot: Vec::new(),
-            };
-            return act(object, ctx, &conn, st, vmid, &observed, &plan, &step, None)
-                .await
-                .map(Some);
-        }
-        return blocked(object, ctx, st, blocker).await.map(Some);
-    }
-    set_restart_required(st, &plan, object.meta().generation);
-    st.planned_changes.clear();
-    if let Some(adopt) = &common.adopt
-        && !adopt.apply_changes
-        && st.adopted == Some(true)
-        && !deleting
-        && plan.next_step().is_some_and(Step::is_mutating)
-    {
-        // An adopted guest is changed only when the spec says so: show what would change.
-        st.planned_changes = plan.changes.iter().map(ToString::to_string).collect();
-        let message = format!(
-            "adopted guest {vmid} differs from the spec in {} ways (status.plannedChanges); set \
-             spec.adopt.applyChanges to true to apply them, or change the spec to match the guest",
-            st.planned_changes.len()
-        );
-        return Ok(Some(Outcome::stalled(
-            "AwaitingApproval",
-            message,
-            conn.poll_interval,
-        )));
-    }
-
-    // 5. Act: at most one step.
-    let Some(step) = plan.next_step().cloned() else {
-        if deleting {
-            return release(object, ctx, Some(&conn)).await;
-        }
-        conn.unplace(&uid);
-        if intent.restart_requested {
-            // Nothing to reboot (a stopped guest): the request is satisfied.
-            st.restarted_at = restart_annotation;
-        }
-        ctx.repeats.clear(&uid);
-        ctx.refusals.clear(&uid);
-        return Ok(Some(converged(&observed, &plan, poll)));
-    };
-    if step.is_mutating() && ctx.repeats.seen(&uid, generation, &step.to_string()) >= MAX_REPEATS {
-        let changes: Vec<String> = plan.changes.iter().map(ToString::to_string).collect();
-        let message = format!(
-            "Proxmox accepted \"{step}\" {MAX_REPEATS} times but the guest still differs ({}); \
-             not repeating it until the spec changes",
-            changes.join("; ")
-        );
-        return Ok(Some(Outcome::stalled(
-            "NotConverging",
-            message,
-            settings.drift_interval,
-        )));
-    }
-    if let Some(left) = ctx.refusals.held_back(&uid, generation, &step.to_string()) {
-        // Proxmox refused this very step: keep its answer in the conditions until the backoff
-        // ends instead of sending the request again on every pass.
-        let (reason, message) = conditions::find(&st.conditions, conditions::STALLED)
-            .filter(|c| c.status == "True")
-            .map(|c| (c.reason.clone(), c.message.clone()))
-            .unwrap_or_else(|| {
-                let message = format!("Proxmox refused to {}; retrying later", step.name());
-                ("ProxmoxRejected".into(), message)
-            });
-        return Ok(Some(Outcome::stalled(&reason, message, left)));
-    }
-    if let Some(slot) = create_slot(&step, desired.node())
-        && let Err(limit) = conn.try_start_create(&uid, slot)
-    {
-        // Waiting costs no Proxmox call (the plan came from the shared read): look again soon,
-        // as slots free up when the tasks holding them end.
-        return Ok(Some(Outcome::progressing(
-            "WaitingForCreateSlot",
-            limit,
-            settings.task_poll / 4,
-        )));
-    }
-    if matches!(step, Step::Adopt { .. }) {
-        st.adopted = Some(true);
-    }
-    let outcome = act(
-        object,
-        ctx,
-        &conn,
-        st,
-        vmid,
-        &observed,
-        &plan,
-        &step,
-        intent
-            .restart_requested
-            .then_some(restart_annotation)
-            .flatten(),
-    )
-    .await;
-    if st.current_task.is_none() {
-        // The create or clone did not start a task: its slot is free again.
-        conn.end_create(&uid);
-    }
-    outcome.map(Some)
 }
 
 /// Removes the finalizer once the guest is gone (or orphaned, or never was ours).
-async fn release<K: GuestObject>(
+async fn release<K: GuestObject, T>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: Option<&Connection>,
-) -> Result<Option<Outcome>, GuestError> {
+) -> Flow<T> {
     crate::finalizer::remove(&ctx.client, object).await?;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
@@ -423,5 +272,5 @@ async fn release<K: GuestObject>(
         conn.unplace(&uid);
         conn.end_create(&uid);
     }
-    Ok(None)
+    Err(Halt::Released)
 }

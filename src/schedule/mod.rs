@@ -28,10 +28,10 @@ use kubepve_api::{
 };
 
 use crate::conditions::{Health, now};
-use crate::context::Context;
 use crate::controller::{log_outcome, scoped_api};
-use crate::guest::status;
+use crate::guest::GuestContext;
 use crate::snapshot::SnapshotError;
+use crate::status;
 use plan::{Owned, OwnedState, Schedule};
 
 /// The longest a schedule sleeps before looking again (the clock, guests and snapshots change).
@@ -40,7 +40,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(300);
 /// Reconciles one ProxmoxSnapshotSchedule at `Timestamp::now()`.
 pub async fn reconcile(
     object: Arc<ProxmoxSnapshotSchedule>,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
     let started = std::time::Instant::now();
     let result = reconcile_at(&object, &ctx, Timestamp::now()).await;
@@ -52,7 +52,7 @@ pub async fn reconcile(
 /// Reconciles one ProxmoxSnapshotSchedule as if it were `now` (tests pass the time).
 pub async fn reconcile_at(
     object: &ProxmoxSnapshotSchedule,
-    ctx: &Context,
+    ctx: &GuestContext,
     now: Timestamp,
 ) -> Result<Action, SnapshotError> {
     if object.meta().deletion_timestamp.is_some() {
@@ -210,7 +210,7 @@ pub async fn reconcile_at(
 
 async fn finish(
     object: &ProxmoxSnapshotSchedule,
-    ctx: &Context,
+    ctx: &GuestContext,
     prior: SnapshotScheduleStatus,
     mut st: SnapshotScheduleStatus,
     health: &Health,
@@ -262,7 +262,7 @@ impl Selection {
 
 /// The guest objects the selector matches.
 async fn selected_guests(
-    ctx: &Context,
+    ctx: &GuestContext,
     ns: &str,
     selector: &Selector,
 ) -> Result<Selection, SnapshotError> {
@@ -333,7 +333,7 @@ fn new_snapshot(
 
 /// The ProxmoxSnapshotSchedule controller, also woken when one of its snapshots changes.
 pub async fn controller(
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -355,10 +355,10 @@ pub async fn controller(
 fn error_policy(
     object: Arc<ProxmoxSnapshotSchedule>,
     error: &SnapshotError,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Action {
     let delay = ctx
-        .guest_backoff
+        .backoff
         .next(&object.uid().unwrap_or_default(), ctx.settings.backoff);
     tracing::warn!(name = %object.name_any(), %error, ?delay, "reconcile failed");
     ctx.metrics.failed("ProxmoxSnapshotSchedule", error.label());

@@ -30,7 +30,7 @@ pub enum ScheduleError {
     #[error("timeZone {0:?} is not an IANA time zone name (such as Europe/Berlin)")]
     TimeZone(String),
     /// maxAge does not parse.
-    #[error("retention.maxAge {0:?} is not a number and a unit m, h, d or w")]
+    #[error("retention.maxAge {0:?} is not a duration such as 30m, 12h, 7d or 2w")]
     MaxAge(String),
     /// A guestSelector matchExpressions entry is not valid.
     #[error("guestSelector.matchExpressions[{index}] (key {key:?}): {reason}")]
@@ -149,17 +149,7 @@ impl Schedule {
 
 /// Parses `7d`, `12h`, `30m`, `2w`.
 pub fn parse_max_age(text: &str) -> Result<Duration, ScheduleError> {
-    let bad = || ScheduleError::MaxAge(text.into());
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(secs)))
+    crate::duration::parse(text, jiff::Unit::Week).ok_or_else(|| ScheduleError::MaxAge(text.into()))
 }
 
 /// The UTC stamp in snapshot names: `20261102t0300` (lowercase, as object names must be).

@@ -18,8 +18,8 @@ use kube::runtime::watcher;
 use kube::{Resource, runtime::reflector::ObjectRef};
 use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
-use crate::context::Context;
 use crate::controller::{log_outcome, scoped_api};
+use crate::guest::GuestContext;
 
 pub use reconcile::reconcile;
 
@@ -54,7 +54,7 @@ impl SnapshotError {
 /// The ProxmoxSnapshot controller, also woken when a guest object changes (it may have got
 /// its VMID, or be going away).
 pub async fn controller(
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -99,7 +99,7 @@ pub async fn controller(
 
 /// The ProxmoxSnapshotRestore controller.
 pub async fn restore_controller(
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -121,11 +121,11 @@ pub async fn restore_controller(
 fn error_policy<K: Resource<DynamicType = ()>>(
     object: Arc<K>,
     error: &SnapshotError,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Action {
     let kind = K::kind(&());
     let key = object.meta().uid.clone().unwrap_or_default();
-    let delay = ctx.guest_backoff.next(&key, ctx.settings.backoff);
+    let delay = ctx.backoff.next(&key, ctx.settings.backoff);
     let name = object.meta().name.clone().unwrap_or_default();
     tracing::warn!(%kind, %name, %error, ?delay, "reconcile failed");
     ctx.metrics.failed(&kind, error.label());

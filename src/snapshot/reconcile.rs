@@ -27,8 +27,8 @@ use super::SnapshotError;
 use super::target::{self, Target};
 use super::task::{Followed, follow, started};
 use crate::conditions::{Health, now};
-use crate::context::Context;
-use crate::guest::status;
+use crate::guest::GuestContext;
+use crate::status;
 
 /// What a pass decided: the phase, the kstatus health and when to look again.
 struct Outcome {
@@ -65,7 +65,7 @@ impl Outcome {
 #[tracing::instrument(skip_all, fields(name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
 pub async fn reconcile(
     object: Arc<ProxmoxSnapshot>,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
     let started_at = Instant::now();
     let deleting = object.meta().deletion_timestamp.is_some();
@@ -99,7 +99,7 @@ pub async fn reconcile(
         status::write(&ctx, &*object, &st).await?;
     }
     if !matches!(outcome.health, Health::Stalled { .. }) {
-        ctx.guest_backoff.reset(&object.uid().unwrap_or_default());
+        ctx.backoff.reset(&object.uid().unwrap_or_default());
     }
     Ok(Action::requeue(outcome.requeue))
 }
@@ -107,7 +107,7 @@ pub async fn reconcile(
 /// The pipeline; `Ok(None)` means the object was released (finalizer removed).
 async fn pipeline(
     object: &ProxmoxSnapshot,
-    ctx: &Context,
+    ctx: &GuestContext,
     st: &mut SnapshotStatus,
     deleting: bool,
 ) -> Result<Option<Outcome>, SnapshotError> {
@@ -209,7 +209,7 @@ async fn pipeline(
             // Retried after a backoff, as the message says (never a new task on every pass);
             // the next plan sees whether the snapshot exists after all.
             let delay = ctx
-                .guest_backoff
+                .backoff
                 .next(&object.uid().unwrap_or_default(), settings.backoff);
             let message = format!(
                 "the Proxmox task failed: {exit}; retrying in {}s",
@@ -442,7 +442,11 @@ fn step_of(deleting: bool) -> &'static str {
 }
 
 /// Gives the object an owner reference to its guest object, unless it has one.
-async fn own(object: &ProxmoxSnapshot, ctx: &Context, guest: &Target) -> Result<(), SnapshotError> {
+async fn own(
+    object: &ProxmoxSnapshot,
+    ctx: &GuestContext,
+    guest: &Target,
+) -> Result<(), SnapshotError> {
     let owners = object.owner_references();
     if owners.iter().any(|o| o.uid == guest.uid) || guest.uid.is_empty() {
         return Ok(());
@@ -470,7 +474,7 @@ async fn own(object: &ProxmoxSnapshot, ctx: &Context, guest: &Target) -> Result<
 
 async fn release(
     object: &ProxmoxSnapshot,
-    ctx: &Context,
+    ctx: &GuestContext,
 ) -> Result<Option<Outcome>, SnapshotError> {
     crate::finalizer::remove(&ctx.client, object).await?;
     Ok(None)

@@ -31,16 +31,18 @@ use super::SnapshotError;
 use super::target::{self, Target};
 use super::task::{Followed, follow, started};
 use crate::conditions::{Health, now};
-use crate::connection::registry::Connection;
-use crate::context::Context;
-use crate::guest::backup::{self, Hold};
-use crate::guest::{GuestObject, status};
+use crate::guest::GuestContext;
+use crate::guest::GuestObject;
+use crate::guest::backup;
+use crate::guest::hold::Hold;
+use crate::proxmox::registry::Connection;
+use crate::status;
 
 /// Reconciles one ProxmoxSnapshotRestore.
 #[tracing::instrument(skip_all, fields(name = %object.name_any(), namespace = object.namespace().unwrap_or_default()))]
 pub async fn reconcile(
     object: Arc<ProxmoxSnapshotRestore>,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
     let prior = object.status.clone().unwrap_or_default();
     if matches!(prior.phase, Some(RestorePhase::Succeeded))
@@ -93,7 +95,7 @@ fn refused(reason: &str, message: String, after: Option<std::time::Duration>) ->
 
 async fn pipeline(
     object: &ProxmoxSnapshotRestore,
-    ctx: &Context,
+    ctx: &GuestContext,
     st: &mut RestoreStatus,
 ) -> Result<Decided, SnapshotError> {
     let settings = &ctx.settings;
@@ -309,7 +311,7 @@ enum Pending {
 }
 
 impl Pending {
-    async fn record(self, ctx: &Context, upid: &pve_client::Upid) {
+    async fn record(self, ctx: &GuestContext, upid: &pve_client::Upid) {
         match self {
             Pending::Vm(o, t) => backup::record_upid(&*o, ctx, t, upid).await,
             Pending::Ct(o, t) => backup::record_upid(&*o, ctx, t, upid).await,
@@ -320,7 +322,7 @@ impl Pending {
 /// Saves the guest's configuration as the guest controller does before its own destructive
 /// steps. `Ok(Err(message))` when the backup could not be written (the rollback must not run).
 async fn take_backup(
-    ctx: &Context,
+    ctx: &GuestContext,
     ns: &str,
     guest: &Target,
     conn: &Connection,
@@ -347,7 +349,7 @@ async fn take_backup(
     };
     let step = format!("roll back to snapshot {name}");
     async fn one<K: GuestObject>(
-        ctx: &Context,
+        ctx: &GuestContext,
         ns: &str,
         guest: &Target,
         conn: &Connection,
@@ -395,7 +397,7 @@ async fn take_backup(
 /// spec where the snapshot's config differs).
 async fn after_rollback(
     object: &ProxmoxSnapshotRestore,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     guest: &Target,
     name: &str,

@@ -13,8 +13,8 @@ use kubepve_plan::snapshot::{ObservedGuest, ObservedSnapshot};
 use pve_client::GuestKind;
 
 use super::SnapshotError;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// The guest object, reduced to what snapshots need.
 #[derive(Clone, Debug)]
@@ -88,7 +88,7 @@ where
 
 /// The guest object `guest` names in `namespace`; `None` when there is none.
 pub async fn resolve(
-    ctx: &Context,
+    ctx: &GuestContext,
     namespace: &str,
     guest: &GuestRef,
 ) -> Result<Option<Target>, SnapshotError> {
@@ -114,7 +114,7 @@ pub async fn resolve(
 /// The usable connection of `target` (while `deleting`, the last usable one too), or a message
 /// saying why there is none.
 pub fn connection(
-    ctx: &Context,
+    ctx: &GuestContext,
     namespace: &str,
     target: &Target,
     deleting: bool,

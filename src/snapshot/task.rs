@@ -8,8 +8,8 @@ use pve_client::{TaskOutcome, Upid};
 
 use super::SnapshotError;
 use crate::conditions::now;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::guest::GuestContext;
+use crate::proxmox::registry::Connection;
 
 /// Where the recorded task is.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Followed {
 /// `object` when it did.
 pub async fn follow<K: Resource<DynamicType = ()>>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     vmid: u32,
     current: &mut Option<TaskRef>,

@@ -8,6 +8,7 @@ use crate::support;
 
 use std::sync::Arc;
 
+use kubepve::connection::ConnectionContext;
 use kubepve::connection::reconcile;
 use kubepve::context::{Context, Settings};
 use kubepve::metrics::Metrics;
@@ -73,13 +74,13 @@ async fn run(
     pve: &FakePve,
     conn: ProxmoxConnection,
     secret: Option<Value>,
-) -> (Value, Arc<Context>) {
+) -> (Value, Arc<ConnectionContext>) {
     let kube = kube(secret);
-    let ctx = Arc::new(Context::new(
+    let ctx = Arc::new(ConnectionContext::new(Arc::new(Context::new(
         kube.client.clone(),
         Metrics::new(),
         Settings::default(),
-    ));
+    ))));
     reconcile(Arc::new(conn), ctx.clone())
         .await
         .expect("reconcile succeeds");
@@ -233,13 +234,13 @@ async fn reconciles(
     conn: ProxmoxConnection,
     secret: Option<Value>,
     n: usize,
-) -> (Vec<Recorded>, Arc<Context>) {
+) -> (Vec<Recorded>, Arc<ConnectionContext>) {
     let kube = kube(secret);
-    let ctx = Arc::new(Context::new(
+    let ctx = Arc::new(ConnectionContext::new(Arc::new(Context::new(
         kube.client.clone(),
         Metrics::new(),
         Settings::default(),
-    ));
+    ))));
     let mut conn = conn;
     for _ in 0..n {
         let _ = reconcile(Arc::new(conn.clone()), ctx.clone()).await;

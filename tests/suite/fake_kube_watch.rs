@@ -215,9 +215,14 @@ async fn the_operator_controllers_converge_on_watches_and_then_stay_quiet() {
     }
     let ctx = env.ctx();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(kubepve::run::controllers(ctx.clone(), None, async {
-        let _ = stopped.await;
-    }));
+    let operator = tokio::spawn(kubepve::run::controllers(
+        ctx.shared.clone(),
+        ctx.backups.clone(),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let all_ready = || names.iter().all(|n| ready(env.kube.get(n).as_ref()));
     for _ in 0..1500 {

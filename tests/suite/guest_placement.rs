@@ -8,7 +8,7 @@ use crate::support;
 
 use std::collections::BTreeSet;
 
-use kubepve::connection::registry::Policy;
+use kubepve::proxmox::registry::Policy;
 use kubepve_api::ProxmoxVM;
 use pve_testkit::VmSeed;
 use serde_json::{Value, json};

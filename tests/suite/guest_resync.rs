@@ -11,8 +11,8 @@ use crate::support;
 
 use std::time::Duration;
 
-use kubepve::connection::resync::ResyncSettings;
 use kubepve::context::Settings;
+use kubepve::proxmox::resync::ResyncSettings;
 use kubepve_api::ProxmoxVM;
 use serde_json::{Value, json};
 use support::guest::{Env, POLL_INTERVAL, clone_vm, fast_settings, ready};

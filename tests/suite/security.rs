@@ -211,11 +211,13 @@ async fn connection_credentials_never_show_whether_the_login_works_or_fails() {
         "bad-login",
         &[("username", "ops@pve"), ("password", wrong_password)],
     );
-    let ctx = Arc::new(Context::new(
-        kube.mock.client.clone(),
-        Metrics::new(),
-        Settings::default(),
-    ));
+    let ctx = Arc::new(kubepve::connection::ConnectionContext::new(Arc::new(
+        Context::new(
+            kube.mock.client.clone(),
+            Metrics::new(),
+            Settings::default(),
+        ),
+    )));
     let mut errors = String::new();
     let cases = [
         ("token", "Connected"),

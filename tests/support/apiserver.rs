@@ -401,13 +401,15 @@ impl InProcessOperator {
             task_poll: Duration::from_millis(200),
             ..Settings::default()
         };
-        let ctx = std::sync::Arc::new(
-            Context::new(client.clone(), kubepve::metrics::Metrics::new(), settings)
-                .with_backups(backups),
-        );
+        let ctx = std::sync::Arc::new(Context::new(
+            client.clone(),
+            kubepve::metrics::Metrics::new(),
+            settings,
+        ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(kubepve::run::controllers(
             ctx,
+            backups,
             Some(ns.to_string()),
             async {
                 let _ = stopped.await;

@@ -7,10 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kubepve::connection::registry::{Connection, Policy};
 use kubepve::context::{Context, Settings};
+use kubepve::guest::GuestContext;
 use kubepve::guest::{GuestError, GuestObject, reconcile};
 use kubepve::metrics::Metrics;
+use kubepve::proxmox::registry::{Connection, Policy};
 use pve_client::{Client, Upid, WaitOptions};
 use pve_testkit::{FakePve, RecordedRequest, VmSeed};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub struct Env {
     poll_interval: Duration,
     make_client: MakeClient,
     policy: Mutex<Policy>,
-    ctx: Mutex<Arc<Context>>,
+    ctx: Mutex<Arc<GuestContext>>,
 }
 
 /// How the operator's Proxmox client is made from the fake and its token.
@@ -61,7 +62,7 @@ pub fn fast_settings() -> Settings {
         backoff: (Duration::from_millis(20), Duration::from_millis(200)),
         // The default interval (minutes: never due within a scenario), and a pace that never
         // holds a scenario's restarted operator back; `tests/suite/guest_resync.rs` sets its own.
-        full_resync: kubepve::connection::resync::ResyncSettings {
+        full_resync: kubepve::proxmox::resync::ResyncSettings {
             reads_per_second: 1e6,
             ..Default::default()
         },
@@ -122,7 +123,7 @@ impl Env {
     }
 
     /// The operator's context.
-    pub fn ctx(&self) -> Arc<Context> {
+    pub fn ctx(&self) -> Arc<GuestContext> {
         self.ctx.lock().unwrap().clone()
     }
 
@@ -134,7 +135,7 @@ impl Env {
 
     /// A brand-new operator context for the same Proxmox that serves objects of `kube`: another
     /// operator (or replica) racing this one.
-    pub fn operator(&self, kube: &FakeKube) -> Arc<Context> {
+    pub fn operator(&self, kube: &FakeKube) -> Arc<GuestContext> {
         new_context(
             (self.make_client)(&self.pve, &self.token),
             kube,
@@ -201,6 +202,13 @@ impl Env {
         reconcile(Arc::new(typed), self.ctx()).await.map(|_| ())
     }
 
+    /// The connection controller's context over the operator's shared one.
+    pub fn connection_ctx(&self) -> Arc<kubepve::connection::ConnectionContext> {
+        Arc::new(kubepve::connection::ConnectionContext::new(
+            self.ctx().shared.clone(),
+        ))
+    }
+
     /// One reconcile of the ProxmoxConnection `name` in `ns` by the connection controller.
     pub async fn connection_pass(&self, ns: &str, name: &str) {
         let object = self
@@ -208,7 +216,8 @@ impl Env {
             .get_kind("proxmoxconnections", ns, name)
             .unwrap_or_else(|| panic!("connection {ns}/{name} is gone"));
         let typed = serde_json::from_value(object).unwrap();
-        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.ctx()).await {
+        if let Err(e) = kubepve::connection::reconcile(Arc::new(typed), self.connection_ctx()).await
+        {
             eprintln!("connection {ns}/{name}: {e}");
         }
     }
@@ -216,7 +225,7 @@ impl Env {
     /// One reconcile of `name` stored in `kube` by the operator `ctx` (see [`Env::operator`]).
     pub async fn pass_on<K: GuestObject>(
         kube: &FakeKube,
-        ctx: Arc<Context>,
+        ctx: Arc<GuestContext>,
         name: &str,
     ) -> Result<(), GuestError> {
         let object = kube.get(name).unwrap_or_else(|| panic!("{name} is gone"));
@@ -407,17 +416,16 @@ pub fn new_context(
     settings: &Settings,
     poll_interval: Duration,
     policy: &Policy,
-) -> Arc<Context> {
+) -> Arc<GuestContext> {
     let backups = kubepve::guest::backup::BackupSettings {
         namespace: BACKUP_NS.into(),
         ..Default::default()
     };
-    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone())
-        .with_backups(backups);
+    let ctx = Context::new(kube.mock.client.clone(), Metrics::new(), settings.clone());
     let conn = Connection::new(client, poll_interval, "test".into()).with_policy(policy.clone());
     ctx.connections
         .set(("default".into(), "pve".into()), Ok(Arc::new(conn)));
-    Arc::new(ctx)
+    Arc::new(GuestContext::new(Arc::new(ctx), backups))
 }
 
 /// The VMIDs of every guest in `pve` but templates.

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubepve::connection::registry::Policy;
-use kubepve::context::Context;
+use kubepve::guest::GuestContext;
+use kubepve::proxmox::registry::Policy;
 use pve_client::{Client, GuestKind};
 use pve_testkit::{CtSeed, FakePve, VmSeed};
 use serde_json::{Value, json};
@@ -48,7 +48,7 @@ pub struct SnapEnv {
     pub schedules: FakeKube,
     mock: Arc<MockKube>,
     token: pve_testkit::Token,
-    ctx: Arc<Context>,
+    ctx: Arc<GuestContext>,
 }
 
 impl SnapEnv {
@@ -120,7 +120,7 @@ impl SnapEnv {
     }
 
     /// The operator's context.
-    pub fn ctx(&self) -> Arc<Context> {
+    pub fn ctx(&self) -> Arc<GuestContext> {
         self.ctx.clone()
     }
 

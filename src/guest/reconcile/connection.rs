@@ -8,9 +8,9 @@ use std::sync::Arc;
 use kube::ResourceExt;
 
 use super::outcome::Outcome;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::guest::GuestContext;
 use crate::guest::GuestObject;
+use crate::proxmox::registry::Connection;
 
 /// What a deletion that cannot go on without the connection advises.
 const DELETION_BLOCKED: &str = "; the guest cannot be destroyed without it: fix or recreate the \
@@ -20,7 +20,7 @@ const DELETION_BLOCKED: &str = "; the guest cannot be destroyed without it: fix 
 /// The connection to use, or why there is none yet.
 pub(super) fn usable<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     deleting: bool,
 ) -> Result<Arc<Connection>, Outcome> {
     let key = (

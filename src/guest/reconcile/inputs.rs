@@ -9,14 +9,14 @@ use kubepve_plan::{Identity, Observed, Secrets, TemplateRef};
 
 use super::GuestError;
 use super::outcome::Outcome;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::guest::GuestContext;
 use crate::guest::GuestObject;
+use crate::proxmox::registry::Connection;
 
 /// The desired state, or the outcome that explains why there is none.
 pub(super) async fn desired_state<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     vmid: u64,
     observed: &Observed,
@@ -83,7 +83,7 @@ pub(super) async fn desired_state<K: GuestObject>(
 /// name the Secret and key, never the value.
 pub async fn secrets<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
 ) -> Result<Result<Secrets, (&'static str, String)>, GuestError> {
     let api: Api<Secret> =
         Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());

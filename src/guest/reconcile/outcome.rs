@@ -11,7 +11,7 @@ use kubepve_plan::{Blocker, Observed, Plan, Power};
 
 use super::GuestError;
 use crate::conditions::{self, Health, RESTART_REQUIRED, now};
-use crate::context::Context;
+use crate::guest::GuestContext;
 use crate::guest::GuestObject;
 use crate::guest::observe::forget;
 
@@ -61,7 +61,7 @@ impl Outcome {
 /// (ForeignGuest), protection blocking deletion, or no node to create on.
 pub(super) async fn blocked<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     st: &mut GuestStatus,
     blocker: &Blocker,
 ) -> Result<Outcome, GuestError> {
@@ -115,7 +115,7 @@ pub(super) async fn blocked<K: GuestObject>(
 /// guest read afresh next time, and a look again after the drift interval.
 pub(super) async fn held<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     st: &GuestStatus,
     reason: &str,
     action: &str,

@@ -4,7 +4,7 @@
 
 use kubepve_plan::Step;
 
-use crate::connection::registry::{Connection, CreateSlot};
+use crate::proxmox::registry::{Connection, CreateSlot};
 
 /// The create slot a create or clone step needs: its node, and for a clone the storage it
 /// writes to (its target storage, else the template's, named by the template).

@@ -11,15 +11,15 @@ use pve_client::{TaskOutcome, Upid};
 use super::GuestError;
 use super::outcome::Outcome;
 use crate::conditions::now;
-use crate::connection::registry::Connection;
-use crate::context::Context;
+use crate::guest::GuestContext;
 use crate::guest::GuestObject;
 use crate::guest::observe::Freshness;
+use crate::proxmox::registry::Connection;
 
 /// Reads the end of the task in `status.currentTask`; `Some` when the reconcile should stop here.
 pub(super) async fn follow_task<K: GuestObject>(
     object: &K,
-    ctx: &Context,
+    ctx: &GuestContext,
     conn: &Connection,
     st: &mut GuestStatus,
     freshness: &mut Freshness,
@@ -100,7 +100,7 @@ pub(super) async fn follow_task<K: GuestObject>(
     // Proxmox accepted without effect, so it does not count towards NotConverging (a config
     // lock held for a while would otherwise stall a deletion for good).
     ctx.repeats.clear(&uid);
-    let delay = ctx.guest_backoff.next(&uid, ctx.settings.backoff);
+    let delay = ctx.backoff.next(&uid, ctx.settings.backoff);
     let message = format!(
         "Proxmox task {} failed: {exit}; retrying in {}s",
         task.task_type,

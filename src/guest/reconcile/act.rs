@@ -1,4 +1,6 @@
-//! Executing the planned step and reading Proxmox's answer: a task to follow, a change done, or a
+//! Acting on the plan: executing its next step against Proxmox (at most one per reconcile) and
+//! reading the answer. A step that starts a Proxmox task returns its UPID, which is recorded in
+//! status at once (the reconcile comes back later instead of waiting); a change done, or a
 //! refusal to report (with backoff) or to look at again.
 
 use std::time::Duration;
@@ -6,31 +8,50 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use kubepve_api::{GuestStatus, TaskRef};
-use kubepve_plan::{Observed, Plan, Step};
+use kubepve_plan::{GuestKind, Observed, Plan, Step};
+use pve_client::{Client, Upid};
 
-use super::GuestError;
+use super::checkpoint::{Checkpoint, checkpoint};
 use super::outcome::{Outcome, held};
+use super::{Guest, GuestError};
 use crate::conditions::{self, now};
-use crate::connection::registry::Connection;
-use crate::context::Context;
-use crate::guest::act::{Acted, execute, phase_of};
-use crate::guest::backup::{self, Hold};
+use crate::guest::GuestObject;
+use crate::guest::backup;
+use crate::guest::hold::Hold;
 use crate::guest::observe::forget;
-use crate::guest::{GuestObject, status};
+use crate::guest::preflight;
 
-/// Executes `step` and turns its result into status and an outcome.
-#[allow(clippy::too_many_arguments)]
+/// The step to take and what it was planned from.
+pub(super) struct Act<'a> {
+    /// What Proxmox showed.
+    pub(super) observed: &'a Observed,
+    /// The plan the step is the next of.
+    pub(super) plan: &'a Plan,
+    /// The step.
+    pub(super) step: &'a Step,
+    /// The restart annotation this step satisfies (a reboot asked for by annotation).
+    pub(super) restart_request: Option<String>,
+}
+
+/// Executes the step of `act` and turns its result into status and an outcome: pre-flight
+/// checks and the configuration backup first, the UPID of a started task recorded at once.
 pub(super) async fn act<K: GuestObject>(
-    object: &K,
-    ctx: &Context,
-    conn: &Connection,
+    guest: &Guest<'_, K>,
     st: &mut GuestStatus,
-    vmid: u64,
-    observed: &Observed,
-    plan: &Plan,
-    step: &Step,
-    restart_request: Option<String>,
+    job: Act<'_>,
 ) -> Result<Outcome, GuestError> {
+    let Guest {
+        object,
+        ctx,
+        conn,
+        vmid,
+    } = *guest;
+    let Act {
+        observed,
+        plan,
+        step,
+        restart_request,
+    } = job;
     let settings = &ctx.settings;
     let uid = object.uid().unwrap_or_default();
     if let Step::WaitForLock { lock } = step {
@@ -57,8 +78,22 @@ pub(super) async fn act<K: GuestObject>(
     let drifted = restart_request.is_none()
         && conditions::find(&st.conditions, conditions::READY)
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
-    // Pre-flight checks and the configuration backup (see `guest::backup`).
-    let backup = match backup::before(object, ctx, conn, vmid, observed, step).await {
+    // Pre-flight checks while deleting (`guest::preflight`), then the configuration backup
+    // (`guest::backup`).
+    let deleting = object.meta().deletion_timestamp.is_some();
+    let prepared = async {
+        if deleting
+            && observed.exists
+            && matches!(
+                step,
+                Step::Shutdown { .. } | Step::Stop | Step::Delete { .. }
+            )
+        {
+            preflight::check(object, conn, vmid, observed).await?;
+        }
+        backup::before(object, ctx, conn, vmid, observed, step).await
+    };
+    let backup = match prepared.await {
         Ok(taken) => taken,
         Err(Hold::Refused { reason, message }) => {
             return Ok(held(object, ctx, st, reason, step.name(), message).await);
@@ -113,8 +148,7 @@ pub(super) async fn act<K: GuestObject>(
                 )
                 .await;
             }
-            // Record the UPID at once: a restarted operator resumes from it.
-            status::write(ctx, object, st).await?;
+            checkpoint(ctx, object, st, Checkpoint::TaskStarted).await?;
             let message = format!("{step} (task {upid})");
             Ok(
                 Outcome::progressing("TaskRunning", message, settings.task_poll)
@@ -137,20 +171,23 @@ pub(super) async fn act<K: GuestObject>(
                     .phase(phase_of(step)),
             )
         }
-        Err(error) => proxmox_refused(object, ctx, conn, vmid, step, error).await,
+        Err(error) => proxmox_refused(guest, step, error).await,
     }
 }
 
 /// What to do when Proxmox refuses a step.
-pub(super) async fn proxmox_refused<K: GuestObject>(
-    object: &K,
-    ctx: &Context,
-    conn: &Connection,
-    vmid: u64,
+async fn proxmox_refused<K: GuestObject>(
+    guest: &Guest<'_, K>,
     step: &Step,
     error: pve_client::Error,
 ) -> Result<Outcome, GuestError> {
     use pve_client::Error as E;
+    let Guest {
+        object,
+        ctx,
+        conn,
+        vmid,
+    } = *guest;
     let settings = &ctx.settings;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
@@ -174,7 +211,7 @@ pub(super) async fn proxmox_refused<K: GuestObject>(
             message.clone(),
         )
         .await;
-        let delay = ctx.guest_backoff.next(&uid, settings.backoff);
+        let delay = ctx.backoff.next(&uid, settings.backoff);
         let generation = object.meta().generation.unwrap_or_default();
         ctx.refusals
             .record(&uid, generation, &step.to_string(), delay);
@@ -205,5 +242,52 @@ pub(super) async fn proxmox_refused<K: GuestObject>(
             vmid,
             source: error,
         }),
+    }
+}
+
+/// What executing a step did.
+#[derive(Debug)]
+pub enum Acted {
+    /// A Proxmox task was started.
+    Task(Upid),
+    /// The change was applied synchronously.
+    Done,
+    /// Nothing was sent (a lock to wait for).
+    Nothing,
+}
+
+/// Executes `step` for the guest `vmid` of `kind`, on `node` (where it is, or where to create it).
+pub(super) async fn execute(
+    pve: &Client,
+    kind: GuestKind,
+    node: &str,
+    vmid: u64,
+    step: &Step,
+) -> Result<Acted, pve_client::Error> {
+    if matches!(step, Step::WaitForLock { .. }) {
+        return Ok(Acted::Nothing);
+    }
+    let vmid = i64::try_from(vmid).unwrap_or_default();
+    Ok(
+        match kubepve_plan::execute(pve, kind, node, vmid, step).await? {
+            Some(upid) => Acted::Task(upid),
+            None => Acted::Done,
+        },
+    )
+}
+
+/// The phase a running step puts the guest in.
+pub(super) fn phase_of(step: &Step) -> kubepve_api::Phase {
+    use kubepve_api::Phase;
+    match step {
+        Step::Create { .. } | Step::Clone { .. } => Phase::Creating,
+        Step::Start => Phase::Starting,
+        Step::Shutdown { .. } | Step::Stop => Phase::Stopping,
+        Step::Delete { .. } | Step::RemoveOwnership { .. } => Phase::Deleting,
+        Step::SetConfig { .. }
+        | Step::Adopt { .. }
+        | Step::ResizeDisk { .. }
+        | Step::Reboot
+        | Step::WaitForLock { .. } => Phase::Updating,
     }
 }

@@ -134,12 +134,8 @@ impl Pacer {
 
 /// Parses an interval such as `10m`, `90s` or `1h30m` (jiff's friendly format, or ISO 8601).
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let parsed: k8s_openapi::jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|e| format!("{text:?} is not an interval like 10m, 90s or 1h30m: {e}"))?;
-    let interval = Duration::try_from(parsed)
-        .map_err(|_| format!("{text:?}: the interval must not be negative"))?;
+    let interval = crate::duration::parse(text, jiff::Unit::Day)
+        .ok_or_else(|| format!("{text:?} is not an interval like 10m, 90s or 1h30m"))?;
     if interval.is_zero() {
         return Err(format!("{text:?}: the interval must be longer than zero"));
     }

@@ -1,5 +1,6 @@
 //! Writing a kubepve object's status (server-side apply, field manager `kubepve`): guests,
-//! snapshots, schedules and restores. Their finalizer is `crate::finalizer`'s.
+//! snapshots, schedules and restores, whichever controller owns them. Their finalizer is
+//! `crate::finalizer`'s.
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
