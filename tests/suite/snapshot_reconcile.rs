@@ -281,7 +281,7 @@ async fn a_snapshot_waiting_for_a_missing_guest_costs_no_proxmox_reads_of_its_ow
     let env = SnapEnv::new().await;
     // A shared read that stays fresh for the whole test: every read after the first pass's
     // would be the snapshot's own.
-    let conn = kubepve::connection::registry::Connection::new(
+    let conn = kubepve::proxmox::registry::Connection::new(
         env.pve_client(),
         Duration::from_secs(600),
         "test".into(),
