@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use kubepve_api::ProxmoxConnection;
 use tokio::sync::watch;
 
 use crate::connection::{self, ConnectionContext};
 use crate::context::{Context, Settings};
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api, trimmed};
 use crate::guest::{self, GuestContext};
 use crate::metrics::Metrics;
 use crate::server::{Probe, serve};
@@ -144,7 +143,7 @@ pub async fn controllers(
     let client = shared.client.clone();
     let ctx = Arc::new(GuestContext::new(shared.clone(), backups));
     let connections: Api<ProxmoxConnection> = scoped_api(&client, &namespace);
-    let connection_controller = Controller::new(connections, watcher::Config::default())
+    let connection_controller = trimmed(connections)
         .graceful_shutdown_on(shutdown.clone())
         .run(
             connection::reconcile,

@@ -13,7 +13,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -24,7 +24,7 @@ use kubepve_plan::{Desired, GuestKind, Identity, PlanError, Secrets, TemplateRef
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api, trimmed};
 
 pub use context::GuestContext;
 pub use observe::Observations;
@@ -132,7 +132,7 @@ pub async fn controller<K: GuestObject>(
 ) {
     let client = ctx.client.clone();
     let guests = scoped_api::<K>(&client, &namespace);
-    let controller = Controller::new(guests, watcher::Config::default());
+    let controller = trimmed(guests);
     let store = controller.store();
     controller
         .watches(

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::core::Selector;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -28,7 +28,7 @@ use kubepve_api::{
 };
 
 use crate::conditions::{Health, now};
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api, trimmed};
 use crate::guest::GuestContext;
 use crate::snapshot::SnapshotError;
 use crate::status;
@@ -338,18 +338,15 @@ pub async fn controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    Controller::new(
-        scoped_api::<ProxmoxSnapshotSchedule>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .owns(
-        scoped_api::<ProxmoxSnapshot>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotSchedule", outcome) })
-    .await;
+    trimmed(scoped_api::<ProxmoxSnapshotSchedule>(&client, &namespace))
+        .owns(
+            scoped_api::<ProxmoxSnapshot>(&client, &namespace),
+            watcher::Config::default(),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotSchedule", outcome) })
+        .await;
 }
 
 fn error_policy(

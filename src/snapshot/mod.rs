@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 use kube::{Resource, runtime::reflector::ObjectRef};
 use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{log_outcome, scoped_api, trimmed};
 use crate::guest::GuestContext;
 
 pub use reconcile::reconcile;
@@ -59,10 +59,7 @@ pub async fn controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        scoped_api::<ProxmoxSnapshot>(&client, &namespace),
-        watcher::Config::default(),
-    );
+    let controller = trimmed(scoped_api::<ProxmoxSnapshot>(&client, &namespace));
     let store = controller.store();
     let store2 = store.clone();
     let of_guest = move |store: &kube::runtime::reflector::Store<ProxmoxSnapshot>,
@@ -104,18 +101,15 @@ pub async fn restore_controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    Controller::new(
-        scoped_api::<ProxmoxSnapshotRestore>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        restore::reconcile,
-        error_policy::<ProxmoxSnapshotRestore>,
-        ctx,
-    )
-    .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
-    .await;
+    trimmed(scoped_api::<ProxmoxSnapshotRestore>(&client, &namespace))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            restore::reconcile,
+            error_policy::<ProxmoxSnapshotRestore>,
+            ctx,
+        )
+        .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
+        .await;
 }
 
 fn error_policy<K: Resource<DynamicType = ()>>(
