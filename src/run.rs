@@ -122,7 +122,7 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the controllers (connections, guests, snapshots, schedules, restores) and the pruner of
+/// Runs the controllers (connections, guests, snapshots, schedules, restores, VM sets) and the pruner of
 /// expired configuration backups until `shutdown` resolves.
 pub async fn controllers(
     ctx: Arc<Context>,
@@ -152,6 +152,7 @@ pub async fn controllers(
     let schedules = crate::schedule::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let restores =
         crate::snapshot::restore_controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let vmsets = crate::vmset::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
     futures::join!(
         connection_controller,
@@ -160,7 +161,8 @@ pub async fn controllers(
         pruner,
         snapshots,
         schedules,
-        restores
+        restores,
+        vmsets
     );
 }
 

@@ -47,7 +47,7 @@ pub const SET_NAME_MAX: usize = 52;
         status_replicas_path = ".status.replicas",
         label_selector_path = ".status.labelSelector"
     ),
-    validation = kube::core::Rule::new("size(self.metadata.name) <= 52").message("a ProxmoxVMSet name has at most 52 characters, so that its members' names (<set>-<ordinal>) and labels stay valid").field_path(".metadata.name"),
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 52").message("a ProxmoxVMSet name has at most 52 characters, so that its members' names (<set>-<ordinal>) and labels stay valid"),
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".spec.replicas"}"#,
     printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.replicas"}"#,
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
@@ -190,6 +190,9 @@ pub struct VMSetStatus {
 impl ProxmoxVMSet {
     /// The name of the member with `ordinal`.
     pub fn member_name(&self, ordinal: u32) -> String {
-        format!("{}-{ordinal}", self.metadata.name.as_deref().unwrap_or_default())
+        format!(
+            "{}-{ordinal}",
+            self.metadata.name.as_deref().unwrap_or_default()
+        )
     }
 }

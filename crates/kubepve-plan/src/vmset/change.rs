@@ -71,7 +71,10 @@ pub fn classify(old: &ProxmoxVMSpec, new: &ProxmoxVMSpec) -> Result<ChangeClass,
     }
     let classes = hotplug(&wanted);
     for (key, setting) in &wanted.settings {
-        let same = had.settings.get(key).is_some_and(|s| s.value == setting.value);
+        let same = had
+            .settings
+            .get(key)
+            .is_some_and(|s| s.value == setting.value);
         if !same && !applies_live(GuestKind::Qemu, key, false, &classes) {
             class = ChangeClass::Restart;
         }

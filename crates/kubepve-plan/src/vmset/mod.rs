@@ -158,7 +158,11 @@ pub fn check_template(template: &ProxmoxVMSpec) -> Result<(), SetError> {
 pub fn template_hash(template: &VMTemplate) -> String {
     use std::hash::Hasher;
     let mut hasher = fnv::FnvHasher::default();
-    hasher.write(serde_json::to_string(template).unwrap_or_default().as_bytes());
+    hasher.write(
+        serde_json::to_string(template)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     format!("{:016x}", hasher.finish())
 }
 

@@ -140,7 +140,10 @@ fn scale_up_fills_holes_first_and_counts_members_being_deleted() {
     // For three, nothing: the deleting member still counts, so never more than three guests.
     let p = case.plan(3, "h1", &members);
     assert!(p.actions.is_empty(), "{p:?}");
-    assert_eq!(p.replicas, 2, "the deleting member is not reported as a replica");
+    assert_eq!(
+        p.replicas, 2,
+        "the deleting member is not reported as a replica"
+    );
 }
 
 #[test]
@@ -319,7 +322,11 @@ fn max_unavailable_resolves_numbers_and_percentages() {
     assert_eq!(max_unavailable(&UpdateStrategy::default(), 10).unwrap(), 1);
     assert_eq!(max_unavailable(&s(json!(3)), 10).unwrap(), 3);
     assert_eq!(max_unavailable(&s(json!("25%")), 10).unwrap(), 2);
-    assert_eq!(max_unavailable(&s(json!("10%")), 3).unwrap(), 1, "at least 1");
+    assert_eq!(
+        max_unavailable(&s(json!("10%")), 3).unwrap(),
+        1,
+        "at least 1"
+    );
     for bad in [json!(0), json!("0%"), json!("abc"), json!("150%")] {
         let err = max_unavailable(&s(bad.clone()), 10).unwrap_err();
         assert!(err.to_string().contains("maxUnavailable"), "{bad}: {err}");

@@ -1,0 +1,76 @@
+//! The ProxmoxVMSet controller: keeps `replicas` ProxmoxVM members `<set>-<ordinal>` made from
+//! the set's template (`reconcile.rs`, planned by the pure `kubepve_plan::vmset`), woken by
+//! changes of the set and of the members it owns. `members.rs` reads members and builds the
+//! member objects. The members are ordinary ProxmoxVMs, reconciled by the guest controller.
+
+pub mod members;
+pub mod reconcile;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kubepve_api::{ProxmoxVM, ProxmoxVMSet};
+
+use crate::context::Context;
+use crate::controller::{log_outcome, scoped_api};
+
+/// What can fail in a set reconcile and is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum VMSetError {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes api: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl VMSetError {
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            VMSetError::Kube(_) => "Kube",
+        }
+    }
+}
+
+/// Reconciles one ProxmoxVMSet.
+pub async fn reconcile(set: Arc<ProxmoxVMSet>, ctx: Arc<Context>) -> Result<Action, VMSetError> {
+    let started = std::time::Instant::now();
+    let result = reconcile::reconcile_set(&set, &ctx).await;
+    ctx.metrics.reconciled("ProxmoxVMSet", started.elapsed());
+    if result.is_ok() {
+        ctx.guest_backoff.reset(&set.uid().unwrap_or_default());
+    }
+    result
+}
+
+/// The ProxmoxVMSet controller, also woken when one of its members changes.
+pub async fn controller(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    Controller::new(
+        scoped_api::<ProxmoxVMSet>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .owns(
+        scoped_api::<ProxmoxVM>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|outcome| async move { log_outcome("ProxmoxVMSet", outcome) })
+    .await;
+}
+
+fn error_policy(set: Arc<ProxmoxVMSet>, error: &VMSetError, ctx: Arc<Context>) -> Action {
+    let delay = ctx
+        .guest_backoff
+        .next(&set.uid().unwrap_or_default(), ctx.settings.backoff);
+    tracing::warn!(name = %set.name_any(), %error, ?delay, "reconcile failed");
+    ctx.metrics.failed("ProxmoxVMSet", error.label());
+    Action::requeue(delay)
+}
