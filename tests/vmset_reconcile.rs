@@ -129,7 +129,18 @@ async fn a_template_change_rolls_through_the_members_within_max_unavailable() {
                 let restarting = !restart.is_null() && *restart != m["status"]["restartedAt"];
                 restarting || condition(m, "Ready")["status"] != "True"
             })
-            .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+            .map(|m| {
+                format!(
+                    "{} (ready {}, restartedAt {} / {}, memory {}, generation {} / {})",
+                    m["metadata"]["name"],
+                    condition(m, "Ready"),
+                    m["metadata"]["annotations"]["kubepve.io/restartedAt"],
+                    m["status"]["restartedAt"],
+                    m["spec"]["memory"],
+                    m["metadata"]["generation"],
+                    m["status"]["observedGeneration"],
+                )
+            })
             .collect();
         assert!(down.len() <= 1, "more than maxUnavailable down: {down:?}");
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::core::SelectorExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use kubepve_api::vmset::SET_LABEL;
 use kubepve_api::{ProxmoxVM, ProxmoxVMSet, VMSetStatus};
@@ -121,10 +121,9 @@ async fn act(
             let member = new_member(set, *ordinal, *vmid, hash);
             let name = member.name_any();
             match api.create(&PostParams::default(), &member).await {
-                Ok(_) => {
+                Ok(created) => {
                     let note = format!("created member {name}");
-                    ctx.event(set, EventType::Normal, "ScaledUp", "Scale", note)
-                        .await;
+                    member_event(ctx, set, &created, "ScaledUp", "Scale", note).await;
                 }
                 Err(kube::Error::Api(e)) if namespace_terminating(&e) => {
                     return Ok(Acted::NamespaceTerminating);
@@ -163,8 +162,7 @@ async fn act(
             } else {
                 ("ScaledDown", format!("deleted member {name}"))
             };
-            ctx.event(set, EventType::Normal, reason, "Scale", note)
-                .await;
+            member_event(ctx, set, member, reason, "Scale", note).await;
         }
         Step::Update { name, restart } => {
             let Some(member) = find(name) else {
@@ -185,12 +183,30 @@ async fn act(
             }
             if *restart {
                 let note = format!("restarting member {name} with the new template");
-                ctx.event(set, EventType::Normal, "RollingUpdate", "Update", note)
-                    .await;
+                member_event(ctx, set, member, "RollingUpdate", "Update", note).await;
             }
         }
     }
     Ok(Acted::Done)
+}
+
+/// A Normal event about the set, with the member as its related object.
+async fn member_event(
+    ctx: &Context,
+    set: &ProxmoxVMSet,
+    member: &ProxmoxVM,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: EventType::Normal,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: Some(member.object_ref(&())),
+    };
+    ctx.publish(&set.object_ref(&()), &event).await;
 }
 
 /// The set's health from the plan: Ready when every member exists, is Ready and runs the

@@ -140,10 +140,10 @@ pub enum UpdateStrategyType {
 /// How many members a rolling update may take down at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new("!has(self.maxUnavailable) || (type(self.maxUnavailable) == int ? self.maxUnavailable >= 1 : self.maxUnavailable.matches('^([1-9][0-9]?|100)%$'))").message("maxUnavailable is a number of members (at least 1) or a percentage of replicas (1% to 100%)").field_path(".maxUnavailable"))]
 pub struct RollingUpdate {
     /// Members that may be unavailable at once during the update: a number (at least 1) or a
-    /// percentage of replicas, rounded down but at least 1. Default 1.
+    /// percentage of replicas (`1%` to `100%`), rounded down but at least 1. Default 1. Another
+    /// value stalls the set (reason InvalidUpdateStrategy) before any member is touched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrString>,
 }

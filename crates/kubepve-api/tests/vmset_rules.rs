@@ -2,8 +2,8 @@
 //! real API server needs for `kubectl scale`: an integer replicas with minimum 0 and a string
 //! label selector in status), the printer columns and names, and the CEL rules (a selector the
 //! template meets, no template vmid, replicas within vmidRange, an immutable selector, a short
-//! set name, maxUnavailable as a number or a percentage), with the ProxmoxVM rules applying to
-//! the template because it is the same type.
+//! set name, rollingUpdate only with RollingUpdate), with the ProxmoxVM rules applying to the
+//! template because it is the same type.
 
 #![allow(clippy::unwrap_used)]
 
@@ -106,7 +106,8 @@ fn a_valid_set_passes_and_replicas_default_to_one() {
     let doc = set("web", json!({}));
     assert!(errors(&doc, None).is_empty(), "{:#?}", errors(&doc, None));
     assert!(errors(&doc, Some(&doc)).is_empty());
-    let replicas = &at(&schema(KIND), ".spec.replicas")["default"];
+    let schema = schema(KIND);
+    let replicas = &at(&schema, ".spec.replicas")["default"];
     assert_eq!(replicas.as_f64(), Some(1.0));
     rejected(&set("web", json!({"replicas": -1})), None, "/spec/replicas");
 }
@@ -187,13 +188,15 @@ fn the_set_name_leaves_room_for_ordinals() {
 }
 
 #[test]
-fn max_unavailable_is_a_number_or_a_percentage() {
+fn update_strategy_and_scale_down_policy() {
     let with = |v: Value| {
         set(
             "web",
             json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": v}}}),
         )
     };
+    // A number or a string: int-or-string. Bad values (0, "150%") stall the set in the
+    // controller (the set planner's tests), since CEL's type() is not checkable offline here.
     for good in [json!(1), json!(5), json!("25%"), json!("100%")] {
         let doc = with(good.clone());
         assert!(
@@ -202,15 +205,7 @@ fn max_unavailable_is_a_number_or_a_percentage() {
             errors(&doc, None)
         );
     }
-    for bad in [
-        json!(0),
-        json!(-1),
-        json!("0%"),
-        json!("150%"),
-        json!("two"),
-    ] {
-        rejected(&with(bad), None, "maxUnavailable is a number of members");
-    }
+    rejected(&with(json!(true)), None, "maxUnavailable");
     let on_delete = set(
         "web",
         json!({"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"maxUnavailable": 2}}}),
@@ -219,6 +214,11 @@ fn max_unavailable_is_a_number_or_a_percentage() {
         &on_delete,
         None,
         "rollingUpdate only applies to type RollingUpdate",
+    );
+    rejected(
+        &set("web", json!({"updateStrategy": {"type": "Recreate"}})),
+        None,
+        "/spec/updateStrategy/type",
     );
     rejected(
         &set("web", json!({"scaleDownPolicy": "Random"})),

@@ -8,9 +8,10 @@
 //! - Update: a member whose template-hash label is not the template's gets the template at
 //!   once when the change is live ([`ChangeClass::Live`]) or spec-neutral. A change that needs a
 //!   restart or a new guest waits under `OnDelete`; under `RollingUpdate` it goes to members
-//!   already unavailable first, then to Ready ones (highest ordinal first) while the number of
+//!   that are not Ready first, then to Ready ones (highest ordinal first) while the number of
 //!   available members stays at least `replicas - maxUnavailable`. A member counts as
-//!   unavailable while it is not Ready or its controller has not caught up with its spec.
+//!   unavailable (and not ready in status) while it is not Ready or its controller has not
+//!   caught up with its spec.
 
 mod change;
 #[cfg(test)]
@@ -108,7 +109,7 @@ pub struct SetPlan {
     pub actions: Vec<Action>,
     /// Members that exist and are not being deleted.
     pub replicas: u32,
-    /// Of those, how many are Ready.
+    /// Of those, how many are Ready for their current spec (their controller caught up).
     pub ready: u32,
     /// Of those, how many carry the current template hash.
     pub updated: u32,
@@ -200,7 +201,7 @@ pub fn plan(spec: &SetSpec<'_>, members: &[Member]) -> Result<SetPlan, SetError>
     let live: Vec<&Member> = members.iter().filter(|m| !m.deleting).collect();
     let mut out = SetPlan {
         replicas: count(live.len()),
-        ready: count(live.iter().filter(|m| m.ready).count()),
+        ready: count(live.iter().filter(|m| m.available()).count()),
         updated: count(
             live.iter()
                 .filter(|m| m.template_hash.as_deref() == Some(spec.template_hash))
@@ -277,10 +278,11 @@ pub fn plan(spec: &SetSpec<'_>, members: &[Member]) -> Result<SetPlan, SetError>
     let available = staying.iter().filter(|m| m.available()).count();
     let floor = replicas.saturating_sub(usize::try_from(budget_of).unwrap_or(usize::MAX));
     let mut room = available.saturating_sub(floor);
-    // Members already down cost nothing; then the highest ordinals first.
-    paced.sort_by_key(|(m, _)| (m.available(), Reverse(m.ordinal)));
+    // Members that are not Ready cost nothing; then the highest ordinals first. A Ready member
+    // whose controller has not caught up may well be serving: it takes room like the others.
+    paced.sort_by_key(|(m, _)| (m.ready, Reverse(m.ordinal)));
     for (m, class) in paced {
-        if m.available() {
+        if m.ready {
             if room == 0 {
                 out.held.push(m.name.clone());
                 continue;

@@ -263,6 +263,33 @@ fn members_already_down_are_updated_without_using_the_budget() {
 }
 
 #[test]
+fn members_whose_controller_lags_are_neither_ready_nor_updated_for_free() {
+    let mut case = Case::new();
+    let old = case.template.clone();
+    case.template = vm_spec(json!({"cpu": {"cores": 4}}));
+    // A live change just reached all three; their controllers have not observed it yet.
+    let mut members: Vec<_> = (0..3).map(|o| member(o, "h1", &old, true)).collect();
+    for m in &mut members {
+        m.settling = true;
+    }
+    let p = case.plan(3, "h2", &members);
+    assert_eq!(p.ready, 0, "Ready for an older spec is not ready");
+    assert!(restarts(&p).is_empty(), "{p:?}");
+    assert_eq!(p.held.len(), 3);
+    // Two caught up: one restart, as for any Ready members.
+    members[0].settling = false;
+    members[1].settling = false;
+    let p = case.plan(3, "h2", &members);
+    assert_eq!(
+        restarts(&p),
+        [] as [&str; 0],
+        "2 available, 2 must stay: no room"
+    );
+    members[2].settling = false;
+    assert_eq!(restarts(&case.plan(3, "h2", &members)), ["web-2"]);
+}
+
+#[test]
 fn a_change_that_needs_a_new_guest_replaces_members_one_by_one() {
     let mut case = Case::new();
     let old = case.template.clone();
