@@ -335,3 +335,24 @@ async fn a_terminating_namespace_stops_creation_without_errors() {
     assert_eq!(names(&left), ["db"], "no member was made");
     assert!(env.events_with("ScaledUp").is_empty());
 }
+
+#[tokio::test]
+async fn without_a_vmid_range_members_allocate_vmids_like_single_vms() {
+    let env = SetEnv::new().await;
+    let mut doc = vmset("db", 2, json!({}));
+    doc["spec"].as_object_mut().unwrap().remove("vmidRange");
+    env.sets.put(doc);
+    env.converge("db", settled(2)).await;
+    let mut vmids: Vec<u64> = env
+        .member_objects()
+        .iter()
+        .map(|m| {
+            assert!(m["spec"].get("vmid").is_none(), "{m:#}");
+            m["status"]["vmid"].as_u64().unwrap()
+        })
+        .collect();
+    vmids.sort();
+    vmids.dedup();
+    assert_eq!(vmids.len(), 2, "two members, two VMIDs");
+    assert_eq!(env.guests().await, vmids);
+}

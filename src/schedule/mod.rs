@@ -29,7 +29,7 @@ use kubepve_api::{
 
 use crate::conditions::{Health, now};
 use crate::context::Context;
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{backoff_policy, log_outcome, scoped_api};
 use crate::guest::status;
 use crate::snapshot::SnapshotError;
 use plan::{Owned, OwnedState, Schedule};
@@ -347,20 +347,7 @@ pub async fn controller(
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(reconcile, backoff_policy, ctx)
     .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotSchedule", outcome) })
     .await;
-}
-
-fn error_policy(
-    object: Arc<ProxmoxSnapshotSchedule>,
-    error: &SnapshotError,
-    ctx: Arc<Context>,
-) -> Action {
-    let delay = ctx
-        .guest_backoff
-        .next(&object.uid().unwrap_or_default(), ctx.settings.backoff);
-    tracing::warn!(name = %object.name_any(), %error, ?delay, "reconcile failed");
-    ctx.metrics.failed("ProxmoxSnapshotSchedule", error.label());
-    Action::requeue(delay)
 }

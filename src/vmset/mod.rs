@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use kubepve_api::{ProxmoxVM, ProxmoxVMSet};
 
 use crate::context::Context;
-use crate::controller::{log_outcome, scoped_api};
+use crate::controller::{Failure, backoff_policy, log_outcome, scoped_api};
 
 /// What can fail in a set reconcile and is retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +25,8 @@ pub enum VMSetError {
     Kube(#[from] kube::Error),
 }
 
-impl VMSetError {
-    /// A bounded label for metrics.
-    pub fn label(&self) -> &'static str {
+impl Failure for VMSetError {
+    fn label(&self) -> &'static str {
         match self {
             VMSetError::Kube(_) => "Kube",
         }
@@ -61,16 +60,7 @@ pub async fn controller(
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(reconcile, backoff_policy, ctx)
     .for_each(|outcome| async move { log_outcome("ProxmoxVMSet", outcome) })
     .await;
-}
-
-fn error_policy(set: Arc<ProxmoxVMSet>, error: &VMSetError, ctx: Arc<Context>) -> Action {
-    let delay = ctx
-        .guest_backoff
-        .next(&set.uid().unwrap_or_default(), ctx.settings.backoff);
-    tracing::warn!(name = %set.name_any(), %error, ?delay, "reconcile failed");
-    ctx.metrics.failed("ProxmoxVMSet", error.label());
-    Action::requeue(delay)
 }
