@@ -3,11 +3,16 @@
 //! end of a reconcile, and the requeue after a failed one. It sits below the controllers and
 //! `run`, so that they need not import `run`.
 
+use std::fmt::Debug;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::controller::Action;
+use kube::core::NamespaceResourceScope;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
 use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
 
 use crate::context::Context;
 
@@ -42,6 +47,62 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+/// A namespaced kind a controller watches.
+pub trait Watched:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Runs the controller of `Parent` objects, also woken when a `Child` they own changes, with
+/// [`backoff_policy`] on errors, until `shutdown` resolves (schedules and their snapshots, VM
+/// sets and their members).
+pub async fn run_owning<Parent, Child, E, Fut>(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    reconcile: fn(Arc<Parent>, Arc<Context>) -> Fut,
+) where
+    Parent: Watched,
+    Child: Watched,
+    E: Failure + std::error::Error + Send + 'static,
+    Fut: std::future::Future<Output = Result<Action, E>> + Send + 'static,
+{
+    let client = ctx.client.clone();
+    let kind = Parent::kind(&()).to_string();
+    Controller::new(
+        scoped_api::<Parent>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .owns(
+        scoped_api::<Child>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, backoff_policy::<Parent, E>, ctx)
+    .for_each(|outcome| {
+        let kind = kind.clone();
+        async move { log_outcome(&kind, outcome) }
+    })
+    .await;
 }
 
 /// Logs the end of a reconcile run by a controller.

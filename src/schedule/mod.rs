@@ -12,14 +12,12 @@ pub mod plan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::core::Selector;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use kubepve_api::snapshot::{GUEST_LABEL, SCHEDULE_LABEL};
 use kubepve_api::{
@@ -29,7 +27,7 @@ use kubepve_api::{
 
 use crate::conditions::{Health, now};
 use crate::context::Context;
-use crate::controller::{backoff_policy, log_outcome, scoped_api};
+use crate::controller::run_owning;
 use crate::guest::status;
 use crate::snapshot::SnapshotError;
 use plan::{Owned, OwnedState, Schedule};
@@ -337,17 +335,8 @@ pub async fn controller(
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    Controller::new(
-        scoped_api::<ProxmoxSnapshotSchedule>(&client, &namespace),
-        watcher::Config::default(),
+    run_owning::<ProxmoxSnapshotSchedule, ProxmoxSnapshot, _, _>(
+        ctx, namespace, shutdown, reconcile,
     )
-    .owns(
-        scoped_api::<ProxmoxSnapshot>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, backoff_policy, ctx)
-    .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotSchedule", outcome) })
     .await;
 }

@@ -8,14 +8,12 @@ pub mod reconcile;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kubepve_api::{ProxmoxVM, ProxmoxVMSet};
 
 use crate::context::Context;
-use crate::controller::{Failure, backoff_policy, log_outcome, scoped_api};
+use crate::controller::{Failure, run_owning};
 
 /// What can fail in a set reconcile and is retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -50,17 +48,5 @@ pub async fn controller(
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    Controller::new(
-        scoped_api::<ProxmoxVMSet>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .owns(
-        scoped_api::<ProxmoxVM>(&client, &namespace),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, backoff_policy, ctx)
-    .for_each(|outcome| async move { log_outcome("ProxmoxVMSet", outcome) })
-    .await;
+    run_owning::<ProxmoxVMSet, ProxmoxVM, _, _>(ctx, namespace, shutdown, reconcile).await;
 }
