@@ -356,3 +356,64 @@ async fn without_a_vmid_range_members_allocate_vmids_like_single_vms() {
     assert_eq!(vmids.len(), 2, "two members, two VMIDs");
     assert_eq!(env.guests().await, vmids);
 }
+
+#[tokio::test]
+async fn a_change_that_needs_a_new_guest_replaces_members_one_at_a_time() {
+    let env = SetEnv::new().await;
+    env.sets.put(vmset("web", 2, json!({})));
+    env.converge("web", settled(2)).await;
+    // From a clone of the template to a blank VM: only a new guest can take that.
+    env.sets.edit_spec("web", |s| {
+        s["template"]["spec"]["source"] = json!({"blank": {}});
+        s["template"]["spec"]["disks"] =
+            json!([{"slot": "scsi0", "storage": "local-lvm", "size": "8Gi"}]);
+    });
+    let never_more_than_two = |_: &Value, members: &[Value]| {
+        assert!(members.len() <= 2, "{:?}", names(members));
+        let deleting = members
+            .iter()
+            .filter(|m| m["metadata"]["deletionTimestamp"].is_string())
+            .count();
+        assert!(deleting <= 1, "more than maxUnavailable replaced at once");
+    };
+    env.converge_checking("web", settled(2), never_more_than_two)
+        .await;
+    let replaced: Vec<String> = env
+        .events_with("ReplacingMember")
+        .iter()
+        .map(|e| e["note"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        replaced,
+        [
+            "deleted member web-1 to make it again from the new template",
+            "deleted member web-0 to make it again from the new template",
+        ]
+    );
+    assert_eq!(env.members(), ["web-0", "web-1"]);
+    assert_eq!(env.guests().await, [300, 301], "same VMIDs, new guests");
+    for m in env.member_objects() {
+        assert_eq!(m["spec"]["source"], json!({"blank": {}}));
+    }
+}
+
+#[tokio::test]
+async fn a_bad_max_unavailable_stalls_before_any_member_is_touched() {
+    let env = SetEnv::new().await;
+    env.sets.put(vmset(
+        "web",
+        2,
+        json!({"updateStrategy": {"rollingUpdate": {"maxUnavailable": "150%"}}}),
+    ));
+    env.set_pass("web").await;
+    let set = env.sets.get("web").unwrap();
+    assert_eq!(
+        condition(&set, "Stalled")["reason"],
+        "InvalidUpdateStrategy"
+    );
+    assert!(
+        condition_message(&set, "Stalled").contains("\"150%\""),
+        "{set:#}"
+    );
+    assert!(env.members().is_empty());
+}
