@@ -3,18 +3,16 @@
 //! end of a reconcile, and the requeue after a failed one. It sits below the controllers and
 //! `run`, so that they need not import `run`.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 
 use crate::context::Context;
+use crate::finalizer::Finalized;
 
 /// A reconcile error that metrics count by a bounded label.
 pub trait Failure: std::fmt::Display {
@@ -49,28 +47,11 @@ where
     }
 }
 
-/// A namespaced kind a controller watches.
-pub trait Watched:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + Debug
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-}
+/// A namespaced kind a controller watches: one the operator can put its finalizer on, and
+/// that can cross threads.
+pub trait Watched: Finalized + Send + Sync + 'static {}
 
-impl<K> Watched for K where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static
-{
-}
+impl<K: Finalized + Send + Sync + 'static> Watched for K {}
 
 /// Runs the controller of `Parent` objects, also woken when a `Child` they own changes, with
 /// [`backoff_policy`] on errors, until `shutdown` resolves (schedules and their snapshots, VM
