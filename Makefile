@@ -32,7 +32,7 @@ demo: venv ## pvectl and the operator on the samples against a local fake Proxmo
 	$(CARGO) build --quiet -p pvectl
 	KUBEPVE_VENV=$(CURDIR)/$(VENV) PVECTL=$(CURDIR)/target/debug/pvectl $(CARGO) run --quiet --example demo
 
-# Every copy of the CRDs that `kubepve crd` generates (tests/generated_crds.rs checks them).
+# Every copy of the CRDs that `kubepve crd` generates (tests/suite/generated_crds.rs checks them).
 CRD_DIRS := crds charts/kubepve/files/crds config/crd/bases
 
 .PHONY: generate

@@ -1,4 +1,4 @@
-//! The bench's figures from its measurements: each with its scope (in-process reconciler, real
+//! The bench's figures from its measurements: each with its scope (in-process operator, real
 //! operator, pvectl), its target from issue 8 and, for the real operator without an API server,
 //! why it is skipped.
 
@@ -8,8 +8,8 @@ use crate::measure;
 use crate::operator;
 use crate::report::{self, Figure, at_most};
 
-/// Figures from the in-process reconciler (not the real operator).
-pub const INPROCESS: &str = "in-process reconciler, in-memory kube";
+/// Figures from the operator's controllers run in-process against the fake Kubernetes API.
+pub const INPROCESS: &str = "in-process operator, fake kube with watches";
 /// Figures from the `kubepve run` binary against a real API server.
 pub const OPERATOR: &str = "kubepve run + real API server";
 /// Figures from the pvectl binary.

@@ -1,33 +1,25 @@
-//! The operator's reconcile driven in this process against fakepve, with the in-memory stand-in
-//! for the Kubernetes API (`tests/support/fakekube.rs`) instead of an API server.
+//! The operator's controllers (`kubepve::run::controllers`, as `kubepve run` starts them) run in
+//! this process against fakepve and the fake Kubernetes API (`tests/support/fakekube/`) instead
+//! of an API server: they list and watch it as they would a real one, so every status write is
+//! a watch event that schedules the object again, and their reflector caches hold every object.
+//! The client is built as the operator builds it (at most 8 requests in flight, metrics
+//! counting every request).
 //!
-//! Each object is reconciled the way kube-rs's controller schedules it: again at once when the
-//! pass changed the stored object (the watch event of its own status write), otherwise after
-//! the requeue the reconcile asked for, or after the error backoff. Every object has its own
-//! loop (the controller's default concurrency is unbounded); the client is built as the operator
-//! builds it (at most 8 requests in flight, metrics counting every request).
-//!
-//! These figures are labelled "in-process reconciler, in-memory kube": no watch, no API server
-//! latency, no informer memory. The real operator's figures come from `operator.rs`.
+//! These figures are labelled "in-process operator, fake kube": no API server latency, no
+//! serialization across a socket. The `kubepve run` figures come from `operator.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kube::ResourceExt;
-use kube::runtime::controller::Action;
 use kubepve::connection::registry::Connection;
 use kubepve::connection::resync::ResyncSettings;
 use kubepve::context::{Context, Settings};
-use kubepve::guest::reconcile;
 use kubepve::metrics::Metrics;
-use kubepve_api::ProxmoxVM;
 use pve_client::{Auth, Client, Tls};
 use pve_testkit::FakePve;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::measure;
 use crate::support::fakekube::FakeKube;
@@ -250,24 +242,14 @@ pub async fn run(options: &Options) -> Run {
         })
         .collect();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let ready = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let cpu_before = measure::cpu_secs("self").unwrap_or_default();
     let fakepve_before = fakepve_cpu(&pve);
     let started = Instant::now();
-    let drivers: Vec<_> = names
-        .iter()
-        .map(|name| {
-            let driver = Driver {
-                kube: kube.clone(),
-                ctx: ctx.clone(),
-                name: name.clone(),
-                ready: ready.clone(),
-            };
-            tokio::spawn(driver.run(stop_rx.clone()))
-        })
-        .collect();
-    let converged = wait_ready(&ready, names.len(), options.timeout).await;
+    let operator = tokio::spawn(kubepve::run::controllers(ctx.clone(), None, async {
+        let _ = stop_rx.await;
+    }));
+    let converged = wait_ready(&kube, names.len(), options.timeout).await;
     let converge_secs = started.elapsed().as_secs_f64();
     let converge_calls = measure::pve_requests(&metrics.encode());
     let converge_cpu_secs = measure::cpu_secs("self").unwrap_or_default() - cpu_before;
@@ -278,10 +260,8 @@ pub async fn run(options: &Options) -> Run {
     let before = measure::pve_requests(&metrics.encode());
     tokio::time::sleep(options.poll_interval * options.steady_intervals).await;
     let after = measure::pve_requests(&metrics.encode());
-    let _ = stop_tx.send(true);
-    for driver in drivers {
-        let _ = driver.await;
-    }
+    let _ = stop_tx.send(());
+    let _ = operator.await;
     let running = running_guests(&pve, &token, options.guests).await;
     let result = Run {
         profile: options.profile,
@@ -310,78 +290,6 @@ pub fn fakepve_cpu(pve: &FakePve) -> f64 {
         .unwrap_or_default()
 }
 
-/// Reconciles one object as the controller would, and counts it once it is Ready.
-struct Driver {
-    kube: Arc<FakeKube>,
-    ctx: Arc<Context>,
-    name: String,
-    ready: Arc<AtomicUsize>,
-}
-
-impl Driver {
-    /// Runs passes until `stop` (or until the object is gone).
-    async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut counted = false;
-        while !*stop.borrow() {
-            let Some(object) = self.kube.get(&self.name) else {
-                return;
-            };
-            let version = object["metadata"]["resourceVersion"].clone();
-            let typed: ProxmoxVM = match serde_json::from_value(object) {
-                Ok(typed) => typed,
-                Err(e) => panic!("bench object {} does not parse: {e}", self.name),
-            };
-            let uid = typed.uid().unwrap_or_default();
-            let delay = match reconcile(Arc::new(typed), self.ctx.clone()).await {
-                Ok(action) => requeue_after(&action),
-                // The controller's error policy: the object's backoff.
-                Err(_) => Some(self.ctx.guest_backoff.next(&uid, self.ctx.settings.backoff)),
-            };
-            let Some(after) = self.kube.get(&self.name) else {
-                return;
-            };
-            if !counted && is_ready(&after) {
-                counted = true;
-                self.ready.fetch_add(1, Ordering::SeqCst);
-            }
-            // The pass wrote the object: the watch event triggers the next pass at once.
-            if after["metadata"]["resourceVersion"] != version {
-                continue;
-            }
-            let wait = delay.unwrap_or(Duration::MAX);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => return,
-            }
-        }
-    }
-}
-
-/// When the controller would run the reconcile again after `action`.
-///
-/// kube-rs keeps the delay private; its `Debug` form (`Action { requeue_after: Some(2s) }`)
-/// shows it, so it is read from there.
-pub fn requeue_after(action: &Action) -> Option<Duration> {
-    let text = format!("{action:?}");
-    let inner = text.split_once("Some(")?.1.split_once(')')?.0;
-    parse_debug_duration(inner)
-}
-
-/// Parses `Duration`'s `Debug` text: `2s`, `100ms`, `1.5s`, `250µs`, `10ns`.
-fn parse_debug_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let secs = match unit {
-        "s" => value,
-        "ms" => value / 1e3,
-        "µs" | "us" => value / 1e6,
-        "ns" => value / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
-}
-
 fn is_ready(object: &Value) -> bool {
     object["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter().any(|c| {
@@ -392,14 +300,19 @@ fn is_ready(object: &Value) -> bool {
     })
 }
 
-/// Waits until `guests` objects were seen Ready for their generation; false after `timeout`.
-async fn wait_ready(ready: &AtomicUsize, guests: usize, timeout: Duration) -> bool {
+/// Waits until `guests` objects are Ready for their generation; false after `timeout`.
+async fn wait_ready(kube: &FakeKube, guests: usize, timeout: Duration) -> bool {
     let started = Instant::now();
     while started.elapsed() < timeout {
-        if ready.load(Ordering::SeqCst) >= guests {
+        let ready = kube
+            .list("proxmoxvms", None)
+            .iter()
+            .filter(|o| is_ready(o))
+            .count();
+        if ready >= guests {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
 }
@@ -418,26 +331,4 @@ pub async fn running_guests(pve: &FakePve, token: &pve_testkit::Token, guests: u
                 .count()
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requeue_delays_are_read_from_actions() {
-        assert_eq!(
-            requeue_after(&Action::requeue(Duration::from_secs(30))),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            requeue_after(&Action::requeue(Duration::from_millis(100))),
-            Some(Duration::from_millis(100))
-        );
-        assert_eq!(
-            requeue_after(&Action::requeue(Duration::from_millis(1500))),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(requeue_after(&Action::await_change()), None);
-    }
 }

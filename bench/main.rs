@@ -126,7 +126,7 @@ async fn main() {
     for &profile in &args.profiles {
         for &guests in &args.sizes {
             eprintln!(
-                "in-process reconciler: {} guests, {} tasks...",
+                "in-process operator: {} guests, {} tasks...",
                 guests,
                 profile.name()
             );

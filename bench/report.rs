@@ -22,7 +22,7 @@ pub enum Verdict {
 pub struct Figure {
     /// Stable identifier, also the JSON key (`inprocess.instant.n1000.converge_secs`).
     pub id: String,
-    /// Where the figure comes from: "in-process reconciler, in-memory kube", "kubepve run +
+    /// Where the figure comes from: "in-process operator, fake kube with watches", "kubepve run +
     /// real API server", "pvectl".
     pub scope: &'static str,
     /// What was measured, for people.

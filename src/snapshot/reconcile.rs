@@ -20,7 +20,7 @@ use kubepve_api::{
     DeletionPolicy, FINALIZER, ManagementPolicy, ProxmoxSnapshot, SnapshotDeletionPolicy,
     SnapshotPhase, SnapshotStatus,
 };
-use kubepve_plan::snapshot::{SnapshotPlan, WantedSnapshot, plan_snapshot};
+use kubepve_plan::snapshot::{GUEST_NOT_FOUND, SnapshotPlan, WantedSnapshot, plan_snapshot};
 use serde_json::json;
 
 use super::SnapshotError;
@@ -233,8 +233,12 @@ async fn pipeline(
         _ => {}
     }
 
-    // 2. Observe, directly.
-    let (observed, node) = target::observe(&conn, guest.pve_kind(), vmid).await?;
+    // 2. Observe, directly (a snapshot already waiting for its guest looks at the shared read
+    // only, once per poll interval).
+    let waiting_for_guest = crate::conditions::find(&st.conditions, crate::conditions::RECONCILING)
+        .is_some_and(|c| c.status == "True" && c.reason == GUEST_NOT_FOUND);
+    let (observed, node) =
+        target::observe(&conn, guest.pve_kind(), vmid, !waiting_for_guest).await?;
     if node.is_some() {
         st.node = node.clone();
     }
@@ -398,12 +402,13 @@ async fn pipeline(
             } else {
                 SnapshotPhase::Pending
             };
-            Ok(Some(Outcome::progressing(
-                phase,
-                reason,
-                message,
-                settings.task_poll,
-            )))
+            // A missing guest shows up in the shared read; a lock ends with a task.
+            let after = if reason == GUEST_NOT_FOUND {
+                conn.poll_interval
+            } else {
+                settings.task_poll
+            };
+            Ok(Some(Outcome::progressing(phase, reason, message, after)))
         }
         SnapshotPlan::Blocked { reason, message } => {
             st.ready_to_use = Some(false);

@@ -4,7 +4,10 @@
 //! allows the stop a rollback makes); the guest's configuration is saved with the guest
 //! controller's backup code before the rollback task starts; the task's UPID goes into status
 //! and later passes read its end. A restore that succeeded or whose rollback failed is done
-//! for good (a rollback is destructive: another one needs another object).
+//! for good (a rollback is destructive: another one needs another object). The time of the
+//! request is in status before the request is sent: a pass that finds it without a UPID (the
+//! status write after the request was lost) looks for the rollback task in the node's task
+//! list and follows it, and sends the request again only when Proxmox has no such task.
 //!
 //! Order with the guest controller (docs/snapshots.md): while the rollback runs, Proxmox holds
 //! the guest's `rollback` lock and the guest controller waits for it; afterwards the restore
@@ -185,7 +188,18 @@ async fn pipeline(
     }
 
     // 2. The guards, on the guest as it is now.
-    let (observed, node) = target::observe(&conn, guest.pve_kind(), vmid).await?;
+    let (observed, node) = target::observe(&conn, guest.pve_kind(), vmid, true).await?;
+    if let (Some(requested), Some(node)) = (&st.requested_time, &node)
+        && let Some(upid) = sent_rollback(&conn, node, vmid, requested).await?
+    {
+        st.current_task = Some(started(&upid));
+        let message = format!("Proxmox task {} running ({upid})", upid.task_type);
+        let health = Health::Progressing {
+            reason: "TaskRunning".into(),
+            message,
+        };
+        return Ok((RestorePhase::RollingBack, health, Some(settings.task_poll)));
+    }
     let input = RollbackInput {
         name: &name,
         owner_uid: snapshot.meta().uid.as_deref(),
@@ -222,6 +236,10 @@ async fn pipeline(
         Err(message) => return Ok(refused("BackupFailed", message, Some(settings.backoff.1))),
     };
     st.backup = Some(taken.0.clone());
+    // Recorded before the request (see the module's paragraph).
+    st.requested_time = Some(now());
+    st.phase = Some(RestorePhase::RollingBack);
+    status::write(ctx, object, st).await?;
     let upid = conn
         .pve
         .guest(guest.pve_kind(), &node, vmid)
@@ -246,6 +264,42 @@ async fn pipeline(
         message,
     };
     Ok((RestorePhase::RollingBack, health, Some(settings.task_poll)))
+}
+
+/// How far the Proxmox node's clock may be behind the operator's when a rollback requested at
+/// some time is looked for among the node's tasks.
+const CLOCK_SKEW_SECS: u64 = 120;
+
+/// The rollback task of `vmid` that a request sent at `requested` started, running or ended.
+async fn sent_rollback(
+    conn: &Connection,
+    node: &str,
+    vmid: u32,
+    requested: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+) -> Result<Option<pve_client::Upid>, SnapshotError> {
+    let since = u64::try_from(requested.0.as_second())
+        .unwrap_or_default()
+        .saturating_sub(CLOCK_SKEW_SECS);
+    let filter = pve_client::TaskFilter {
+        vmid: Some(vmid),
+        running_too: true,
+        since: Some(since),
+        ..Default::default()
+    };
+    let tasks =
+        conn.pve
+            .task_list(node, &filter)
+            .await
+            .map_err(|source| SnapshotError::Proxmox {
+                op: "list tasks",
+                vmid,
+                source,
+            })?;
+    Ok(tasks
+        .into_iter()
+        .map(|t| t.upid)
+        .filter(|u| u.task_type.ends_with("rollback") && u64::from(u.starttime) >= since)
+        .max_by_key(|u| u.starttime))
 }
 
 /// A backup taken for one guest kind, to complete with the rollback's UPID.

@@ -139,17 +139,24 @@ pub fn connection(
 }
 
 /// What Proxmox shows of the guest now, and the node it is on. The power state, lock and
-/// snapshots are read directly: a snapshot acts on the guest as it is.
+/// snapshots are read directly: a snapshot acts on the guest as it is. The shared
+/// `/cluster/resources` read says where the guest is; with `fresh_if_missing`, a guest it does
+/// not show (yet) is looked up in a fresh read before it counts as missing (a caller already
+/// waiting for a missing guest passes `false` and costs no read of its own).
 pub async fn observe(
     conn: &Connection,
     kind: GuestKind,
     vmid: u32,
+    fresh_if_missing: bool,
 ) -> Result<(ObservedGuest, Option<String>), SnapshotError> {
     let proxmox = |op: &'static str| move |source| SnapshotError::Proxmox { op, vmid, source };
-    // The shared read says where the guest is; a guest it does not show (yet) is looked up
-    // in a fresh read before it counts as missing.
+    let ages: &[std::time::Duration] = if fresh_if_missing {
+        &[conn.poll_interval, std::time::Duration::ZERO]
+    } else {
+        &[conn.poll_interval]
+    };
     let mut node = None;
-    for max_age in [conn.poll_interval, std::time::Duration::ZERO] {
+    for &max_age in ages {
         let resources = conn
             .resources(max_age)
             .await

@@ -1,4 +1,4 @@
-//! The harness of the guest reconcile scenarios (`tests/guest_*.rs`): a fakepve, a stateful fake
+//! The harness of the guest reconcile scenarios (`tests/suite/guest_*.rs`): a fakepve, a stateful fake
 //! Kubernetes API, and an operator context connected to both. Reconciles run pass after pass,
 //! as the controller would run them, always bounded.
 
@@ -60,7 +60,7 @@ pub fn fast_settings() -> Settings {
         connection_retry: Duration::from_millis(200),
         backoff: (Duration::from_millis(20), Duration::from_millis(200)),
         // The default interval (minutes: never due within a scenario), and a pace that never
-        // holds a scenario's restarted operator back; `tests/guest_resync.rs` sets its own.
+        // holds a scenario's restarted operator back; `tests/suite/guest_resync.rs` sets its own.
         full_resync: kubepve::connection::resync::ResyncSettings {
             reads_per_second: 1e6,
             ..Default::default()

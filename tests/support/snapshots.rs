@@ -1,4 +1,4 @@
-//! The harness of the snapshot scenarios (`tests/snapshot_*.rs`): a fakepve with a VM and a
+//! The harness of the snapshot scenarios (`tests/suite/snapshot_*.rs`): a fakepve with a VM and a
 //! container on snapshot-capable storage (`local-lvm`, lvmthin), and one fake Kubernetes API
 //! holding every kind (a view per kind: ProxmoxVM, ProxmoxContainer, ProxmoxSnapshot, ...), with the guest objects already stored as the guest controller leaves them.
 

@@ -1,4 +1,4 @@
-//! The harness of the ProxmoxVMSet scenarios (`tests/vmset_*.rs`): the guest [`Env`] (fakepve
+//! The harness of the ProxmoxVMSet scenarios (`tests/suite/vmset_*.rs`): the guest [`Env`] (fakepve
 //! with the cloud-init template, the fake Kubernetes API, an operator context) with the garbage
 //! collector on, a view of the ProxmoxVMSets, and passes that run the set controller and the
 //! guest controller over every member, as the two controllers would run side by side.

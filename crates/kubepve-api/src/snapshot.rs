@@ -305,6 +305,10 @@ pub struct RestoreStatus {
     /// ConfigMap in the operator's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// When the operator asked Proxmox for the rollback. Written before the request, so that a
+    /// pass after a lost status write looks for that task instead of rolling back again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_time: Option<Time>,
     /// When the rollback ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,

@@ -127,6 +127,10 @@ pub struct TaskFilter {
     pub start: Option<u32>,
     /// At most this many (PVE default 50).
     pub limit: Option<u32>,
+    /// Running tasks too (`source=all`; Proxmox lists only ended ones unless asked).
+    pub running_too: bool,
+    /// Only tasks started at or after this Unix time (`since`).
+    pub since: Option<u64>,
 }
 
 /// Options for waiting on a task.
@@ -218,7 +222,8 @@ impl Client {
         }
     }
 
-    /// `GET /nodes/{node}/tasks`: finished tasks, newest first.
+    /// `GET /nodes/{node}/tasks`: ended tasks (and running ones with
+    /// [`TaskFilter::running_too`]), newest first.
     pub async fn task_list(
         &self,
         node: &str,
@@ -229,6 +234,8 @@ impl Client {
             .opt("typefilter", filter.typefilter.as_deref())
             .opt("start", filter.start)
             .opt("limit", filter.limit)
+            .opt("source", filter.running_too.then_some("all"))
+            .opt("since", filter.since)
             .opt_flag("errors", filter.errors.then_some(true));
         self.call("task_list", Method::GET, &["nodes", node, "tasks"], params)
             .await

@@ -26,6 +26,11 @@ fn details(kind: &Kind, name: &str) -> Value {
     d
 }
 
+/// 400 for a request the server cannot take as it is.
+pub fn bad_request(message: &str) -> Answer {
+    status(400, "BadRequest", message.to_string(), json!({}))
+}
+
 /// 404 for a missing object.
 pub fn not_found(kind: &Kind, name: &str) -> Answer {
     let message = format!("{} \"{name}\" not found", kind.qualified());

@@ -1,16 +1,19 @@
 //! The fake's URL layout, as the API server's: `/api/v1[/namespaces/{ns}]/{plural}[/{name}
 //! [/status]]` for the core group and `/apis/{group}/{version}/...` for the others; GET (one or
 //! a list, with an `a=b,c=d` label selector), POST, PUT, PATCH (merge or server-side apply,
-//! told apart by the content type, with `fieldManager` and `force` from the query) and DELETE.
-//! The scale subresource of a CRD that declares one. No watch: the scenarios reconcile
-//! directly, and count writes instead.
+//! told apart by the content type, with `fieldManager` and `force` from the query), DELETE,
+//! `GET ...?watch=true` (a stream of events, see [`super::watch`]), and the scale subresource
+//! of a CRD that declares one.
 
-use serde_json::{Value, json};
+use std::time::Duration;
 
-use super::super::mockkube::Recorded;
+use serde_json::json;
+
+use super::super::mockkube::{Recorded, Reply};
 use super::errors::{self, Answer};
 use super::kinds::{self, Kind};
 use super::store::{Change, Store};
+use super::watch::{Filter, labels_match};
 
 /// A parsed request path.
 struct Target<'a> {
@@ -49,20 +52,53 @@ fn query(uri: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn selected(object: &Value, selector: Option<&str>) -> bool {
-    selector.is_none_or(|sel| {
-        sel.split(',')
-            .filter(|t| !t.is_empty())
-            .all(|term| match term.split_once('=') {
-                Some((k, v)) => {
-                    object["metadata"]["labels"][k.trim_end_matches('=')].as_str() == Some(v)
-                }
-                None => object["metadata"]["labels"].get(term).is_some(),
-            })
-    })
+/// The API server's default for a watch without `timeoutSeconds` (it picks 30 to 60 minutes).
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Answers one request: a watch with a stream, everything else with one document.
+pub fn reply(store: &mut Store, r: &Recorded) -> Reply {
+    let path = r.uri.split('?').next().unwrap_or_default();
+    let watching = r.method == "GET"
+        && query(&r.uri, "watch").is_some_and(|w| w == "true" || w == "1")
+        && query(&r.uri, "fieldSelector").is_none();
+    match parse(path).filter(|t| t.name.is_none() && watching) {
+        Some(t) => watch(store, &t, r),
+        None => Reply::Json(handle(store, r)),
+    }
 }
 
-/// Answers one request.
+fn watch(store: &mut Store, t: &Target<'_>, r: &Recorded) -> Reply {
+    let from = match query(&r.uri, "resourceVersion").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Reply::Json(errors::bad_request(&format!(
+                    "invalid resourceVersion {v:?} for a watch"
+                )));
+            }
+        },
+    };
+    let filter = Filter {
+        plural: t.kind.plural.to_string(),
+        namespace: t.namespace.map(str::to_string),
+        labels: query(&r.uri, "labelSelector"),
+    };
+    let current = store
+        .list(t.kind.plural, t.namespace)
+        .into_iter()
+        .filter(|o| labels_match(o, filter.labels.as_deref()))
+        .cloned()
+        .collect();
+    let newest = store.newest();
+    let chunks = store.watches.open(filter, from, current, newest);
+    let timeout = query(&r.uri, "timeoutSeconds")
+        .and_then(|s| s.parse().ok())
+        .map_or(DEFAULT_WATCH_TIMEOUT, Duration::from_secs);
+    Reply::Stream { chunks, timeout }
+}
+
+/// Answers one request that is not a watch.
 pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
     let path = r.uri.split('?').next().unwrap_or_default();
     let Some(t) = parse(path) else {
@@ -73,15 +109,15 @@ pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
         return scale(store, &t, ns, r);
     }
     match (r.method.as_str(), t.name) {
-        ("GET", None) if query(&r.uri, "watch").is_some_and(|w| w == "true" || w == "1") => {
-            errors::unsupported("watch")
+        ("GET", None) if query(&r.uri, "fieldSelector").is_some() => {
+            errors::unsupported("field selectors")
         }
         ("GET", None) => {
             let selector = query(&r.uri, "labelSelector");
-            let items: Vec<Value> = store
+            let items: Vec<serde_json::Value> = store
                 .list(t.kind.plural, t.namespace)
                 .into_iter()
-                .filter(|o| selected(o, selector.as_deref()))
+                .filter(|o| labels_match(o, selector.as_deref()))
                 .cloned()
                 .collect();
             let list = json!({
@@ -99,10 +135,8 @@ pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
         ("PATCH", Some(name)) => {
             let change = if r.content_type.starts_with("application/apply-patch") {
                 let Some(manager) = query(&r.uri, "fieldManager") else {
-                    return (
-                        400,
-                        json!({"kind": "Status", "code": 400, "reason": "BadRequest",
-                            "message": "PATCH: fieldManager is required for apply requests"}),
+                    return errors::bad_request(
+                        "PATCH: fieldManager is required for apply requests",
                     );
                 };
                 let force = query(&r.uri, "force").is_some_and(|f| f == "true");

@@ -16,10 +16,16 @@
 //! - when a scenario turns it on ([`FakeKube::collect_garbage`]), the garbage collector's
 //!   background cascade: an object's dependents by `ownerReferences` are deleted once it goes.
 //!
-//! It does not model: watches (the scenarios reconcile directly), admission, CEL and schema
-//! validation (the `real_apiserver` suites and `tests/generated_crds.rs` cover those), RBAC,
+//! - watches: every write is an event to the watches that follow the object, a watch resumes
+//!   from a resourceVersion, and history the fake no longer keeps ([`FakeKube::compact`])
+//!   answers 410 Expired, so the operator's controllers can run against it as against a real
+//!   server ([`FakeKube::open_watches`], [`FakeKube::restart_watches`]).
+//!
+//! It does not model: admission, CEL and schema
+//! validation (the `real_apiserver` suites and `tests/suite/generated_crds.rs` cover those), RBAC,
 //! foreground deletion (`blockOwnerDeletion`), list-type merge keys (lists are atomic), label
-//! selectors beyond `a=b` and `a`, or paging.
+//! selectors beyond `a=b`, `a!=b`, `a` and `!a`, field selectors, a watch with a label selector
+//! seeing an object leave or enter the selection when its labels change, or paging.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,12 +34,13 @@ mod fields;
 mod http;
 mod kinds;
 mod store;
+mod watch;
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::mockkube::MockKube;
+use super::mockkube::{MockKube, Reply};
 use store::{Change, Store, kind};
 
 /// The namespace the compatibility methods (`put`, `get`, `delete`, ...) work in.
@@ -43,7 +50,8 @@ struct State {
     store: Store,
     /// Every Event body sent (creates and series patches), refused ones excluded.
     events: Vec<Value>,
-    fail_status_writes: bool,
+    /// Status writes that still succeed before every further one fails (`None`: never fail).
+    status_writes_left: Option<usize>,
 }
 
 /// The fake API and the mock client that talks to it.
@@ -61,26 +69,32 @@ impl FakeKube {
         let state = Arc::new(Mutex::new(State {
             store: Store::new(),
             events: Vec::new(),
-            fail_status_writes: false,
+            status_writes_left: None,
         }));
         let handler_state = state.clone();
-        let mock = MockKube::new(move |r| {
+        let mock = MockKube::streaming(move |r| {
             let mut s = handler_state.lock().unwrap();
-            if s.fail_status_writes
-                && r.method != "GET"
+            let status_write = r.method != "GET"
                 && r.uri
                     .split('?')
                     .next()
-                    .is_some_and(|p| p.ends_with("/status"))
-            {
-                return errors::injected(500, "status writes are failing");
+                    .is_some_and(|p| p.ends_with("/status"));
+            if status_write && let Some(left) = s.status_writes_left.as_mut() {
+                if *left == 0 {
+                    return Reply::Json(errors::injected(500, "status writes are failing"));
+                }
+                *left -= 1;
             }
-            let answer = http::handle(&mut s.store, r);
+            let reply = http::reply(&mut s.store, r);
             let is_event = r.uri.contains("/events");
-            if is_event && ["POST", "PATCH"].contains(&r.method.as_str()) && answer.0 < 300 {
+            if let Reply::Json((code, _)) = &reply
+                && is_event
+                && ["POST", "PATCH"].contains(&r.method.as_str())
+                && *code < 300
+            {
                 s.events.push(r.body.clone());
             }
-            answer
+            reply
         });
         Self {
             mock: Arc::new(mock),
@@ -238,7 +252,14 @@ impl FakeKube {
     /// Makes every status write fail with 500 (an API server outage, or an operator killed
     /// before its write arrived) until called again with `false`.
     pub fn fail_status_writes(&self, fail: bool) {
-        self.state.lock().unwrap().fail_status_writes = fail;
+        self.state.lock().unwrap().status_writes_left = fail.then_some(0);
+    }
+
+    /// Lets `n` more status writes through, then makes every further one fail with 500 (an
+    /// operator killed between two writes of one pass) until [`FakeKube::fail_status_writes`]
+    /// is called with `false`.
+    pub fn fail_status_writes_after(&self, n: usize) {
+        self.state.lock().unwrap().status_writes_left = Some(n);
     }
 
     /// The stored ConfigMap `name`, in whichever namespace it is.
@@ -254,6 +275,26 @@ impl FakeKube {
     /// seeing dependents that they check for by hand.
     pub fn collect_garbage(&self, on: bool) {
         self.with(|s| s.collect_garbage = on);
+    }
+
+    /// How many watches are open (every controller keeps one per kind it watches).
+    pub fn open_watches(&self) -> usize {
+        self.with(|s| s.watches.open_count())
+    }
+
+    /// Ends every open watch, as an API server restart does; clients resume from their last
+    /// resourceVersion.
+    pub fn restart_watches(&self) {
+        self.with(|s| s.watches.close_all());
+    }
+
+    /// Forgets the event history, as an etcd compaction does: a watch resuming from an older
+    /// resourceVersion gets 410 Expired and must list again.
+    pub fn compact(&self) {
+        self.with(|s| {
+            let newest = s.newest();
+            s.watches.compact(newest);
+        });
     }
 
     /// The URL plural this fake's compatibility methods work on.

@@ -7,7 +7,8 @@
 //! finalizer can be added once `deletionTimestamp` is set; an object goes when it is marked
 //! for deletion and its last finalizer is removed; deleting a namespace deletes everything in
 //! it and the namespace goes once it is empty; with garbage collection on, an object's
-//! dependents (by `ownerReferences`) are deleted once it is gone.
+//! dependents (by `ownerReferences`) are deleted once it is gone. Every write is also a watch
+//! event ([`super::watch`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use super::errors::{self, Answer};
 use super::fields::{self, Owners};
 use super::kinds::{self, Kind};
+use super::watch::{Type, Watches};
 
 /// Resource plural, namespace (`""` for cluster-scoped kinds), name.
 pub type Key = (String, String, String);
@@ -44,6 +46,8 @@ pub struct Store {
     owners: BTreeMap<Key, Owners>,
     writes: BTreeMap<Key, usize>,
     version: u64,
+    /// The event history and the open watches.
+    pub watches: Watches,
     /// Garbage collection of dependents (see [`Store::remove`]); off unless a scenario asks.
     pub collect_garbage: bool,
 }
@@ -96,10 +100,17 @@ impl Store {
         self.version.to_string()
     }
 
-    fn bump(&mut self, k: &Key, object: &mut Value) {
+    /// The store's current resourceVersion as a number.
+    pub fn newest(&self) -> u64 {
+        self.version
+    }
+
+    /// One write: a new resourceVersion on `object`, counted, and its watch event.
+    fn bump(&mut self, k: &Key, object: &mut Value, event: Type) {
         self.version += 1;
         object["metadata"]["resourceVersion"] = json!(self.version.to_string());
         *self.writes.entry(k.clone()).or_default() += 1;
+        self.watches.record(self.version, &k.0, &k.1, event, object);
     }
 
     /// Creates an object from `body` (name from `metadata.name` or `generateName`).
@@ -156,7 +167,7 @@ impl Store {
         if let Some(schema) = &kind.schema {
             kinds::apply_defaults(schema, &mut object);
         }
-        self.bump(&k, &mut object);
+        self.bump(&k, &mut object, Type::Added);
         self.objects.insert(k, object.clone());
         (201, object)
     }
@@ -189,7 +200,12 @@ impl Store {
             (status_manager.to_string(), status.into_iter().collect()),
         ]);
         self.owners.insert(k.clone(), owners);
-        self.bump(&k, &mut object);
+        let event = if self.objects.contains_key(&k) {
+            Type::Modified
+        } else {
+            Type::Added
+        };
+        self.bump(&k, &mut object, event);
         self.objects.insert(k, object);
     }
 
@@ -303,10 +319,13 @@ impl Store {
             // The real server does not write (nor bump resourceVersion) for a no-op patch.
             return (200, current);
         }
-        self.bump(&k, &mut next);
+        // An update that removes the last finalizer of an object being deleted deletes it (one
+        // DELETED event, no MODIFIED before it).
         if terminating(&next) && finalizers(&next).is_empty() {
+            self.bump(&k, &mut next, Type::Deleted);
             self.remove(&k);
         } else {
+            self.bump(&k, &mut next, Type::Modified);
             self.objects.insert(k, next.clone());
         }
         (200, next)
@@ -323,7 +342,7 @@ impl Store {
             if !terminating(&object) {
                 object["metadata"]["deletionTimestamp"] = json!(NOW);
                 object["status"] = json!({"phase": "Terminating"});
-                self.bump(&k, &mut object);
+                self.bump(&k, &mut object, Type::Modified);
                 self.objects.insert(k.clone(), object.clone());
             }
             let contents: Vec<Key> = self
@@ -341,12 +360,13 @@ impl Store {
             return (200, object);
         }
         if finalizers(&object).is_empty() {
+            self.bump(&k, &mut object, Type::Deleted);
             self.remove(&k);
             return (200, object);
         }
         if !terminating(&object) {
             object["metadata"]["deletionTimestamp"] = json!(NOW);
-            self.bump(&k, &mut object);
+            self.bump(&k, &mut object, Type::Modified);
             self.objects.insert(k, object.clone());
         }
         (200, object)
@@ -397,7 +417,9 @@ impl Store {
             .map(|(k, _)| k.clone())
             .collect();
         for k in empty {
-            self.objects.remove(&k);
+            if let Some(mut namespace) = self.objects.remove(&k) {
+                self.bump(&k, &mut namespace, Type::Deleted);
+            }
         }
     }
 }

@@ -9,6 +9,9 @@
 
 use kubepve_api::{OWNER_DESCRIPTION_PREFIX, RunStrategy};
 
+/// The reason of a plan that waits for a guest Proxmox does not show (yet).
+pub const GUEST_NOT_FOUND: &str = "GuestNotFound";
+
 /// One snapshot as Proxmox lists it (`GET .../snapshot`, without `current`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObservedSnapshot {
@@ -175,7 +178,7 @@ pub fn plan_snapshot(wanted: &WantedSnapshot, guest: &ObservedGuest) -> Snapshot
     }
     if !guest.exists {
         return SnapshotPlan::Wait {
-            reason: "GuestNotFound",
+            reason: GUEST_NOT_FOUND,
             message: "the guest does not exist in Proxmox (yet)".into(),
         };
     }
@@ -250,7 +253,7 @@ pub fn check_rollback(input: &RollbackInput<'_>, guest: &ObservedGuest) -> Resul
         );
     }
     if !guest.exists {
-        return refuse("GuestNotFound", "the guest does not exist".into(), true);
+        return refuse(GUEST_NOT_FOUND, "the guest does not exist".into(), true);
     }
     let Some(snapshot) = guest.snapshot(input.name) else {
         return refuse(
