@@ -116,7 +116,19 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        match self.recorder.publish(&event, reference).await {
+        self.publish(reference, &event).await;
+    }
+
+    /// Publishes `event` about the object `reference` names; failures are logged, never fatal.
+    /// An event with a `secondary` object (a set's member) is its own series: events of one
+    /// reason about one object are otherwise folded into the first one's note.
+    pub async fn publish(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        event: &Event,
+    ) {
+        let reason = event.reason.as_str();
+        match self.recorder.publish(event, reference).await {
             Ok(()) => {}
             Err(kube::Error::Api(status)) if namespace_terminating(&status) => {
                 tracing::debug!(

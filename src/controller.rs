@@ -1,15 +1,22 @@
-//! Plumbing every controller shares (guests, snapshots, schedules, restores, connections): the
-//! Api of a watched kind in the namespace `kubepve run` watches, the controller over a cache of
-//! trimmed objects, and the log line at the end of a reconcile. It sits below the controllers
-//! and `run`, so that they need not import `run`.
+//! Plumbing every controller shares (guests, snapshots, schedules, restores, connections, VM
+//! sets): the Api of a watched kind in the namespace `kubepve run` watches, the controller over
+//! a cache of trimmed objects, the requeue after a failed reconcile, and the log line at the end
+//! of one. It sits below the controllers and `run`, so that they need not import `run`.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
+use futures::StreamExt;
 use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, reflector};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+
+use crate::context::Context;
+use crate::finalizer::Finalized;
+use crate::memory::Backoff;
 
 /// The annotation `kubectl apply` keeps the whole applied object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -32,6 +39,36 @@ where
     Controller::for_stream(stream, reader)
 }
 
+/// A reconcile error that metrics count by a bounded label.
+pub trait Failure: std::fmt::Display {
+    /// The label (`Kube`, `Proxmox`, ...).
+    fn label(&self) -> &'static str;
+}
+
+/// What the shared error policy needs of a controller's context.
+pub trait Backed: Send + Sync + 'static {
+    /// What every controller shares.
+    fn shared(&self) -> &Context;
+    /// The controller's error backoff, by object UID.
+    fn backoff(&self) -> &Backoff;
+}
+
+/// The requeue after a failed reconcile of `object`: per-object exponential backoff, a warning
+/// and the failure metric of its kind.
+pub fn backoff_policy<K: Resource<DynamicType = ()>, E: Failure, C: Backed>(
+    object: Arc<K>,
+    error: &E,
+    ctx: Arc<C>,
+) -> Action {
+    let kind = K::kind(&());
+    let key = object.meta().uid.clone().unwrap_or_default();
+    let delay = ctx.backoff().next(&key, ctx.shared().settings.backoff);
+    let name = object.meta().name.clone().unwrap_or_default();
+    tracing::warn!(%kind, %name, %error, ?delay, "reconcile failed");
+    ctx.shared().metrics.failed(&kind, error.label());
+    Action::requeue(delay)
+}
+
 /// The Api for a namespaced kind, in one namespace or all of them.
 pub fn scoped_api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
@@ -41,6 +78,43 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+/// A namespaced kind a controller watches: one the operator can put its finalizer on, and
+/// that can cross threads.
+pub trait Watched: Finalized + Send + Sync + 'static {}
+
+impl<K: Finalized + Send + Sync + 'static> Watched for K {}
+
+/// Runs the controller of `Parent` objects, also woken when a `Child` they own changes, with
+/// [`backoff_policy`] on errors, until `shutdown` resolves (schedules and their snapshots, VM
+/// sets and their members).
+pub async fn run_owning<Parent, Child, E, Fut, C>(
+    ctx: Arc<C>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    reconcile: fn(Arc<Parent>, Arc<C>) -> Fut,
+) where
+    Parent: Watched,
+    Child: Watched,
+    E: Failure + std::error::Error + Send + 'static,
+    Fut: std::future::Future<Output = Result<Action, E>> + Send + 'static,
+    C: Backed,
+{
+    let client = ctx.shared().client.clone();
+    let kind = Parent::kind(&()).to_string();
+    trimmed(scoped_api::<Parent>(&client, &namespace))
+        .owns(
+            scoped_api::<Child>(&client, &namespace),
+            watcher::Config::default(),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, backoff_policy::<Parent, E, C>, ctx)
+        .for_each(|outcome| {
+            let kind = kind.clone();
+            async move { log_outcome(&kind, outcome) }
+        })
+        .await;
 }
 
 /// Logs the end of a reconcile run by a controller.

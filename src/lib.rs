@@ -1,5 +1,6 @@
 //! The kubepve operator: controllers that make Proxmox VE match `ProxmoxVM`,
-//! `ProxmoxContainer` and `ProxmoxConnection` objects.
+//! `ProxmoxContainer` and `ProxmoxConnection` objects (and the snapshot kinds, and
+//! `ProxmoxVMSet`, which keeps a number of ProxmoxVMs).
 //!
 //! One reconcile runs observe -> plan -> act -> status: only the ends do I/O, and the planning in
 //! between is the pure `kubepve-plan` crate shared with `pvectl`.
@@ -25,3 +26,4 @@ pub mod schedule;
 pub mod server;
 pub mod snapshot;
 pub mod status;
+pub mod vmset;

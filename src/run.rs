@@ -130,9 +130,9 @@ async fn lead_then_run(
     Ok(())
 }
 
-/// Runs the controllers (connections, guests, snapshots, schedules, restores) and the pruner of
-/// expired configuration backups (kept as `backups` says) until `shutdown` resolves. Each
-/// controller gets its own context beside the shared `shared`.
+/// Runs the controllers (connections, guests, snapshots, schedules, restores, VM sets) and the
+/// pruner of expired configuration backups (kept as `backups` says) until `shutdown` resolves.
+/// Each controller gets its own context beside the shared `shared`.
 pub async fn controllers(
     shared: Arc<Context>,
     backups: guest::backup::BackupSettings,
@@ -167,6 +167,7 @@ pub async fn controllers(
     let schedules = crate::schedule::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let restores =
         crate::snapshot::restore_controller(ctx.clone(), namespace.clone(), shutdown.clone());
+    let vmsets = crate::vmset::controller(ctx.clone(), namespace.clone(), shutdown.clone());
     let cts = guest::controller::<kubepve_api::ProxmoxContainer>(ctx, namespace, shutdown);
     futures::join!(
         connection_controller,
@@ -175,7 +176,8 @@ pub async fn controllers(
         pruner,
         snapshots,
         schedules,
-        restores
+        restores,
+        vmsets
     );
 }
 

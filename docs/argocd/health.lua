@@ -1,4 +1,4 @@
--- ArgoCD health check for kubepve.io ProxmoxVM, ProxmoxContainer and ProxmoxConnection.
+-- ArgoCD health check for the kubepve.io kinds (guests, connections, snapshots, VM sets).
 -- The kubepve operator writes kstatus conditions (Ready, Reconciling, Stalled) and
 -- status.observedGeneration; this maps them onto ArgoCD's health states. Lua 5.1 (gopher-lua).
 local hs = {}
@@ -79,6 +79,16 @@ end
 if is_true(reconciling) then
   hs.status = "Progressing"
   hs.message = describe(reconciling, "Reconciling")
+  return hs
+end
+
+-- A ProxmoxVMSet is healthy only with every member Ready (right after `kubectl scale` the
+-- generation check above holds it back; this holds it back while members come up).
+if obj.kind == "ProxmoxVMSet" and obj.spec ~= nil and obj.spec.replicas ~= nil and
+    (status.readyReplicas or 0) < obj.spec.replicas then
+  hs.status = "Progressing"
+  hs.message = tostring(status.readyReplicas or 0) .. "/" .. tostring(obj.spec.replicas) ..
+    " members ready"
   return hs
 end
 

@@ -68,3 +68,12 @@ impl Deref for GuestContext {
         &self.shared
     }
 }
+
+impl crate::controller::Backed for GuestContext {
+    fn shared(&self) -> &Context {
+        &self.shared
+    }
+    fn backoff(&self) -> &crate::memory::Backoff {
+        &self.backoff
+    }
+}

@@ -12,14 +12,12 @@ pub mod plan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use kubepve_api::snapshot::{GUEST_LABEL, SCHEDULE_LABEL};
 use kubepve_api::{
@@ -28,7 +26,7 @@ use kubepve_api::{
 };
 
 use crate::conditions::{Health, now};
-use crate::controller::{log_outcome, scoped_api, trimmed};
+use crate::controller::run_owning;
 use crate::guest::GuestContext;
 use crate::snapshot::SnapshotError;
 use crate::status;
@@ -337,27 +335,8 @@ pub async fn controller(
     namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    trimmed(scoped_api::<ProxmoxSnapshotSchedule>(&client, &namespace))
-        .owns(
-            scoped_api::<ProxmoxSnapshot>(&client, &namespace),
-            watcher::Config::default(),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotSchedule", outcome) })
-        .await;
-}
-
-fn error_policy(
-    object: Arc<ProxmoxSnapshotSchedule>,
-    error: &SnapshotError,
-    ctx: Arc<GuestContext>,
-) -> Action {
-    let delay = ctx
-        .backoff
-        .next(&object.uid().unwrap_or_default(), ctx.settings.backoff);
-    tracing::warn!(name = %object.name_any(), %error, ?delay, "reconcile failed");
-    ctx.metrics.failed("ProxmoxSnapshotSchedule", error.label());
-    Action::requeue(delay)
+    run_owning::<ProxmoxSnapshotSchedule, ProxmoxSnapshot, _, _, _>(
+        ctx, namespace, shutdown, reconcile,
+    )
+    .await;
 }

@@ -13,12 +13,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Resource, runtime::reflector::ObjectRef};
 use kubepve_api::{ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore, ProxmoxVM};
 
-use crate::controller::{log_outcome, scoped_api, trimmed};
+use crate::controller::{Failure, backoff_policy, log_outcome, scoped_api, trimmed};
 use crate::guest::GuestContext;
 
 pub use reconcile::reconcile;
@@ -41,9 +40,8 @@ pub enum SnapshotError {
     },
 }
 
-impl SnapshotError {
-    /// A bounded label for metrics.
-    pub fn label(&self) -> &'static str {
+impl Failure for SnapshotError {
+    fn label(&self) -> &'static str {
         match self {
             SnapshotError::Kube(_) => "Kube",
             SnapshotError::Proxmox { .. } => "Proxmox",
@@ -89,7 +87,11 @@ pub async fn controller(
             move |ct| of_guest(&store2, "ProxmoxContainer", ct.namespace(), ct.name_any()),
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy::<ProxmoxSnapshot>, ctx)
+        .run(
+            reconcile,
+            backoff_policy::<ProxmoxSnapshot, SnapshotError, GuestContext>,
+            ctx,
+        )
         .for_each(|outcome| async move { log_outcome("ProxmoxSnapshot", outcome) })
         .await;
 }
@@ -105,23 +107,9 @@ pub async fn restore_controller(
         .graceful_shutdown_on(shutdown)
         .run(
             restore::reconcile,
-            error_policy::<ProxmoxSnapshotRestore>,
+            backoff_policy::<ProxmoxSnapshotRestore, SnapshotError, GuestContext>,
             ctx,
         )
         .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
         .await;
-}
-
-fn error_policy<K: Resource<DynamicType = ()>>(
-    object: Arc<K>,
-    error: &SnapshotError,
-    ctx: Arc<GuestContext>,
-) -> Action {
-    let kind = K::kind(&());
-    let key = object.meta().uid.clone().unwrap_or_default();
-    let delay = ctx.backoff.next(&key, ctx.settings.backoff);
-    let name = object.meta().name.clone().unwrap_or_default();
-    tracing::warn!(%kind, %name, %error, ?delay, "reconcile failed");
-    ctx.metrics.failed(&kind, error.label());
-    Action::requeue(delay)
 }

@@ -124,6 +124,7 @@ fn kubepve_crd_prints_every_crd() {
             "proxmoxsnapshots.kubepve.io",
             "proxmoxsnapshotschedules.kubepve.io",
             "proxmoxsnapshotrestores.kubepve.io",
+            "proxmoxvmsets.kubepve.io",
         ]
     );
     for doc in &docs {

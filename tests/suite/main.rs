@@ -34,3 +34,4 @@ mod snapshot_guest_deletion;
 mod snapshot_reconcile;
 mod snapshot_restore;
 mod snapshot_schedule;
+mod vmset_reconcile;

@@ -12,3 +12,4 @@ pub mod mockkube;
 pub mod pki;
 pub mod pvectl;
 pub mod snapshots;
+pub mod vmsets;

@@ -21,6 +21,7 @@ KINDS = [
     "ProxmoxSnapshot",
     "ProxmoxSnapshotSchedule",
     "ProxmoxSnapshotRestore",
+    "ProxmoxVMSet",
 ]
 GROUP = "kubepve.io"
 

@@ -34,8 +34,14 @@ MANAGER_RULES = [
         "resources": ["proxmoxconnections", "proxmoxvms", "proxmoxcontainers"],
         "verbs": ["get", "list", "watch", "patch"],
     },
+    # ProxmoxVMSets create, replace (template updates) and delete the ProxmoxVMs they own.
+    {"apiGroups": ["kubepve.io"], "resources": ["proxmoxvms"], "verbs": ["create", "update", "delete"]},
     # Schedules create and prune the ProxmoxSnapshots they own.
-    {"apiGroups": ["kubepve.io"], "resources": ["proxmoxsnapshotschedules"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": ["kubepve.io"],
+        "resources": ["proxmoxsnapshotschedules", "proxmoxvmsets"],
+        "verbs": ["get", "list", "watch"],
+    },
     {
         "apiGroups": ["kubepve.io"],
         "resources": ["proxmoxsnapshots"],
@@ -55,6 +61,7 @@ MANAGER_RULES = [
             "proxmoxsnapshots/status",
             "proxmoxsnapshotschedules/status",
             "proxmoxsnapshotrestores/status",
+            "proxmoxvmsets/status",
         ],
         "verbs": ["patch"],
     },
@@ -65,6 +72,8 @@ MANAGER_RULES = [
             "proxmoxvms/finalizers",
             "proxmoxcontainers/finalizers",
             "proxmoxsnapshots/finalizers",
+            # blockOwnerDeletion on a set's members needs update on the set's finalizers.
+            "proxmoxvmsets/finalizers",
         ],
         "verbs": ["update"],
     },

@@ -25,6 +25,7 @@ KINDS = [
     "ProxmoxSnapshot",
     "ProxmoxSnapshotSchedule",
     "ProxmoxSnapshotRestore",
+    "ProxmoxVMSet",
 ]
 ARGOCD_STATES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     ProxmoxConnection, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore,
-    ProxmoxSnapshotSchedule, ProxmoxVM,
+    ProxmoxSnapshotSchedule, ProxmoxVM, ProxmoxVMSet,
 };
 
 /// Why the CRDs could not be rendered.
@@ -45,6 +45,7 @@ pub fn all() -> Result<Vec<CustomResourceDefinition>, RenderError> {
         ProxmoxSnapshot::crd(),
         ProxmoxSnapshotSchedule::crd(),
         ProxmoxSnapshotRestore::crd(),
+        ProxmoxVMSet::crd(),
     ]
     .into_iter()
     .map(fix_up)

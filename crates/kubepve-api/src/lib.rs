@@ -2,7 +2,8 @@
 //!
 //! `ProxmoxConnection` says how to reach a Proxmox VE cluster; `ProxmoxVM` and `ProxmoxContainer`
 //! declare QEMU guests and LXC containers on it; `ProxmoxSnapshot`, `ProxmoxSnapshotSchedule`
-//! and `ProxmoxSnapshotRestore` take, schedule and roll back their snapshots. The `///` docs on
+//! and `ProxmoxSnapshotRestore` take, schedule and roll back their snapshots; `ProxmoxVMSet`
+//! keeps a number of alike ProxmoxVMs made from one template. The `///` docs on
 //! every field become the CRD descriptions, and the validation that the API server can do
 //! (patterns, ranges, CEL rules for immutability and one-of) lives next to the fields so that bad input never reaches Proxmox.
 //! [`crds`] renders the CustomResourceDefinitions that `kubepve crd` prints and `crds/` holds.
@@ -15,6 +16,7 @@ pub mod quantity;
 pub mod selector;
 pub mod snapshot;
 pub mod vm;
+pub mod vmset;
 
 pub use common::*;
 pub use connection::{
@@ -35,6 +37,10 @@ pub use snapshot::{
 pub use vm::{
     BlankSource, CloneMode, CloneSource, CloudInit, CpuSpec, Disk, IpConfig, Network, NicModel,
     ProxmoxVM, ProxmoxVMSpec, VmSource,
+};
+pub use vmset::{
+    ProxmoxVMSet, ProxmoxVMSetSpec, RollingUpdate, ScaleDownPolicy, TemplateMetadata,
+    UpdateStrategy, UpdateStrategyType, VMSetStatus, VMTemplate,
 };
 
 /// The API group of every kubepve kind.

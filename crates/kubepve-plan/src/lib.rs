@@ -68,6 +68,7 @@ mod plan;
 mod request;
 pub mod snapshot;
 mod step;
+pub mod vmset;
 
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;

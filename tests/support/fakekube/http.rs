@@ -2,7 +2,8 @@
 //! [/status]]` for the core group and `/apis/{group}/{version}/...` for the others; GET (one or
 //! a list, with an `a=b,c=d` label selector), POST, PUT, PATCH (merge or server-side apply,
 //! told apart by the content type, with `fieldManager` and `force` from the query), DELETE,
-//! and `GET ...?watch=true` (a stream of events, see [`super::watch`]).
+//! `GET ...?watch=true` (a stream of events, see [`super::watch`]), and the scale subresource
+//! of a CRD that declares one.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ struct Target<'a> {
     namespace: Option<&'a str>,
     name: Option<&'a str>,
     status: bool,
+    scale: bool,
 }
 
 fn parse(path: &str) -> Option<Target<'_>> {
@@ -39,6 +41,7 @@ fn parse(path: &str) -> Option<Target<'_>> {
         namespace,
         name: rest.get(1).copied(),
         status: rest.get(2) == Some(&"status"),
+        scale: rest.get(2) == Some(&"scale"),
     })
 }
 
@@ -102,6 +105,9 @@ pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
         return errors::unsupported(path);
     };
     let ns = t.namespace.unwrap_or_default();
+    if t.scale {
+        return scale(store, &t, ns, r);
+    }
     match (r.method.as_str(), t.name) {
         ("GET", None) if query(&r.uri, "fieldSelector").is_some() => {
             errors::unsupported("field selectors")
@@ -158,4 +164,65 @@ pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
         ("DELETE", Some(name)) => store.delete(t.kind, ns, name),
         (method, _) => errors::unsupported(&format!("{method} {path}")),
     }
+}
+
+/// A JSON path of the CRD (`.spec.replicas`) as a JSON pointer.
+fn pointer(path: &str) -> String {
+    path.replace('.', "/")
+}
+
+/// The scale subresource, as the API server serves it for a CRD that declares one: GET gives an
+/// `autoscaling/v1` Scale made from the declared paths; PATCH (merge, as `kubectl scale` sends)
+/// or PUT of a Scale writes `spec.replicas` into the object at `specReplicasPath` (a spec
+/// change: generation goes up).
+fn scale(store: &mut Store, t: &Target<'_>, ns: &str, r: &Recorded) -> Answer {
+    let (Some(paths), Some(name)) = (t.kind.scale.as_ref(), t.name) else {
+        return errors::unsupported(&format!("{} has no scale subresource", t.kind.plural));
+    };
+    if matches!(r.method.as_str(), "PATCH" | "PUT") {
+        let Some(replicas) = r.body["spec"]["replicas"].as_i64() else {
+            return (
+                422,
+                json!({"kind": "Status", "code": 422, "reason": "Invalid",
+                    "message": "Scale.autoscaling \"\" is invalid: spec.replicas: Required value"}),
+            );
+        };
+        let mut patch = json!({});
+        let keys: Vec<&str> = paths
+            .spec_replicas
+            .trim_start_matches('.')
+            .split('.')
+            .collect();
+        let mut node = &mut patch;
+        for key in &keys[..keys.len() - 1] {
+            node = node
+                .as_object_mut()
+                .unwrap()
+                .entry(*key)
+                .or_insert(json!({}));
+        }
+        node[keys[keys.len() - 1]] = json!(replicas);
+        let (code, answer) = store.update(t.kind, ns, name, Change::Merge(&patch), false);
+        if code >= 300 {
+            return (code, answer);
+        }
+    } else if r.method != "GET" {
+        return errors::unsupported(&format!("{} on scale", r.method));
+    }
+    let Some(object) = store.get(t.kind.plural, ns, name) else {
+        return errors::not_found(t.kind, name);
+    };
+    let at = |path: &str| object.pointer(&pointer(path)).cloned();
+    let selector = paths.label_selector.as_deref().and_then(at);
+    (
+        200,
+        json!({
+            "apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": name, "namespace": ns,
+                "uid": object["metadata"]["uid"], "resourceVersion": object["metadata"]["resourceVersion"]},
+            "spec": {"replicas": at(&paths.spec_replicas).unwrap_or(json!(0))},
+            "status": {"replicas": at(&paths.status_replicas).unwrap_or(json!(0)),
+                "selector": selector.unwrap_or(json!(""))},
+        }),
+    )
 }

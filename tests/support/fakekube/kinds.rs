@@ -1,6 +1,6 @@
 //! The kinds the fake Kubernetes API serves, by URL plural: their group, kind, scope, whether
 //! they have a status subresource, and (for our CRDs) the OpenAPI schema the real API server
-//! takes its defaults from, read from the generated CRDs (`CustomResourceExt::crd()`), never
+//! takes its defaults from and the scale subresource's paths, read from the generated CRDs (`CustomResourceExt::crd()`), never
 //! from a hand-written list.
 
 use std::sync::OnceLock;
@@ -24,6 +24,18 @@ pub struct Kind {
     pub status_subresource: bool,
     /// The CRD's `openAPIV3Schema`, for defaults.
     pub schema: Option<Value>,
+    /// The CRD's scale subresource (`.../scale`), when it declares one.
+    pub scale: Option<Scale>,
+}
+
+/// The JSON paths of a scale subresource, as the CRD declares them (`.spec.replicas`, ...).
+pub struct Scale {
+    /// `specReplicasPath`.
+    pub spec_replicas: String,
+    /// `statusReplicasPath`.
+    pub status_replicas: String,
+    /// `labelSelectorPath`.
+    pub label_selector: Option<String>,
 }
 
 impl Kind {
@@ -42,6 +54,16 @@ fn schema_of(crd: impl serde::Serialize) -> Option<Value> {
     Some(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone())
 }
 
+fn scale_of(crd: impl serde::Serialize) -> Option<Scale> {
+    let crd = serde_json::to_value(crd).ok()?;
+    let scale = &crd["spec"]["versions"][0]["subresources"]["scale"];
+    Some(Scale {
+        spec_replicas: scale["specReplicasPath"].as_str()?.to_string(),
+        status_replicas: scale["statusReplicasPath"].as_str()?.to_string(),
+        label_selector: scale["labelSelectorPath"].as_str().map(str::to_string),
+    })
+}
+
 fn core(plural: &'static str, kind: &'static str, namespaced: bool, status: bool) -> Kind {
     Kind {
         plural,
@@ -51,6 +73,7 @@ fn core(plural: &'static str, kind: &'static str, namespaced: bool, status: bool
         namespaced,
         status_subresource: status,
         schema: None,
+        scale: None,
     }
 }
 
@@ -63,6 +86,7 @@ fn ours(plural: &'static str, kind: &'static str, schema: Option<Value>) -> Kind
         namespaced: true,
         status_subresource: true,
         schema,
+        scale: None,
     }
 }
 
@@ -82,6 +106,7 @@ pub fn all() -> &'static [Kind] {
                 namespaced: true,
                 status_subresource: false,
                 schema: None,
+                scale: None,
             },
             ours(
                 "proxmoxvms",
@@ -113,6 +138,14 @@ pub fn all() -> &'static [Kind] {
                 "ProxmoxSnapshotRestore",
                 schema_of(kubepve_api::ProxmoxSnapshotRestore::crd()),
             ),
+            Kind {
+                scale: scale_of(kubepve_api::ProxmoxVMSet::crd()),
+                ..ours(
+                    "proxmoxvmsets",
+                    "ProxmoxVMSet",
+                    schema_of(kubepve_api::ProxmoxVMSet::crd()),
+                )
+            },
         ]
     })
 }

@@ -11,7 +11,10 @@
 //!   is being deleted, the object gone when its last finalizer goes;
 //! - the status subresource, and server-side apply field ownership (a non-forced apply over
 //!   another manager's field is a 409; `force` takes it over; fields a manager stops applying
-//!   are removed).
+//!   are removed);
+//! - the scale subresource of a CRD that declares one (ProxmoxVMSet), at its declared paths;
+//! - when a scenario turns it on ([`FakeKube::collect_garbage`]), the garbage collector's
+//!   background cascade: an object's dependents by `ownerReferences` are deleted once it goes.
 //!
 //! - watches: every write is an event to the watches that follow the object, a watch resumes
 //!   from a resourceVersion, and history the fake no longer keeps ([`FakeKube::compact`])
@@ -20,7 +23,7 @@
 //!
 //! It does not model: admission, CEL and schema
 //! validation (the `real_apiserver` suites and `tests/suite/generated_crds.rs` cover those), RBAC,
-//! owner references and garbage collection, list-type merge keys (lists are atomic), label
+//! foreground deletion (`blockOwnerDeletion`), list-type merge keys (lists are atomic), label
 //! selectors beyond `a=b`, `a!=b`, `a` and `!a`, field selectors, a watch with a label selector
 //! seeing an object leave or enter the selection when its labels change, or paging.
 
@@ -264,6 +267,14 @@ impl FakeKube {
         self.list("configmaps", None)
             .into_iter()
             .find(|cm| cm["metadata"]["name"] == name)
+    }
+
+    /// Turns the garbage collector on (or off): once an object is gone, the objects that name it
+    /// in their `ownerReferences` are deleted, as a real cluster's garbage collector does after
+    /// a background-propagation delete. Off by default, so that the older scenarios keep
+    /// seeing dependents that they check for by hand.
+    pub fn collect_garbage(&self, on: bool) {
+        self.with(|s| s.collect_garbage = on);
     }
 
     /// How many watches are open (every controller keeps one per kind it watches).

@@ -6,8 +6,9 @@
 //! from the rest (spec changes bump `generation`); CRD defaults are applied on every write; no
 //! finalizer can be added once `deletionTimestamp` is set; an object goes when it is marked
 //! for deletion and its last finalizer is removed; deleting a namespace deletes everything in
-//! it and the namespace goes once it is empty. Every write is also a watch event
-//! ([`super::watch`]).
+//! it and the namespace goes once it is empty; with garbage collection on, an object's
+//! dependents (by `ownerReferences`) are deleted once it is gone. Every write is also a watch
+//! event ([`super::watch`]).
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,8 @@ pub struct Store {
     version: u64,
     /// The event history and the open watches.
     pub watches: Watches,
+    /// Garbage collection of dependents (see [`Store::remove`]); off unless a scenario asks.
+    pub collect_garbage: bool,
 }
 
 /// The time the fake stamps on creations and deletions.
@@ -369,9 +372,33 @@ impl Store {
         (200, object)
     }
 
+    /// Removes an object for good. With garbage collection on, the objects in its namespace
+    /// whose `ownerReferences` name its UID are deleted next, as the garbage collector does
+    /// after a background-propagation delete (`kubectl delete`'s default): each is marked, and
+    /// goes once its own finalizers are gone.
     fn remove(&mut self, k: &Key) {
-        self.objects.remove(k);
+        let removed = self.objects.remove(k);
         self.owners.remove(k);
+        if self.collect_garbage
+            && let Some(uid) = removed.as_ref().and_then(|o| o["metadata"]["uid"].as_str())
+        {
+            let owned_by = |o: &Value| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            };
+            let dependents: Vec<Key> = self
+                .objects
+                .iter()
+                .filter(|((_, ns, _), o)| *ns == k.1 && owned_by(o) && !terminating(o))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for (plural, ns, name) in dependents {
+                if let Some(kind) = kinds::find(&plural) {
+                    self.delete(kind, &ns, &name);
+                }
+            }
+        }
         self.collect_namespaces();
     }
 

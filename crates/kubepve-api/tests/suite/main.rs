@@ -12,3 +12,4 @@ mod invalid_manifests;
 mod samples;
 mod snapshot_rules;
 mod structural;
+mod vmset_rules;

@@ -8,7 +8,7 @@ use crate::support;
 
 use kubepve_api::{
     ProxmoxConnection, ProxmoxContainer, ProxmoxSnapshot, ProxmoxSnapshotRestore,
-    ProxmoxSnapshotSchedule, ProxmoxVM,
+    ProxmoxSnapshotSchedule, ProxmoxVM, ProxmoxVMSet,
 };
 use serde_json::Value;
 use support::*;
@@ -17,6 +17,7 @@ use support::*;
 fn every_kind_has_a_sample_and_vms_cover_clone_and_blank() {
     assert!(!samples_of("ProxmoxConnection").is_empty());
     assert!(!samples_of("ProxmoxContainer").is_empty());
+    assert!(!samples_of("ProxmoxVMSet").is_empty());
     let vms = samples_of("ProxmoxVM");
     assert!(
         vms.iter()
@@ -48,6 +49,7 @@ fn samples_deserialize_and_round_trip() {
             "ProxmoxSnapshot" => reserialize::<ProxmoxSnapshot>(&doc),
             "ProxmoxSnapshotSchedule" => reserialize::<ProxmoxSnapshotSchedule>(&doc),
             "ProxmoxSnapshotRestore" => reserialize::<ProxmoxSnapshotRestore>(&doc),
+            "ProxmoxVMSet" => reserialize::<ProxmoxVMSet>(&doc),
             "Secret" => continue,
             other => panic!("{file}: unexpected kind {other}"),
         };

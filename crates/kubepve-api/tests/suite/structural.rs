@@ -157,6 +157,32 @@ fn defaults_validate_against_their_own_schema() {
     }
 }
 
+/// The variables that comprehension macros bind in `rule` (`k` in `m.all(k, ...)`): kube-cel's
+/// scope analysis lists them among the rule's free variables, though CEL (and the API server)
+/// binds them; every other variable must still be one the API server provides.
+fn macro_variables(rule: &str) -> Vec<String> {
+    ["all", "exists", "exists_one", "map", "filter"]
+        .iter()
+        .flat_map(|m| {
+            let call = format!(".{m}(");
+            rule.match_indices(&call)
+                .filter_map(|(i, _)| {
+                    let var = rule[i + call.len()..].split(',').next()?.trim();
+                    let ident = !var.is_empty()
+                        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    ident.then(|| var.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn macro_variables_are_the_bound_ones_only() {
+    let rule = "self.m.all(k, k in self.n) && self.l.exists(x, x == y)";
+    assert_eq!(macro_variables(rule), ["k", "x"]);
+}
+
 #[test]
 fn cel_rules_compile_and_fit_the_cost_budget() {
     use kube::core::cel::{ScopeContext, analyze_rule, compile_schema};
@@ -180,7 +206,16 @@ fn cel_rules_compile_and_fit_the_cost_budget() {
                 .flatten()
             {
                 let text = rule["rule"].as_str().unwrap();
-                let warnings = analyze_rule(text, &compiled, ScopeContext::CrdValidation);
+                let bound = macro_variables(text);
+                let warnings: Vec<_> = analyze_rule(text, &compiled, ScopeContext::CrdValidation)
+                    .into_iter()
+                    .filter(|w| {
+                        w.kind != kube::core::cel::WarningKind::WrongScope
+                            || !bound
+                                .iter()
+                                .any(|v| w.message.starts_with(&format!("variable '{v}' ")))
+                    })
+                    .collect();
                 assert!(
                     warnings.is_empty(),
                     "{kind}{path}: rule {text:?}: {warnings:?}"

@@ -13,13 +13,14 @@ pub fn schema(kind: &str) -> Value {
 }
 
 /// Every kubepve kind.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "ProxmoxConnection",
     "ProxmoxVM",
     "ProxmoxContainer",
     "ProxmoxSnapshot",
     "ProxmoxSnapshotSchedule",
     "ProxmoxSnapshotRestore",
+    "ProxmoxVMSet",
 ];
 
 /// `config/samples/` of the workspace.
