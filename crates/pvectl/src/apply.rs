@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use futures::StreamExt;
-use kubepve_plan::{GuestKind, Intent, Observed, PendingKey, Plan, Power, Step};
+use kubepve_plan::{GuestKind, Intent, Listed, Observed, Plan, Power, Step};
 use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
 
@@ -62,13 +62,6 @@ pub struct DiffArgs {
     pub validate: ValidateMode,
 }
 
-fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
-    match kind {
-        GuestKind::Qemu => pve_client::GuestKind::Qemu,
-        GuestKind::Lxc => pve_client::GuestKind::Lxc,
-    }
-}
-
 /// Observe a guest as the operator does: existence, node and status from `/cluster/resources`,
 /// then config (pending values applied), pending keys and, when unknown, the live status.
 pub async fn observe(client: &Client, kind: GuestKind, vmid: i64) -> anyhow::Result<Observed> {
@@ -86,7 +79,7 @@ pub async fn observe_in(
     let Some(entry) = guests.iter().find(|g| i64::from(g.vmid) == vmid) else {
         return Ok(Observed::absent());
     };
-    let guest = client.guest(pve_kind(kind), &entry.node, entry.vmid);
+    let guest = client.guest(kind, &entry.node, entry.vmid);
     let config = match guest.config().await {
         Ok(c) => c,
         Err(e) if e.is_not_found() => return Ok(Observed::absent()),
@@ -96,23 +89,6 @@ pub async fn observe_in(
         .pending()
         .await
         .map_err(|e| pve_err("cannot read pending changes", e))?;
-    let mut map: serde_json::Map<String, serde_json::Value> = config.0.into_iter().collect();
-    let mut pending = Vec::new();
-    for item in items {
-        let delete = item.delete.unwrap_or(0) > 0;
-        if delete {
-            map.remove(&item.key);
-        } else if let Some(v) = &item.pending {
-            map.insert(item.key.clone(), v.clone());
-        } else {
-            continue;
-        }
-        pending.push(PendingKey {
-            key: item.key,
-            delete,
-        });
-    }
-    let config = kubepve_plan::config_from_json(&map);
     let power = if entry.status == "unknown" || entry.status.is_empty() {
         let s = guest
             .status()
@@ -122,16 +98,13 @@ pub async fn observe_in(
     } else {
         Power::from_status(&entry.status, None)
     };
-    Ok(Observed {
-        exists: true,
-        lock: config.get("lock").cloned().or(entry.lock.clone()),
-        template: config.get("template").is_some_and(|t| t == "1") || entry.template,
-        config,
-        pending,
-        power,
-        node: entry.node.clone(),
-        pool: entry.pool.clone(),
-    })
+    let listed = Listed {
+        node: &entry.node,
+        lock: entry.lock.as_deref(),
+        template: entry.template,
+        pool: entry.pool.as_deref(),
+    };
+    Ok(Observed::from_reads(listed, config, &items, power))
 }
 
 /// Execute one step with the request the planner defines for it; the task, if one started.
@@ -339,7 +312,7 @@ async fn apply_one(
                 .find(|g| i64::from(g.vmid) == prep.vmid)
         {
             let config = client
-                .guest(g.pve_kind(), &g.node, g.vmid)
+                .guest(g.kind, &g.node, g.vmid)
                 .config()
                 .await
                 .map_err(|e| pve_err("cannot read the config to save it", e))?;

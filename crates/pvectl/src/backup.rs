@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use pve_client::PropertyString;
-use pve_client::types::{GuestConfig, PendingItem};
+use pve_client::{PropertyString, REDACTED};
+use pve_client::types::GuestConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::config::{REDACTED, xdg_dir};
+use crate::config::xdg_dir;
 use crate::exit::usage;
 use crate::output::{OutputFormat, Table, now_secs, print_value, rfc3339};
 use crate::select::GuestInfo;
@@ -68,34 +68,6 @@ pub fn dir() -> PathBuf {
     xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/backups")
 }
 
-fn redact(key: &str, value: &Value) -> Value {
-    if crate::guest::is_secret_key(key) && !value.is_null() {
-        json!(REDACTED)
-    } else {
-        value.clone()
-    }
-}
-
-fn pending_json(items: &[PendingItem]) -> Vec<Value> {
-    items
-        .iter()
-        .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
-        .map(|p| {
-            let mut v = json!({"key": p.key});
-            if let Some(x) = &p.value {
-                v["value"] = redact(&p.key, x);
-            }
-            if let Some(x) = &p.pending {
-                v["pending"] = redact(&p.key, x);
-            }
-            if p.delete.unwrap_or(0) > 0 {
-                v["delete"] = json!(p.delete);
-            }
-            v
-        })
-        .collect()
-}
-
 /// Save a backup of `g` whose config was just read; reads its pending changes. Returns the file.
 pub async fn save(
     app: &App,
@@ -107,7 +79,7 @@ pub async fn save(
     let pending = app
         .conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .pending()
         .await
         .map_err(|e| crate::params::pve_err("cannot read the pending changes", e))?;
@@ -121,12 +93,8 @@ pub async fn save(
         vmid: g.vmid,
         node: g.node.clone(),
         name: g.name.clone(),
-        config: config
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), redact(k, v)))
-            .collect(),
-        pending: pending_json(&pending),
+        config: config.redacted().0,
+        pending: pve_client::redacted_pending(&pending),
         snapshots: snapshots.to_vec(),
     };
     write(&dir(), &backup)

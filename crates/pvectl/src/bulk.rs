@@ -3,12 +3,12 @@
 //! record, and the exit code (0 all worked, 1 all failed, 3 some failed).
 
 use futures::StreamExt;
-use pve_client::{Method, Params, Upid};
+use pve_client::{GuestKind, Method, Params, Upid};
 
 use crate::App;
 use crate::exit;
 use crate::progress;
-use crate::select::{GuestInfo, kind_noun};
+use crate::select::GuestInfo;
 
 /// Guests a bulk command works on at once without `--parallel`.
 const BULK_PARALLEL: usize = 4;
@@ -89,7 +89,7 @@ struct Call {
 }
 
 fn call(g: &GuestInfo, op: &'static str, method: Method, tail: &str, params: Params) -> Call {
-    let base = format!("nodes/{}/{}/{}", g.node, g.pve_kind().as_str(), g.vmid);
+    let base = format!("nodes/{}/{}/{}", g.node, g.kind.as_str(), g.vmid);
     Call {
         op,
         method,
@@ -158,7 +158,7 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
             description,
             vmstate,
         } => {
-            if *vmstate && g.kind == "ct" {
+            if *vmstate && g.kind == GuestKind::Lxc {
                 return Err(format!(
                     "{}: containers have no RAM state: drop --vmstate",
                     g.label()
@@ -246,13 +246,7 @@ pub async fn run(
                             .params
                             .pairs()
                             .iter()
-                            .map(|(k, v)| {
-                                if crate::guest::is_secret_key(k) {
-                                    format!("{k}={}", crate::config::REDACTED)
-                                } else {
-                                    format!("{k}={v}")
-                                }
-                            })
+                            .map(|(k, v)| format!("{k}={}", pve_client::shown(k, v)))
                             .collect();
                         outln!(
                             "{}: would {} {} {} (dry run)",
@@ -299,7 +293,7 @@ pub async fn run(
             }
         }
     }
-    let noun = kind_noun(results.first().map_or("vm", |(g, _)| g.kind));
+    let noun = results.first().map_or("VM", |(g, _)| g.kind.noun());
     if results.len() > 1 {
         let skips = if skipped.is_empty() {
             String::new()

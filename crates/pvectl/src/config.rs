@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pve_client::{Auth, Client, Tls};
+use pve_client::{Auth, Client, REDACTED, Tls};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::usage;
@@ -43,9 +43,6 @@ pub fn read_secret(path: &Path) -> anyhow::Result<String> {
     }
     Ok(text)
 }
-
-/// What `config view` shows instead of a secret.
-pub const REDACTED: &str = "(redacted)";
 
 /// The config file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

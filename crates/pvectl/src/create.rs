@@ -18,7 +18,7 @@ use crate::select::{self, GuestInfo, Selection};
 /// Run `create`.
 pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Result<()> {
     let kind = only.kind();
-    let ct = kind == "ct";
+    let ct = kind == GuestKind::Lxc;
     let vm = match only {
         Only::Vm(v) => Some(v),
         Only::Ct(_) => None,
@@ -89,7 +89,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
                 targets: vec![s.clone()],
                 ..Default::default()
             };
-            let found = sel.resolve("vm", &guests, true)?.remove(0);
+            let found = sel.resolve(GuestKind::Qemu, &guests, true)?.remove(0);
             if vm.is_some_and(|v| v.template.is_some()) && !found.template {
                 return Err(usage(format!(
                     "{} is not a template; use --clone-from to clone a VM",
@@ -126,7 +126,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     let cpus = (number("cores").is_some() || number("sockets").is_some())
         .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
     crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
-    let label = format!("{kind}/{vmid}");
+    let label = format!("{}/{vmid}", kind.short());
     let name = if ct { "hostname" } else { "name" };
     if let Some((_, n)) = wanted.keys.iter().rev().find(|(k, _)| k == name) {
         crate::journal::name_guest(&label, n);
@@ -168,10 +168,10 @@ async fn only_online_node(app: &App) -> anyhow::Result<String> {
 /// The raw keys that re-create the guest of a configuration backup.
 fn from_backup(
     app: &App,
-    kind: &str,
+    kind: GuestKind,
     backup: &crate::backup::Backup,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    if !backup.guest.starts_with(&format!("{kind}/")) {
+    if !backup.guest.starts_with(&format!("{}/", kind.short())) {
         return Err(usage(format!(
             "the backup is of {}: use `pvectl {} create -f`",
             backup.guest,
@@ -190,22 +190,14 @@ fn from_backup(
 
 /// The guest being created.
 struct Target<'a> {
-    kind: &'a str,
+    kind: GuestKind,
     vmid: u32,
     node: &'a str,
 }
 
 impl Target<'_> {
-    fn pve_kind(&self) -> GuestKind {
-        if self.kind == "ct" {
-            GuestKind::Lxc
-        } else {
-            GuestKind::Qemu
-        }
-    }
-
     fn label(&self) -> String {
-        format!("{}/{}", self.kind, self.vmid)
+        format!("{}/{}", self.kind.short(), self.vmid)
     }
 }
 
@@ -219,7 +211,7 @@ async fn start(app: &App, t: &Target<'_>, upids: &mut Vec<String>) -> anyhow::Re
     let upid = app
         .conn
         .client
-        .guest(t.pve_kind(), t.node, t.vmid)
+        .guest(t.kind, t.node, t.vmid)
         .start()
         .await
         .map_err(|e| pve_err("start failed", e))?;
@@ -243,7 +235,7 @@ async fn run_clone(
     let client = &app.conn.client;
     let label = t.label();
     let source_config = client
-        .guest(t.pve_kind(), &src.node, src.vmid)
+        .guest(t.kind, &src.node, src.vmid)
         .config()
         .await
         .map_err(|e| pve_err(&format!("cannot read the config of {}", src.display()), e))?;
@@ -281,7 +273,7 @@ async fn run_clone(
         description: None,
     };
     let upid = client
-        .guest(t.pve_kind(), &src.node, src.vmid)
+        .guest(t.kind, &src.node, src.vmid)
         .clone_to(t.vmid, &opts)
         .await
         .map_err(|e| pve_err("clone failed", e))?;
@@ -292,7 +284,7 @@ async fn run_clone(
     for note in &plan.notes {
         app.progress.note(&format!("{label}: {note}"));
     }
-    let handle = client.guest(t.pve_kind(), t.node, t.vmid);
+    let handle = client.guest(t.kind, t.node, t.vmid);
     clone::configure(app, &handle, &label, &plan, upids).await?;
     if a.start {
         start(app, t, upids).await?;
@@ -310,7 +302,7 @@ async fn run_create(
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let label = t.label();
-    let bus = if t.kind == "ct" { "mp" } else { "scsi" };
+    let bus = if t.kind == GuestKind::Lxc { "mp" } else { "scsi" };
     let taken: BTreeMap<String, String> = wanted.keys.iter().cloned().collect();
     let plan = clone::plan(&taken, Vec::new(), &wanted.disks, &wanted.nets, bus)?;
     let mut params: Params = wanted.keys.into_iter().chain(plan.set).collect();
@@ -324,13 +316,13 @@ async fn run_create(
         outln!(
             "{label}: would POST nodes/{}/{} vmid={} {} (dry run)",
             t.node,
-            t.pve_kind().as_str(),
+            t.kind.as_str(),
             t.vmid,
             shown(&params)
         );
         return Ok(());
     }
-    let upid = match t.pve_kind() {
+    let upid = match t.kind {
         GuestKind::Qemu => client.create_qemu(t.node, t.vmid, params).await,
         GuestKind::Lxc => {
             let ostemplate = params

@@ -4,12 +4,14 @@
 use serde_json::Value;
 
 use crate::App;
-use crate::guest::{DescribeArgs, is_secret_key, read_failed, redact_config, resolve};
+use pve_client::{GuestKind, REDACTED, is_secret_key};
+
+use crate::guest::{DescribeArgs, read_failed, resolve};
 use crate::output::{self, Table};
 use crate::select::GuestInfo;
 
 /// Run `describe`.
-pub async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Result<()> {
+pub async fn describe(app: &App, kind: GuestKind, args: &DescribeArgs) -> anyhow::Result<()> {
     let guests = resolve(app, kind, &args.selection).await?;
     for (i, g) in guests.iter().enumerate() {
         if i > 0 {
@@ -22,7 +24,7 @@ pub async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Res
 
 async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+    let handle = client.guest(g.kind, &g.node, g.vmid);
     let fail = |what: &str, e| read_failed(g, what, e);
     let status = handle.status().await.map_err(|e| fail("status", e))?;
     let config = handle.config().await.map_err(|e| fail("config", e))?;
@@ -46,7 +48,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     field("VMID", g.vmid.to_string());
     field(
         "Kind",
-        if g.kind == "ct" {
+        if g.kind == GuestKind::Lxc {
             "ct (lxc)"
         } else {
             "vm (qemu)"
@@ -77,11 +79,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         );
     }
     outln!("Config:");
-    for (k, v) in &redact_config(&config.0)
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
-    {
+    for (k, v) in &config.redacted().0 {
         if k == "digest" {
             continue;
         }
@@ -99,7 +97,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     }
     let waiting: Vec<_> = pending
         .iter()
-        .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+        .filter(|p| p.is_change())
         .collect();
     outln!("Pending changes (applied at the next cold start):");
     if waiting.is_empty() {
@@ -107,12 +105,12 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     }
     let show = |v: &Option<Value>, k: &str| match v {
         None => "(unset)".to_string(),
-        Some(_) if is_secret_key(k) => crate::config::REDACTED.to_string(),
+        Some(_) if is_secret_key(k) => REDACTED.to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
     for p in waiting {
-        let to = if p.delete.unwrap_or(0) > 0 {
+        let to = if p.is_delete() {
             "(deleted)".to_string()
         } else {
             show(&p.pending, &p.key)

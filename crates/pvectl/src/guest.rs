@@ -5,6 +5,8 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use pve_client::GuestKind;
+
 use crate::App;
 use crate::bulk::{self, Action};
 use crate::create;
@@ -218,7 +220,7 @@ pub struct DeleteArgs {
 pub async fn run_vm(app: &App, cmd: VmCommand) -> anyhow::Result<()> {
     match cmd {
         VmCommand::Create(a) => create::create(app, &a.common, Only::Vm(&a.vm)).await,
-        VmCommand::Guest(cmd) => run(app, "vm", cmd).await,
+        VmCommand::Guest(cmd) => run(app, GuestKind::Qemu, cmd).await,
     }
 }
 
@@ -226,12 +228,12 @@ pub async fn run_vm(app: &App, cmd: VmCommand) -> anyhow::Result<()> {
 pub async fn run_ct(app: &App, cmd: CtCommand) -> anyhow::Result<()> {
     match cmd {
         CtCommand::Create(a) => create::create(app, &a.common, Only::Ct(&a.ct)).await,
-        CtCommand::Guest(cmd) => run(app, "ct", cmd).await,
+        CtCommand::Guest(cmd) => run(app, GuestKind::Lxc, cmd).await,
     }
 }
 
 /// Run a `vm` or `ct` subcommand other than `create`.
-async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
+async fn run(app: &App, kind: GuestKind, cmd: GuestCommand) -> anyhow::Result<()> {
     match cmd {
         GuestCommand::List(args) => list(app, kind, &args, false).await,
         GuestCommand::Get(args) => list(app, kind, &args, true).await,
@@ -290,7 +292,7 @@ async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
 }
 
 /// The guests a mutating command acts on.
-pub async fn resolve(app: &App, kind: &str, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
+pub async fn resolve(app: &App, kind: GuestKind, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
     let all = listed(app, sel).await?;
     sel.resolve(kind, &all, true)
 }
@@ -304,7 +306,7 @@ async fn listed(app: &App, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
     select::all_guests(&app.conn.client).await
 }
 
-async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Result<()> {
+async fn list(app: &App, kind: GuestKind, args: &ListArgs, get: bool) -> anyhow::Result<()> {
     let all = listed(app, &args.selection).await?;
     let guests = args.selection.resolve(kind, &all, false)?;
     let mut items: Vec<Value> = guests
@@ -334,7 +336,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Resu
         }
         OutputFormat::Name => {
             for item in &items {
-                outln!("{}/{}", kind, item["vmid"]);
+                outln!("{}/{}", kind.short(), item["vmid"]);
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {
@@ -386,7 +388,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs, get: bool) -> anyhow::Resu
                 t.row(row);
             }
             if items.is_empty() && !args.no_headers {
-                eprintln!("No {}s found.", select::kind_noun(kind));
+                eprintln!("No {}s found.", kind.noun());
                 return Ok(());
             }
             t.print(args.no_headers);
@@ -416,30 +418,8 @@ async fn add_config(app: &App, item: &mut Value) -> anyhow::Result<()> {
                 crate::exit::describe(&e)
             )
         })?;
-    item["config"] = redact_config(&config.0);
+    item["config"] = json!(config.redacted().0);
     Ok(())
-}
-
-/// Config keys whose values are secrets.
-pub fn is_secret_key(key: &str) -> bool {
-    pve_client::types::is_secret_key(key)
-}
-
-/// A config map with secret values replaced.
-pub fn redact_config(config: &std::collections::BTreeMap<String, Value>) -> Value {
-    Value::Object(
-        config
-            .iter()
-            .map(|(k, v)| {
-                let v = if is_secret_key(k) {
-                    json!(crate::config::REDACTED)
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect(),
-    )
 }
 
 /// "cannot read the WHAT of vm/150: ..." for a failed read of a guest.

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use pve_client::{REDACTED, is_secret_key};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -79,9 +80,9 @@ impl Record {
         after: &pve_client::types::GuestConfig,
     ) {
         let clean = |c: &pve_client::types::GuestConfig| {
-            let mut map = c.0.clone();
+            let mut map = c.redacted().0;
             map.remove("digest");
-            crate::guest::redact_config(&map)
+            serde_json::json!(map)
         };
         self.changes.push(Change {
             guest: guest.to_string(),
@@ -165,12 +166,12 @@ pub fn command_line() -> String {
     let mut set_next = false;
     // `--set cipassword=...` carries a secret in its value.
     let hide_set = |kv: &str| match kv.split_once('=') {
-        Some((k, _)) if crate::guest::is_secret_key(k.trim()) => format!("{k}=(redacted)"),
+        Some((k, _)) if is_secret_key(k.trim()) => format!("{k}={REDACTED}"),
         _ => kv.to_string(),
     };
     for arg in std::env::args().skip(1) {
         if hide_next {
-            out.push("(redacted)".into());
+            out.push(REDACTED.into());
             hide_next = false;
             continue;
         }
@@ -188,7 +189,7 @@ pub fn command_line() -> String {
             .iter()
             .find(|f| arg.starts_with(&format!("{f}=")))
         {
-            out.push(format!("{flag}=(redacted)"));
+            out.push(format!("{flag}={REDACTED}"));
             continue;
         }
         hide_next = SECRET_FLAGS.contains(&arg.as_str());

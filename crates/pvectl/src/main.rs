@@ -10,6 +10,7 @@
 mod out;
 
 mod apply;
+mod args;
 mod backup;
 mod bulk;
 mod capacity;

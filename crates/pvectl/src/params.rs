@@ -83,13 +83,7 @@ pub fn shown(params: &Params) -> String {
     params
         .pairs()
         .iter()
-        .map(|(k, v)| {
-            if crate::guest::is_secret_key(k) {
-                format!("{k}={}", crate::config::REDACTED)
-            } else {
-                format!("{k}={v}")
-            }
-        })
+        .map(|(k, v)| format!("{k}={}", pve_client::shown(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
 }

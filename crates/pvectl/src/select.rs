@@ -22,8 +22,9 @@ pub use selector::Selector;
 /// A guest as `/cluster/resources` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GuestInfo {
-    /// `vm` or `ct`.
-    pub kind: &'static str,
+    /// The guest kind, shown as `vm` or `ct`.
+    #[serde(serialize_with = "short_kind")]
+    pub kind: GuestKind,
     /// VMID.
     pub vmid: u32,
     /// Name (VM) or hostname (container).
@@ -61,11 +62,7 @@ pub const SORT_FIELDS: &[&str] = &[
 impl GuestInfo {
     /// From a `/cluster/resources` entry; `None` for anything but a guest.
     pub fn from_resource(r: &ClusterResource) -> Option<Self> {
-        let kind = match r.kind.as_str() {
-            "qemu" => "vm",
-            "lxc" => "ct",
-            _ => return None,
-        };
+        let kind = GuestKind::parse(&r.kind)?;
         Some(Self {
             kind,
             vmid: u32::try_from(r.vmid?).ok()?,
@@ -83,18 +80,9 @@ impl GuestInfo {
         })
     }
 
-    /// The client's kind.
-    pub fn pve_kind(&self) -> GuestKind {
-        if self.kind == "ct" {
-            GuestKind::Lxc
-        } else {
-            GuestKind::Qemu
-        }
-    }
-
     /// `vm/150`.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.kind, self.vmid)
+        format!("{}/{}", self.kind.short(), self.vmid)
     }
 
     /// `vm/150 (web-01)`.
@@ -205,11 +193,11 @@ impl Selection {
     /// selection a usage error (for mutating commands); list commands pass `false`.
     pub fn resolve(
         &self,
-        kind: &str,
+        kind: GuestKind,
         all_guests: &[GuestInfo],
         require: bool,
     ) -> anyhow::Result<Vec<GuestInfo>> {
-        let noun = kind_noun(kind);
+        let noun = kind.noun();
         if require && self.is_empty() {
             return Err(usage(format!(
                 "say which {noun}s: give VMIDs or names, --all, or -l SELECTOR"
@@ -258,18 +246,19 @@ impl Selection {
     }
 }
 
-/// `VM` or `container`.
-pub fn kind_noun(kind: &str) -> &'static str {
-    if kind == "ct" { "container" } else { "VM" }
+/// The kind as users see it in JSON and YAML output: `vm` or `ct`.
+fn short_kind<S: serde::Serializer>(kind: &GuestKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.short())
 }
 
 fn find(
-    kind: &str,
+    kind: GuestKind,
     target: &str,
     guests: &[&GuestInfo],
     everything: &[GuestInfo],
 ) -> anyhow::Result<Vec<GuestInfo>> {
-    let noun = kind_noun(kind);
+    let noun = kind.noun();
+    let short = kind.short();
     let not_found = |what: String| -> anyhow::Error {
         crate::exit::Exit {
             code: crate::exit::FAILED,
@@ -284,19 +273,19 @@ fn find(
         if let Some(other) = everything.iter().find(|g| g.vmid == vmid) {
             return Err(usage(format!(
                 "{vmid} is a {}, not a {noun}: use `pvectl {} ...`",
-                kind_noun(other.kind),
-                other.kind
+                other.kind.noun(),
+                other.kind.short()
             )));
         }
         return Err(not_found(format!(
-            "no {noun} with VMID {vmid} (see `pvectl {kind} list`)"
+            "no {noun} with VMID {vmid} (see `pvectl {short} list`)"
         )));
     }
     let named: Vec<&&GuestInfo> = guests.iter().filter(|g| g.name == target).collect();
     match named.as_slice() {
         [one] => Ok(vec![(**one).clone()]),
         [] => Err(not_found(format!(
-            "no {noun} named {target:?} (see `pvectl {kind} list`)"
+            "no {noun} named {target:?} (see `pvectl {short} list`)"
         ))),
         many => Err(usage(format!(
             "{} {noun}s are named {target:?} (VMIDs {}): use the VMID",
@@ -353,7 +342,7 @@ mod tests {
     #[test]
     fn only_the_operators_marks_count_as_operator_owned() {
         let guest = |t: &[&str]| GuestInfo {
-            kind: "vm",
+            kind: GuestKind::Qemu,
             vmid: 150,
             name: "web".into(),
             node: "pve1".into(),

@@ -12,6 +12,8 @@ use kubepve_plan::snapshot::user_description;
 use pve_client::types::Snapshot;
 use serde_json::{Value, json};
 
+use pve_client::GuestKind;
+
 use crate::App;
 use crate::bulk::{self, Action};
 use crate::exit::usage;
@@ -104,7 +106,7 @@ pub struct ListArgs {
 }
 
 /// Run a `snapshot` subcommand for `kind` (`vm` or `ct`).
-pub async fn run(app: &App, kind: &str, cmd: SnapshotCommand) -> anyhow::Result<()> {
+pub async fn run(app: &App, kind: GuestKind, cmd: SnapshotCommand) -> anyhow::Result<()> {
     match cmd {
         SnapshotCommand::List(args) => list(app, kind, &args).await,
         SnapshotCommand::Create(a) => {
@@ -171,7 +173,7 @@ pub async fn run(app: &App, kind: &str, cmd: SnapshotCommand) -> anyhow::Result<
 /// The guests and the checked snapshot name.
 async fn resolve(
     app: &App,
-    kind: &str,
+    kind: GuestKind,
     t: &TargetArgs,
 ) -> anyhow::Result<(Vec<GuestInfo>, String)> {
     let by_query = t.all || t.selector.is_some();
@@ -224,7 +226,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 async fn snapshots_of(app: &App, g: &GuestInfo) -> anyhow::Result<Vec<Snapshot>> {
     app.conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .snapshots()
         .await
         .map_err(|e| crate::guest::read_failed(g, "snapshots", e))
@@ -273,7 +275,7 @@ async fn require(
             message: format!(
                 "no snapshot {name} on {}: nothing was changed (see `pvectl {} snapshot list`)",
                 missing.join(", "),
-                guests.first().map_or("vm", |g| g.kind)
+                guests.first().map_or("vm", |g| g.kind.short())
             ),
         }
         .into());
@@ -312,7 +314,7 @@ fn tree(snaps: &[Snapshot]) -> Vec<(usize, &Snapshot)> {
     out
 }
 
-async fn list(app: &App, kind: &str, args: &ListArgs) -> anyhow::Result<()> {
+async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()> {
     let selection = Selection {
         targets: vec![args.target.clone()],
         ..Selection::default()

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pve_client::Params;
+use pve_client::{GuestKind, Params};
 
 use crate::App;
 use crate::exit::{self, usage};
@@ -74,8 +74,8 @@ pub struct UpdateArgs {
 }
 
 /// Run `update`.
-pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()> {
-    let ct = kind == "ct";
+pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Result<()> {
+    let ct = kind == GuestKind::Lxc;
     let mut set: Vec<(String, String)> = Vec::new();
     if let Some(f) = &a.file {
         set.extend(raw_keys(f)?);
@@ -136,7 +136,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
     let (mut ok, mut failed, mut refused) = (0, 0, 0);
     for g in &guests {
         crate::safety::owner_warning(app, g);
-        let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+        let handle = client.guest(g.kind, &g.node, g.vmid);
         let result: anyhow::Result<()> = async {
             let config = handle
                 .config()
@@ -186,10 +186,10 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 if old.as_deref() == Some(v.as_str()) {
                     continue;
                 }
-                let secret = crate::guest::is_secret_key(k);
+                let secret = pve_client::is_secret_key(k);
                 let show = |x: Option<&str>| match x {
                     None => "(unset)".to_string(),
-                    Some(_) if secret => crate::config::REDACTED.to_string(),
+                    Some(_) if secret => pve_client::REDACTED.to_string(),
                     Some(x) => x.to_string(),
                 };
                 lines.push(format!(
@@ -284,7 +284,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 .await
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+                .filter(|p| p.is_change())
                 .map(|p| p.key)
                 .collect();
             if !pending.is_empty() && g.status == "running" {
