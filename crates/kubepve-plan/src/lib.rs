@@ -73,8 +73,8 @@ pub mod snapshot;
 mod step;
 mod template;
 
-pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use deletion::{DeletionAllowed, DeletionFacts, Hazard, deletion_hazards};
+pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;
 #[cfg(feature = "client")]
 pub use execute::execute;

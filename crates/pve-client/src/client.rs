@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
-use crate::base_url::normalise_base;
 use crate::auth::{Auth, Secret, TICKET_RENEW_AFTER, Ticket, TicketAnswer};
+use crate::base_url::normalise_base;
 use crate::error::classify;
 use crate::metrics::{CallRecord, Metrics};
 use crate::retry::RetryPolicy;

@@ -46,7 +46,12 @@ impl GuestConfig {
                 json!(crate::REDACTED)
             }
         };
-        GuestConfig(self.0.iter().map(|(k, v)| (k.clone(), hide(k, v))).collect())
+        GuestConfig(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), hide(k, v)))
+                .collect(),
+        )
     }
 }
 
@@ -96,7 +101,12 @@ mod tests {
     }
 
     fn config(pairs: &[(&str, Value)]) -> GuestConfig {
-        GuestConfig(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        GuestConfig(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]

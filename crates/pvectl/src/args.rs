@@ -1,5 +1,7 @@
-//! Argument groups several commands share, declared once: the guest kind as users type it
-//! (`vm`/`ct`).
+//! Argument groups and value parsers several commands share, declared once: the guest kind as
+//! users type it (`vm`/`ct`) and durations.
+
+use std::time::Duration;
 
 use clap::ValueEnum;
 use pve_client::GuestKind;
@@ -20,5 +22,40 @@ impl From<KindArg> for GuestKind {
             KindArg::Vm => GuestKind::Qemu,
             KindArg::Ct => GuestKind::Lxc,
         }
+    }
+}
+
+/// Parse `90s`, `10m`, `1h`, `500ms` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, mult_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
+    Ok(Duration::from_millis(n.saturating_mul(mult_ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
     }
 }

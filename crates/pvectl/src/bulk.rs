@@ -224,6 +224,48 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
     })
 }
 
+/// Show the guests `action` would change and ask before doing `what` to them; the others are
+/// named in a note and skipped (they are left alone: nothing to do). No question when nothing
+/// would change.
+pub fn confirm_list(
+    app: &App,
+    what: &str,
+    action: &Action,
+    guests: &[GuestInfo],
+) -> anyhow::Result<()> {
+    if app.yes {
+        return Ok(());
+    }
+    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) =
+        guests.iter().partition(|g| changes(g, action));
+    if !skip.is_empty() {
+        let names: Vec<String> = skip
+            .iter()
+            .map(|g| format!("{} ({})", g.label(), g.status))
+            .collect();
+        eprintln!(
+            "note: skipping {} of {} guest(s) with nothing to {}: {}",
+            skip.len(),
+            guests.len(),
+            action.verb(),
+            names.join(", ")
+        );
+    }
+    if change.is_empty() {
+        return Ok(());
+    }
+    eprintln!("About to {what}:");
+    for g in &change {
+        eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
+    }
+    let labels: Vec<String> = change.iter().map(|g| g.label()).collect();
+    crate::safety::confirm_journaled(
+        app,
+        &format!("Continue with {} guest(s)?", change.len()),
+        &labels,
+    )
+}
+
 /// Run `action` on every guest; report, journal, and return the bulk exit status.
 pub async fn run(
     app: &App,

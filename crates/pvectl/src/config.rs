@@ -22,10 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::usage;
 
-mod command;
-
-pub use command::{ConfigCommand, run};
-
 /// Read a secret file (trimmed); a missing or unreadable one is a usage error naming it.
 pub fn read_secret(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| {

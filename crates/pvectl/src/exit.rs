@@ -136,6 +136,11 @@ pub fn hint(err: &pve_client::Error) -> Option<String> {
     })
 }
 
+/// "WHAT: the Proxmox error (hint)".
+pub fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", describe(&e))
+}
+
 /// A Proxmox error with its hint, as one message.
 pub fn describe(err: &pve_client::Error) -> String {
     let mut text = err.to_string();

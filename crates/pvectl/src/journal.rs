@@ -4,8 +4,8 @@
 //! `~/.local/state/pvectl/journal.db`: time, local user, Proxmox user, context, command line with
 //! secrets removed, outcome and reason, the guests it touched (with their config before and after
 //! a change, secrets redacted) and the Proxmox tasks it started (UPID, type, start, end, exit
-//! status). `pvectl history` queries it ([`crate::history`]), `pvectl rollback` reads the
-//! recorded configs back ([`crate::rollback`]).
+//! status). `pvectl history` queries it ([`crate::commands::history`]), `pvectl rollback` reads the
+//! recorded configs back ([`crate::commands::rollback`]).
 //!
 //! A bulk command writes ahead ([`Progress`]): its row is written as `started` naming every
 //! target before anything is sent, each task as soon as its UPID is known, and the outcome at the

@@ -6,9 +6,9 @@ use crate::config::Connection;
 use kubepve_api::{ProxmoxContainerSpec, ProxmoxVMSpec, SecretKeySelector};
 use kubepve_plan::{Candidate, Desired, GuestKind, Identity, NoTemplate, Secrets, TemplateRef};
 
+use crate::exit::pve_err;
 use crate::exit::usage;
 use crate::manifest::{Object, ObjectKind, SecretMap};
-use crate::params::pve_err;
 use crate::select::GuestInfo;
 
 /// An object ready to plan.

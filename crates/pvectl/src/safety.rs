@@ -15,7 +15,7 @@ use crate::select::GuestInfo;
 
 mod prompt;
 
-pub use prompt::{confirm, confirm_journaled, confirm_list, not_done};
+pub use prompt::{confirm, confirm_journaled, not_done};
 
 /// Warn about a guest that carries the operator's ownership marks.
 pub fn owner_warning(app: &App, g: &GuestInfo) {
@@ -135,7 +135,7 @@ async fn preflight(
 ) -> anyhow::Result<Preflight> {
     let client = &app.conn.client;
     let handle = client.guest(g.kind, &g.node, g.vmid);
-    let fail = |what: &str, e| crate::guest::read_failed(g, what, e);
+    let fail = |what: &str, e| g.read_failed(what, e);
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let snapshots = handle
         .snapshots()
@@ -383,7 +383,7 @@ async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> 
         }
         .into());
     }
-    let dir = crate::backup::dir();
+    let dir = crate::backups::dir();
     let backup = if flags.dry_run {
         format!("would be saved in {}", dir.display())
     } else {
@@ -407,7 +407,7 @@ async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> 
     };
     confirm(app, &question)?;
     for (g, p) in &checked {
-        let saved = crate::backup::save(app, g, &p.config, &p.facts.snapshots, "delete").await?;
+        let saved = crate::backups::save(app, g, &p.config, &p.facts.snapshots, "delete").await?;
         app.progress.note(&format!(
             "{}: configuration saved to {}",
             g.label(),

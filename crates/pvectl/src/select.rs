@@ -14,6 +14,7 @@ use pve_client::GuestKind;
 use pve_client::types::ClusterResource;
 use serde::Serialize;
 
+use crate::config::Connection;
 use crate::exit::usage;
 
 mod selector;
@@ -85,6 +86,15 @@ impl GuestInfo {
         format!("{}/{}", self.kind.short(), self.vmid)
     }
 
+    /// "cannot read the WHAT of vm/150: ..." for a failed read of this guest.
+    pub fn read_failed(&self, what: &str, e: pve_client::Error) -> anyhow::Error {
+        anyhow::anyhow!(
+            "cannot read the {what} of {}: {}",
+            self.label(),
+            crate::exit::describe(&e)
+        )
+    }
+
     /// `vm/150 (web-01)`.
     pub fn display(&self) -> String {
         if self.name.is_empty() {
@@ -111,6 +121,25 @@ impl GuestInfo {
             .filter(|t| *t == kubepve_api::MANAGED_TAG || owner(t))
             .collect()
     }
+}
+
+/// The guests a mutating command acts on.
+pub async fn resolve(
+    conn: &Connection,
+    kind: GuestKind,
+    sel: &Selection,
+) -> anyhow::Result<Vec<GuestInfo>> {
+    let all = listed(conn, sel).await?;
+    sel.resolve(kind, &all, true)
+}
+
+/// Every guest, after checking that a `--node` filter names a node of the cluster (a typo is
+/// exit 2 with the node list, not an empty result).
+pub async fn listed(conn: &Connection, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
+    if let Some(node) = &sel.node {
+        crate::preflight::node_exists(conn, node).await?;
+    }
+    all_guests(&conn.client).await
 }
 
 /// Proxmox tag text (`a;b`, `a,b` or `a b`) as a list.

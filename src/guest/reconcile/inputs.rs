@@ -141,12 +141,19 @@ pub async fn template(
     name: &str,
 ) -> Result<Result<TemplateRef, String>, pve_client::Error> {
     let snapshot = conn.resources_fresh_enough().await?;
-    let guests = snapshot.items.iter().filter(|r| r.is_guest()).map(|r| Candidate {
-        vmid: r.vmid.and_then(|v| i64::try_from(v).ok()).unwrap_or_default(),
-        node: r.node.as_deref(),
-        name: r.name.as_deref().unwrap_or_default(),
-        template: r.template == Some(true),
-    });
+    let guests = snapshot
+        .items
+        .iter()
+        .filter(|r| r.is_guest())
+        .map(|r| Candidate {
+            vmid: r
+                .vmid
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or_default(),
+            node: r.node.as_deref(),
+            name: r.name.as_deref().unwrap_or_default(),
+            template: r.template == Some(true),
+        });
     Ok(find_template(guests, name).map_err(|e| e.to_string()))
 }
 

@@ -1,8 +1,10 @@
 //! `create`: from flags, a file of raw Proxmox keys, a configuration backup, or a
-//! ProxmoxVM/ProxmoxContainer manifest (which goes through `apply`). The order is what keeps a
-//! create from failing halfway: every flag is checked offline (`create_args`, `config_keys`),
+//! ProxmoxVM/ProxmoxContainer manifest (which goes through the `converge` loop, as `apply` does). The order is what keeps a
+//! create from failing halfway: every flag is checked offline (`args`, `config_keys`),
 //! then against the cluster (VMID free, node and storages exist: `preflight`), and only then is
 //! the guest created, or cloned and configured (`clone`).
+
+pub mod args;
 
 use std::collections::BTreeMap;
 
@@ -10,10 +12,12 @@ use pve_client::{CloneOptions, GuestKind, Params, Upid};
 
 use crate::App;
 use crate::clone;
-use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
+use crate::converge::{ApplyOptions, Sources};
+use crate::exit::pve_err;
 use crate::exit::usage;
-use crate::params::{keys_of, pve_err, shown};
+use crate::params::{keys_of, shown};
 use crate::select::{self, GuestInfo, Selection};
+use args::{CommonCreate, Only, VmOnly, Wanted};
 
 /// Run `create`.
 pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Result<()> {
@@ -33,17 +37,19 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
                     .as_str()
                     .is_some_and(|v| v.starts_with("kubepve.io/"))
         }) {
-            let args = crate::apply::ApplyArgs {
-                files: vec![f.clone()],
-                secret_file: vec![],
+            let options = ApplyOptions {
+                sources: Sources {
+                    files: vec![f.to_path_buf()],
+                    secret_files: vec![],
+                    validate: a.validate,
+                },
                 dry_run: a.dry_run,
                 adopt: false,
-                validate: a.validate,
             };
-            return crate::apply::apply(app, &args).await;
+            return crate::converge::apply(app, &options).await;
         }
         raw = match docs.as_slice() {
-            [doc] => match crate::backup::parse(doc)? {
+            [doc] => match crate::backups::parse(doc)? {
                 Some(backup) => from_backup(app, kind, &backup)?,
                 None => keys_of(f, &docs)?,
             },
@@ -169,7 +175,7 @@ async fn only_online_node(app: &App) -> anyhow::Result<String> {
 fn from_backup(
     app: &App,
     kind: GuestKind,
-    backup: &crate::backup::Backup,
+    backup: &crate::backups::Backup,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     if !backup.guest.starts_with(&format!("{}/", kind.short())) {
         return Err(usage(format!(
@@ -178,7 +184,7 @@ fn from_backup(
             backup.guest.split('/').next().unwrap_or_default()
         )));
     }
-    let (keys, dropped) = crate::backup::recreate_keys(backup);
+    let (keys, dropped) = crate::backups::recreate_keys(backup);
     if !dropped.is_empty() {
         app.progress.note(&format!(
             "note: {} not restored (redacted in the backup): set it again with --set",
@@ -302,7 +308,11 @@ async fn run_create(
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let label = t.label();
-    let bus = if t.kind == GuestKind::Lxc { "mp" } else { "scsi" };
+    let bus = if t.kind == GuestKind::Lxc {
+        "mp"
+    } else {
+        "scsi"
+    };
     let taken: BTreeMap<String, String> = wanted.keys.iter().cloned().collect();
     let plan = clone::plan(&taken, Vec::new(), &wanted.disks, &wanted.nets, bus)?;
     let mut params: Params = wanted.keys.into_iter().chain(plan.set).collect();

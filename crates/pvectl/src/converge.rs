@@ -1,4 +1,4 @@
-//! `apply` and `diff`: ProxmoxVM/ProxmoxContainer manifests without a cluster, through the
+//! The local observe-plan-execute loop behind `apply`, `diff` and `create -f`: ProxmoxVM/ProxmoxContainer manifests without a cluster, through the
 //! operator's planner (`kubepve_plan::plan`) and its step requests (`Step::request`). Like the
 //! operator, apply runs one step at a time: observe, plan, execute the first step, wait for its
 //! task, and observe again, until the plan is empty (or blocked, or not converging).
@@ -6,16 +6,15 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
 use futures::StreamExt;
 use kubepve_plan::{GuestKind, Intent, Listed, Observed, Plan, Power, Step};
 use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::exit::{self, usage};
 use crate::manifest::{self, Object, SecretMap};
-use crate::params::pve_err;
 use crate::prepare::prepare;
 use crate::select::{self, GuestInfo};
 use crate::validate::ValidateMode;
@@ -26,40 +25,32 @@ const APPLY_PARALLEL: usize = 10;
 /// Most steps one object may take in one apply (a clone, config, resize, start: about five).
 const MAX_STEPS: usize = 20;
 
-/// `apply` flags.
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
+/// Where the manifests come from.
+#[derive(Debug, Clone)]
+pub struct Sources {
     /// Files or folders of manifests (`-` for stdin).
-    #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
-    /// Files with Secret documents for cloud-init and root passwords.
-    #[arg(long)]
-    pub secret_file: Vec<PathBuf>,
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Take over a guest at the manifest's VMID that lacks the owner tag (adds the tags).
-    #[arg(long)]
-    pub adopt: bool,
-    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
-    /// `false`) drops them.
-    #[arg(long, default_value = "strict", value_name = "MODE")]
+    /// Files with Secret documents.
+    pub secret_files: Vec<PathBuf>,
+    /// What to do with unknown fields.
     pub validate: ValidateMode,
 }
 
-/// `diff` flags.
-#[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// Files or folders of manifests (`-` for stdin).
-    #[arg(short = 'f', long = "filename", required = true)]
-    pub files: Vec<PathBuf>,
-    /// Files with Secret documents.
-    #[arg(long)]
-    pub secret_file: Vec<PathBuf>,
-    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
-    /// `false`) drops them.
-    #[arg(long, default_value = "strict", value_name = "MODE")]
-    pub validate: ValidateMode,
+impl Sources {
+    fn load(&self) -> anyhow::Result<manifest::Manifests> {
+        manifest::load(&self.files, &self.secret_files, self.validate)
+    }
+}
+
+/// What `apply` (and `create -f` with a manifest) is asked to do.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The manifests.
+    pub sources: Sources,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Take over a guest at the manifest's VMID that lacks the owner tag.
+    pub adopt: bool,
 }
 
 /// Observe a guest as the operator does: existence, node and status from `/cluster/resources`,
@@ -127,9 +118,9 @@ fn print_plan(label: &str, target: &str, p: &Plan) {
     }
 }
 
-/// Run `apply`.
-pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
-    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
+/// `apply`: converge every manifest, side by side, each one step at a time.
+pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
+    let m = args.sources.load()?;
     for s in &m.skipped {
         eprintln!("skipped {s}: pvectl applies ProxmoxVM and ProxmoxContainer only");
     }
@@ -190,7 +181,7 @@ async fn apply_one(
     app: &App,
     obj: &Object,
     secrets: &SecretMap,
-    args: &ApplyArgs,
+    args: &ApplyOptions,
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
@@ -316,7 +307,7 @@ async fn apply_one(
                 .config()
                 .await
                 .map_err(|e| pve_err("cannot read the config to save it", e))?;
-            let saved = crate::backup::save(app, &g, &config, &[], "apply").await?;
+            let saved = crate::backups::save(app, &g, &config, &[], "apply").await?;
             outln!(
                 "{} ({target}): configuration saved to {} before removing {}",
                 obj.label(),
@@ -346,9 +337,9 @@ async fn apply_one(
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
 }
 
-/// Run `diff`; 0 without differences, 1 with.
-pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
-    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
+/// `diff`: print each manifest's plan; exit code 0 without differences, 1 with.
+pub async fn diff(app: &App, args: &Sources) -> anyhow::Result<i32> {
+    let m = args.load()?;
     if m.objects.is_empty() {
         return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
     }

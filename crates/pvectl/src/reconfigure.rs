@@ -1,5 +1,7 @@
-//! `update` (flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
-//! nothing). A key that would put another volume in a slot holding a disk (Proxmox detaches the
+//! Changing a guest's config, for `vm|ct update` and `rollback`: the settings flags
+//! ([`UpdateArgs`], the argument group both use), the checks, the backup, the PUT and the journal.
+//! `update` takes flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
+//! nothing. A key that would put another volume in a slot holding a disk (Proxmox detaches the
 //! old one as `unusedN`) is refused unless `--replace-disk`, which saves a configuration backup
 //! first and warns where the old disk went.
 
@@ -9,8 +11,9 @@ use clap::Args;
 use pve_client::{GuestKind, Params};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::exit::{self, usage};
-use crate::params::{key_value, parse_mib, pve_err, raw_keys, tags_of};
+use crate::params::{key_value, parse_mib, raw_keys, tags_of};
 use crate::select::Selection;
 
 /// `update` flags.
@@ -121,7 +124,7 @@ pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Resul
             "nothing to change: give flags such as --memory, --set KEY=VALUE, --delete KEY or -f FILE",
         ));
     }
-    let guests = crate::guest::resolve(app, kind, &a.selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &a.selection).await?;
     // New disks (`--set scsi1=local-lvm:8`) go on storages that must exist on each node.
     let new_volumes =
         crate::preflight::new_volume_storages(set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -237,7 +240,7 @@ pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Resul
                 return Ok(());
             }
             if !deletes.is_empty() || !replaced.is_empty() {
-                let saved = crate::backup::save(app, g, &config, &[], "update").await?;
+                let saved = crate::backups::save(app, g, &config, &[], "update").await?;
                 let list = |v: Vec<&str>, verb: &str| {
                     (!v.is_empty()).then(|| format!("{verb} {}", v.join(", ")))
                 };

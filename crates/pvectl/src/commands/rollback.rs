@@ -7,8 +7,8 @@
 //! a disk added since). A secret that is there then and now is not named: its value is unknown.
 
 use clap::Args;
-use pve_client::{GuestKind, REDACTED};
 use pve_client::types::{GuestConfig, is_disk_key};
+use pve_client::{GuestKind, REDACTED};
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
@@ -16,8 +16,8 @@ use crate::App;
 use crate::args::KindArg;
 use crate::exit::usage;
 use crate::journal::store::Store;
+use crate::reconfigure::UpdateArgs;
 use crate::select::{GuestInfo, Selection};
-use crate::update::UpdateArgs;
 
 /// `pvectl rollback` flags.
 #[derive(Debug, Args)]
@@ -158,7 +158,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         targets: vec![args.target.clone()],
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     let [g]: [GuestInfo; 1] = guests
         .try_into()
         .map_err(|_| usage(format!("{:?} names more than one guest", args.target)))?;
@@ -171,7 +171,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         .guest(g.kind, &g.node, g.vmid)
         .config()
         .await
-        .map_err(|e| crate::params::pve_err("cannot read the config", e))?;
+        .map_err(|e| crate::exit::pve_err("cannot read the config", e))?;
     let Plan {
         set,
         delete,
@@ -224,7 +224,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         preview: !args.dry_run,
         diff_shown: false,
     };
-    crate::update::update(app, kind, &update).await?;
+    crate::reconfigure::update(app, kind, &update).await?;
     if args.dry_run {
         return Ok(());
     }
@@ -233,7 +233,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     update.dry_run = false;
     update.preview = false;
     update.diff_shown = true;
-    crate::update::update(app, kind, &update).await
+    crate::reconfigure::update(app, kind, &update).await
 }
 
 #[cfg(test)]

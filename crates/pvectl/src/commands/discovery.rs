@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::output::{self, OutputFormat, Table};
 
 /// Node commands.
@@ -70,10 +71,6 @@ pub struct VersionArgs {
     /// Output format (table, json or yaml).
     #[arg(short, long, default_value = "table")]
     pub output: OutputFormat,
-}
-
-fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", crate::exit::describe(&e))
 }
 
 fn emit(

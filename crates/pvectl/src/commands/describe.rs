@@ -1,18 +1,24 @@
 //! `vm|ct describe`: a guest in detail, for people: status, config (secrets redacted), pending
 //! changes, the operator's ownership, and its recent tasks.
 
+use clap::Args;
+use pve_client::{GuestKind, REDACTED, is_secret_key};
 use serde_json::Value;
 
 use crate::App;
-use pve_client::{GuestKind, REDACTED, is_secret_key};
-
-use crate::guest::{DescribeArgs, read_failed, resolve};
 use crate::output::{self, Table};
-use crate::select::GuestInfo;
+use crate::select::{GuestInfo, Selection, resolve};
+
+/// `describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
 
 /// Run `describe`.
 pub async fn describe(app: &App, kind: GuestKind, args: &DescribeArgs) -> anyhow::Result<()> {
-    let guests = resolve(app, kind, &args.selection).await?;
+    let guests = resolve(&app.conn, kind, &args.selection).await?;
     for (i, g) in guests.iter().enumerate() {
         if i > 0 {
             outln!();
@@ -25,7 +31,7 @@ pub async fn describe(app: &App, kind: GuestKind, args: &DescribeArgs) -> anyhow
 async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let handle = client.guest(g.kind, &g.node, g.vmid);
-    let fail = |what: &str, e| read_failed(g, what, e);
+    let fail = |what: &str, e| g.read_failed(what, e);
     let status = handle.status().await.map_err(|e| fail("status", e))?;
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let pending = handle
@@ -95,10 +101,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
             }
         }
     }
-    let waiting: Vec<_> = pending
-        .iter()
-        .filter(|p| p.is_change())
-        .collect();
+    let waiting: Vec<_> = pending.iter().filter(|p| p.is_change()).collect();
     outln!("Pending changes (applied at the next cold start):");
     if waiting.is_empty() {
         outln!("  <none>");

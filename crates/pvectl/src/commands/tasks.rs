@@ -7,7 +7,7 @@ use pve_client::{Params, TaskListItem, TaskOutcome, Upid, WaitOptions};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::exit::{self, usage};
+use crate::exit::{pve_err, usage};
 use crate::output::{self, OutputFormat, Table};
 
 /// Task commands.
@@ -97,10 +97,6 @@ fn parse_upid(text: &str) -> anyhow::Result<Upid> {
              see `pvectl task list`"
         ))
     })
-}
-
-fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", exit::describe(&e))
 }
 
 /// Run a `task` subcommand.

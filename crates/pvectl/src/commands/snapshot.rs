@@ -198,7 +198,7 @@ async fn resolve(
         selector: t.selector.clone(),
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     Ok((guests, name))
 }
 
@@ -229,7 +229,7 @@ async fn snapshots_of(app: &App, g: &GuestInfo) -> anyhow::Result<Vec<Snapshot>>
         .guest(g.kind, &g.node, g.vmid)
         .snapshots()
         .await
-        .map_err(|e| crate::guest::read_failed(g, "snapshots", e))
+        .map_err(|e| g.read_failed("snapshots", e))
 }
 
 /// The guests (labels) that have (`want = true`) snapshot `name`.
@@ -319,7 +319,7 @@ async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()>
         targets: vec![args.target.clone()],
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     let [g] = guests.as_slice() else {
         return Err(usage(
             "snapshot list shows one guest: give one VMID or name",
