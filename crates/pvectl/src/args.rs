@@ -1,10 +1,12 @@
 //! Argument groups and value parsers several commands share, declared once: the guest kind as
-//! users type it (`vm`/`ct`) and durations.
+//! users type it (`vm`/`ct`), the table output flags (`-o`, `--no-headers`) and durations.
 
 use std::time::Duration;
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use pve_client::GuestKind;
+
+use crate::output::OutputFormat;
 
 /// Which kind of guest, as typed on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,6 +25,17 @@ impl From<KindArg> for GuestKind {
             KindArg::Ct => GuestKind::Lxc,
         }
     }
+}
+
+/// `-o` and `--no-headers`, for commands that print a table by default.
+#[derive(Debug, Args)]
+pub struct TableOutput {
+    /// Output format.
+    #[arg(short, long, default_value = "table")]
+    pub output: OutputFormat,
+    /// Do not print the header line.
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 /// Parse `90s`, `10m`, `1h`, `500ms` or plain seconds.

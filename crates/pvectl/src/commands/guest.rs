@@ -7,6 +7,7 @@ use pve_client::GuestKind;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::args::TableOutput;
 use crate::bulk::{self, Action};
 use crate::output::{self, OutputFormat, Table};
 use crate::safety;
@@ -17,12 +18,8 @@ use crate::select::{self, Selection};
 pub struct ListArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
     /// Sort by a field: vmid, name, node, status, template, pool, lock, cpus, memory, disk.
     #[arg(long)]
     pub sort_by: Option<String>,
@@ -160,7 +157,7 @@ pub async fn list(app: &App, kind: GuestKind, args: &ListArgs, get: bool) -> any
     if let Some(spec) = &args.sort_by {
         output::sort_by(&mut items, spec, select::SORT_FIELDS)?;
     }
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             if get {
                 for item in &mut items {
@@ -176,7 +173,7 @@ pub async fn list(app: &App, kind: GuestKind, args: &ListArgs, get: bool) -> any
             } else {
                 Value::Array(items)
             };
-            output::print_value(&doc, args.output)?;
+            output::print_value(&doc, args.format.output)?;
         }
         OutputFormat::Name => {
             for item in &items {
@@ -184,7 +181,7 @@ pub async fn list(app: &App, kind: GuestKind, args: &ListArgs, get: bool) -> any
             }
         }
         OutputFormat::Table | OutputFormat::Wide => {
-            let wide = args.output == OutputFormat::Wide;
+            let wide = args.format.output == OutputFormat::Wide;
             let mut headers = vec![
                 "VMID", "NAME", "NODE", "STATUS", "CPUS", "MEMORY", "DISK", "TAGS",
             ];
@@ -231,11 +228,11 @@ pub async fn list(app: &App, kind: GuestKind, args: &ListArgs, get: bool) -> any
                 }
                 t.row(row);
             }
-            if items.is_empty() && !args.no_headers {
+            if items.is_empty() && !args.format.no_headers {
                 eprintln!("No {}s found.", kind.noun());
                 return Ok(());
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())

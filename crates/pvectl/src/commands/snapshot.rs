@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use pve_client::GuestKind;
 
 use crate::App;
+use crate::args::TableOutput;
 use crate::bulk::{self, Action};
 use crate::exit::usage;
 use crate::output::{self, OutputFormat, Table};
@@ -97,12 +98,8 @@ pub struct ListArgs {
     /// The guest: VMID or name.
     #[arg(value_name = "ID|NAME")]
     pub target: String,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
 }
 
 /// Run a `snapshot` subcommand for `kind` (`vm` or `ct`).
@@ -327,7 +324,7 @@ async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()>
     };
     let snaps = snapshots_of(app, g).await?;
     let ordered = tree(&snaps);
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             let items: Vec<Value> = ordered
                 .iter()
@@ -341,7 +338,7 @@ async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()>
                     })
                 })
                 .collect();
-            output::print_value(&Value::Array(items), args.output)?;
+            output::print_value(&Value::Array(items), args.format.output)?;
         }
         OutputFormat::Name => {
             for (_, s) in &ordered {
@@ -364,7 +361,7 @@ async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()>
                     description.lines().next().unwrap_or_default().to_string(),
                 ]);
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use pve_client::{Params, TaskListItem, TaskOutcome, Upid, WaitOptions};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::args::TableOutput;
 use crate::exit::{pve_err, usage};
 use crate::output::{self, OutputFormat, Table};
 
@@ -82,12 +83,8 @@ pub struct ListArgs {
     /// At most this many per node.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
 }
 
 fn parse_upid(text: &str) -> anyhow::Result<Upid> {
@@ -315,9 +312,9 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
-            output::print_value(&Value::Array(docs), args.output)?;
+            output::print_value(&Value::Array(docs), args.format.output)?;
         }
         OutputFormat::Name => {
             for t in &items {
@@ -338,7 +335,7 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
                     s("upid"),
                 ]);
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())
