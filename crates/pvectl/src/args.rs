@@ -38,25 +38,16 @@ pub struct TableOutput {
     pub no_headers: bool,
 }
 
-/// Parse `90s`, `10m`, `1h`, `500ms` or plain seconds.
+/// Parse `90s`, `10m`, `1h`, `500ms`, `1h30m` (jiff's friendly duration format, the one
+/// `history --since` reads too) or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let (num, mult_ms) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else {
-        (t, 1000)
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
-    Ok(Duration::from_millis(n.saturating_mul(mult_ms)))
+    let wrong = || format!("{text:?} is not a duration like 90s, 10m or 1h");
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let d: jiff::SignedDuration = t.parse().map_err(|_| wrong())?;
+    Duration::try_from(d).map_err(|_| wrong())
 }
 
 #[cfg(test)]
@@ -69,6 +60,8 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::App;
-use crate::config::xdg_dir;
+use crate::config::{BaseDir, xdg_dir};
 use crate::exit::usage;
 use crate::output::{now_secs, rfc3339};
 use crate::select::GuestInfo;
@@ -64,7 +64,7 @@ pub fn dir() -> PathBuf {
     if let Some(p) = std::env::var_os("PVECTL_BACKUP_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/backups")
+    xdg_dir(BaseDir::State).join("pvectl/backups")
 }
 
 /// Save a backup of `g` whose config was just read; reads its pending changes. Returns the file.

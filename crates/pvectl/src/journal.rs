@@ -26,7 +26,7 @@ use pve_client::{REDACTED, is_secret_key};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::xdg_dir;
+use crate::config::{BaseDir, xdg_dir};
 use crate::output::{now_secs, rfc3339};
 
 /// One journal record.
@@ -153,7 +153,7 @@ pub fn path() -> PathBuf {
             p
         };
     }
-    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/journal.db")
+    xdg_dir(BaseDir::State).join("pvectl/journal.db")
 }
 
 /// Flags whose values are secrets and never go into the journal.
