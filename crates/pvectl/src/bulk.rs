@@ -348,11 +348,10 @@ pub async fn run(
             results.len()
         );
     }
-    record.outcome = match exit::bulk_code(ok, failed) {
-        _ if ok + failed == 0 => "skipped",
-        exit::OK => "ok",
-        exit::PARTIAL => "partial",
-        _ => "failed",
+    record.outcome = if ok + failed == 0 {
+        "skipped"
+    } else {
+        exit::bulk_outcome(ok, failed)
     }
     .into();
     if !skipped.is_empty() {

@@ -162,19 +162,11 @@ pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
         }
     }
     if !args.dry_run {
-        record.outcome = match exit::bulk_code(ok, failed) {
-            exit::OK => "ok",
-            exit::PARTIAL => "partial",
-            _ => "failed",
-        }
-        .into();
+        record.outcome = exit::bulk_outcome(ok, failed).into();
         crate::journal::append(&record);
     }
     // Bad input in every manifest that failed, and nothing applied: a usage error.
-    if ok == 0 && failed > 0 && refused == failed {
-        return Err(exit::quiet(exit::USAGE));
-    }
-    exit::bulk_result(ok, failed)
+    exit::bulk_finish(ok, failed, refused)
 }
 
 async fn apply_one(

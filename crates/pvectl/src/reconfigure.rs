@@ -312,16 +312,8 @@ pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Resul
         }
     }
     if !a.dry_run {
-        record.outcome = match exit::bulk_code(ok, failed) {
-            exit::OK => "ok",
-            exit::PARTIAL => "partial",
-            _ => "failed",
-        }
-        .into();
+        record.outcome = exit::bulk_outcome(ok, failed).into();
         crate::journal::append(&record);
     }
-    if ok == 0 && failed > 0 && refused == failed {
-        return Err(exit::quiet(exit::USAGE));
-    }
-    exit::bulk_result(ok, failed)
+    exit::bulk_finish(ok, failed, refused)
 }
