@@ -58,7 +58,7 @@ fn line(i: usize) -> String {
     };
     let outcome = if i.is_multiple_of(10) { "failed" } else { "ok" };
     serde_json::json!({
-        "time": crate::output::rfc3339(secs),
+        "time": pvectl::output::rfc3339(secs),
         "user": "bench",
         "principal": "root@pam!bench",
         "context": "lab",

@@ -19,18 +19,6 @@
 #[allow(dead_code)]
 mod support;
 
-// pvectl's table (kubectl-style aligned columns), the error type and the stdout macros it uses.
-#[path = "../crates/pvectl/src/out.rs"]
-#[macro_use]
-#[allow(dead_code)]
-mod out;
-#[path = "../crates/pvectl/src/exit.rs"]
-#[allow(dead_code)]
-mod exit;
-#[path = "../crates/pvectl/src/output.rs"]
-#[allow(dead_code)]
-mod output;
-
 mod cli;
 mod figures;
 mod history;

@@ -112,7 +112,7 @@ pub fn number(v: f64) -> String {
 
 /// The table printed at the end of a run.
 pub fn table(figures: &[Figure]) -> String {
-    let mut table = crate::output::Table::new(&["SCOPE", "FIGURE", "VALUE", "TARGET", "RESULT"]);
+    let mut table = pvectl::output::Table::new(&["SCOPE", "FIGURE", "VALUE", "TARGET", "RESULT"]);
     for f in figures {
         let value = match f.value {
             Some(v) => format!("{} {}", number(v), f.unit),

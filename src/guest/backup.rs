@@ -24,13 +24,12 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Client, ResourceExt};
 use kubepve_plan::{Observed, Step};
-use pve_client::types::is_secret_key;
+use pve_client::{redacted_pending, shown};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::GuestObject;
 use super::hold::{Hold, proxmox};
-use super::observe::pve_kind;
 use super::reconcile::Acted;
 use super::reconcile::GuestError;
 use crate::context::MANAGER;
@@ -53,9 +52,6 @@ pub const SOURCE_NAME: &str = "kubepve.io/backup-of-name";
 pub const SOURCE_UID_LABEL: &str = "kubepve.io/backup-of-uid";
 /// Most bytes of backup data one ConfigMap holds (the API server's limit is 1 MiB).
 pub const MAX_BYTES: usize = 256 * 1024;
-/// What replaces a secret value.
-pub const REDACTED: &str = "(redacted)";
-
 /// Where backups are kept when nothing says otherwise (the namespace of the kustomize
 /// install); `kubepve run` always names one (`--backup-namespace`, else its own namespace).
 pub const DEFAULT_NAMESPACE: &str = "kubepve-system";
@@ -145,15 +141,6 @@ pub fn config_map_name(kind: &str, namespace: &str, name: &str) -> String {
     format!("{head}-{hash}")
 }
 
-/// A redacted copy of a config value.
-fn redacted(key: &str, value: &str) -> String {
-    if is_secret_key(key) {
-        REDACTED.into()
-    } else {
-        value.into()
-    }
-}
-
 /// The backup before `step` (a destroy, or a config step that removes keys). `Ok(None)`:
 /// nothing to back up, go ahead.
 pub async fn before<K: GuestObject>(
@@ -199,7 +186,7 @@ pub async fn take<K: GuestObject>(
     step: &str,
     action: &str,
 ) -> Result<Taken, Hold> {
-    let kind = pve_kind(K::PVE_KIND);
+    let kind = K::PVE_KIND;
     let vmid32 = u32::try_from(vmid).unwrap_or_default();
     let pending = conn
         .pve
@@ -219,29 +206,9 @@ pub async fn take<K: GuestObject>(
             .config
             .iter()
             .filter(|(k, _)| k.as_str() != "digest")
-            .map(|(k, v)| (k.clone(), redacted(k, v)))
+            .map(|(k, v)| (k.clone(), shown(k, v).to_string()))
             .collect(),
-        pending: pending
-            .iter()
-            .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
-            .map(|p| {
-                let text = |v: &Value| {
-                    let s = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                    json!(redacted(&p.key, &s))
-                };
-                let mut item = json!({"key": p.key});
-                if let Some(v) = &p.value {
-                    item["value"] = text(v);
-                }
-                if let Some(v) = &p.pending {
-                    item["pending"] = text(v);
-                }
-                if p.delete.unwrap_or(0) > 0 {
-                    item["delete"] = json!(1);
-                }
-                item
-            })
-            .collect(),
+        pending: redacted_pending(&pending),
     };
     // Sorts by time: the oldest key goes first when the ConfigMap is full.
     let stamp = now.strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
@@ -477,8 +444,8 @@ mod tests {
         assert_eq!(parse_retention("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_retention("30"), Ok(Duration::from_secs(30)));
         assert!(parse_retention("1w").is_err() && parse_retention("soon").is_err());
-        assert_eq!(redacted("cipassword", "hunter2"), REDACTED);
-        assert_eq!(redacted("memory", "2048"), "2048");
+        assert_eq!(shown("cipassword", "hunter2"), pve_client::REDACTED);
+        assert_eq!(shown("memory", "2048"), "2048");
         let t: Timestamp = "2026-01-31T12:00:00.5Z".parse().unwrap();
         assert_eq!(
             t.strftime("%Y%m%dT%H%M%S%.3fZ").to_string(),

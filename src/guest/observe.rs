@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kubepve_plan::{GuestKind, Observed, PendingKey, Power, config_from_json};
+use kubepve_plan::{GuestKind, Listed, Observed, Power};
 use pve_client::types::ClusterResource;
 
 use crate::proxmox::registry::Connection;
@@ -99,13 +99,6 @@ impl Freshness {
             | "vzshutdown" | "vzreboot" => Freshness::PowerChanged,
             _ => Freshness::Direct,
         }
-    }
-}
-
-pub(super) fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
-    match kind {
-        GuestKind::Qemu => pve_client::GuestKind::Qemu,
-        GuestKind::Lxc => pve_client::GuestKind::Lxc,
     }
 }
 
@@ -198,7 +191,7 @@ pub async fn observe(
     // Read in full now, for whatever reason: a slot it waited for is not needed any more.
     conn.resync.forget(uid);
     let vmid32 = u32::try_from(vmid).unwrap_or(u32::MAX);
-    let guest = conn.pve.guest(pve_kind(kind), &node, vmid32);
+    let guest = conn.pve.guest(kind, &node, vmid32);
     let config = match guest.config().await {
         Ok(config) => config,
         // Gone between the two reads: absent.
@@ -213,31 +206,6 @@ pub async fn observe(
     } else {
         guest.pending().await?
     };
-    let mut map: serde_json::Map<String, serde_json::Value> = config
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    // The config the guest gets at its next start: Proxmox's default config read already shows
-    // it, but apply the pending values explicitly so the comparison never depends on that
-    // default (a server that answers with the current values would otherwise see a change it
-    // already accepted as still missing, and repeat it).
-    let mut pending = Vec::new();
-    for item in items {
-        let delete = item.delete.unwrap_or(0) > 0;
-        if delete {
-            map.remove(&item.key);
-        } else if let Some(value) = &item.pending {
-            map.insert(item.key.clone(), value.clone());
-        } else {
-            continue;
-        }
-        pending.push(PendingKey {
-            delete,
-            key: item.key,
-        });
-    }
-    let config = config_from_json(&map);
     let power = if !status_known {
         // Proxmox reports a brand-new guest as unknown until its stats arrive: ask directly.
         let current = guest.status().await?;
@@ -245,16 +213,13 @@ pub async fn observe(
     } else {
         Power::from_status(&status, None)
     };
-    let observed = Observed {
-        exists: true,
-        lock: config.get("lock").cloned().or(entry.lock.clone()),
-        template: config.get("template").is_some_and(|t| t == "1") || entry.template == Some(true),
-        config,
-        pending,
-        power,
-        node,
-        pool: entry.pool.clone(),
+    let listed = Listed {
+        node: &node,
+        lock: entry.lock.as_deref(),
+        template: entry.template == Some(true),
+        pool: entry.pool.as_deref(),
     };
+    let observed = Observed::from_reads(listed, config, &items, power);
     remember(
         cache,
         uid,

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 /// Property strings as the planner reads them (leniently: see
 /// [`pve_format::PropertyString::parse_lenient`]).
 pub(crate) use pve_format::PropertyString as Props;
@@ -30,41 +32,21 @@ pub(crate) fn join_tags(tags: &BTreeSet<String>) -> String {
         .join(";")
 }
 
+/// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - _ . ~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encode everything but RFC 3986 unreserved characters, as Proxmox wants `sshkeys`.
 pub(crate) fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 /// Undo [`percent_encode`] (and any other percent-encoding); malformed escapes are kept as text.
 pub(crate) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 /// SSH keys as a comparable list: one trimmed, non-empty line each, in order.
@@ -89,6 +71,7 @@ mod tests {
         assert!(!enc.contains(' ') && !enc.contains('+'));
         assert_eq!(percent_decode(&enc), key);
         assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_encode("a b+/~é"), "a%20b%2B%2F~%C3%A9");
         assert_eq!(key_lines(" a \n\n b\n"), vec!["a", "b"]);
     }
 }

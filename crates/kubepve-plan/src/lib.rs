@@ -50,17 +50,20 @@
 //! - Ownership: a guest is this object's when its tags hold `owner_tag(uid)`, or its description
 //!   holds the owner line (the window between a clone and its config step). A guest that is not
 //!   owned gets no mutating step, ever.
-//! - Secrets (cloud-init and root passwords, SSH keys) print as `(secret)` in every `Debug`,
+//! - Secrets (cloud-init and root passwords, SSH keys) print as `(redacted)` in every `Debug`,
 //!   `Display` and `Serialize` form of a plan; [`Params::expose`] gives the real values to the
 //!   code that sends the request.
 
 mod compare;
+mod deletion;
 mod desired;
 mod error;
 #[cfg(feature = "client")]
 mod execute;
 mod format;
 mod hotplug;
+#[cfg(feature = "client")]
+mod observe;
 mod observed;
 mod params;
 mod placement;
@@ -68,12 +71,16 @@ mod plan;
 mod request;
 pub mod snapshot;
 mod step;
+mod template;
 pub mod vmset;
 
+pub use deletion::{DeletionAllowed, DeletionFacts, Hazard, deletion_hazards};
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;
 #[cfg(feature = "client")]
 pub use execute::execute;
+#[cfg(feature = "client")]
+pub use observe::Listed;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
 #[cfg(feature = "client")]
@@ -82,3 +89,4 @@ pub use placement::{DEFAULT_MEMORY_MIB, NodeLoad, choose_node, lowest_free_vmid}
 pub use plan::{is_owned, other_owners, plan, preview};
 pub use request::{Method, Request};
 pub use step::{Blocker, Change, Plan, Step};
+pub use template::{Candidate, NoTemplate, find_template};

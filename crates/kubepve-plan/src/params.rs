@@ -1,7 +1,7 @@
 //! Proxmox form parameters ready to send, with secret values kept out of every printed form.
 //!
 //! Plans end up in logs, events, status messages and `pvectl diff` output, so `Debug`, `Display`
-//! and `Serialize` all print `(secret)` for a secret value; only [`Params::expose`], which the
+//! and `Serialize` all print `(redacted)` for a secret value; only [`Params::expose`], which the
 //! code that sends the request calls, hands out the real text.
 
 use std::collections::BTreeMap;
@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-/// What every printed form shows instead of a secret value.
-pub const REDACTED: &str = "(secret)";
+/// What every printed form shows instead of a secret value (the one constant both binaries use).
+pub use pve_format::REDACTED;
 
 /// One parameter value; `secret` values are never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Params {
         );
     }
 
-    /// The printable value of `key`: the text, or `(secret)`.
+    /// The printable value of `key`: the text, or `(redacted)`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(Value::shown)
     }

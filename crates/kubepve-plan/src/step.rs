@@ -1,7 +1,7 @@
 //! What a plan says: the ordered [`Step`]s, the human-readable [`Change`]s, and a [`Blocker`]
 //! when nothing may be done.
 //!
-//! Every type here prints secrets as `(secret)` (through [`Params`] and [`Change`]), so a plan
+//! Every type here prints secrets as `(redacted)` (through [`Params`] and [`Change`]), so a plan
 //! can go into logs, events and status messages as it is.
 
 use std::fmt;
@@ -166,9 +166,9 @@ impl fmt::Display for Step {
 pub struct Change {
     /// The config key (`memory`, `net0`), `power`, or a disk slot for a resize.
     pub key: String,
-    /// The observed value (`None`: absent), `(secret)` for secrets.
+    /// The observed value (`None`: absent), `(redacted)` for secrets.
     pub from: Option<String>,
-    /// The desired value (`None`: removed), `(secret)` for secrets.
+    /// The desired value (`None`: removed), `(redacted)` for secrets.
     pub to: Option<String>,
 }
 

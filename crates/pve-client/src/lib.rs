@@ -9,7 +9,8 @@
 //!   [`Client::watch_task`]).
 //! - [`Error`] says what the caller can do: retry, check first, fix parameters, wait for a lock.
 //! - [`Upid`], [`PropertyString`], [`parse_size`]/[`format_size`]: PVE's formats, exactly.
-//! - [`PveApi`]: the reconcile's calls as a trait, for tests without HTTP.
+//! - Pending changes: [`types::PendingItem::is_change`], [`types::GuestConfig::with_pending`]
+//!   and the redacted record a backup keeps ([`redacted_pending`]).
 //!
 //! Drive a VM through create, start, shutdown and delete:
 //!
@@ -32,26 +33,31 @@
 //! ```
 
 mod api;
-mod api_trait;
 mod auth;
+mod base_url;
 mod client;
 mod error;
 mod metrics;
 mod params;
+mod pending;
 mod retry;
 mod task;
 mod tls;
 pub mod types;
 mod upid;
 
-pub use api::{CloneOptions, DeleteOptions, Guest, GuestKind, ShutdownOptions};
-pub use api_trait::PveApi;
+pub use api::{CloneOptions, DeleteOptions, Guest, ShutdownOptions};
 pub use auth::{Auth, Secret, TICKET_RENEW_AFTER};
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_IN_FLIGHT, check_server_url};
+pub use base_url::check_server_url;
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{Error, classify};
 pub use metrics::{CallCounters, CallRecord, Metrics};
 pub use params::Params;
-pub use pve_format::{PropertyError, PropertyString, format_size, parse_size};
+pub use pending::redacted_pending;
+pub use pve_format::{
+    GuestKind, PropertyError, PropertyString, REDACTED, SECRET_KEYS, format_size, is_secret_key,
+    parse_size, shown,
+};
 pub use reqwest::Method;
 pub use retry::RetryPolicy;
 pub use task::{

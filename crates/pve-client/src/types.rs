@@ -289,14 +289,7 @@ pub fn is_disk_key(key: &str) -> bool {
         || matches!(key, "rootfs" | "efidisk0" | "tpmstate0")
 }
 
-/// Whether the value of config key `key` is a secret (`cipassword`; a container's `password`;
-/// `sshkeys`, which kubepve takes from Kubernetes Secrets) that must never be shown, logged or
-/// stored in a backup.
-pub fn is_secret_key(key: &str) -> bool {
-    matches!(key, "cipassword" | "password" | "sshkeys")
-}
-
-/// An item of `GET .../pending`.
+/// An item of `GET .../pending` (see the `pending` module for what it means).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct PendingItem {
     /// Config key.

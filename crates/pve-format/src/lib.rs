@@ -1,5 +1,5 @@
-//! Proxmox VE's value formats, shared by the client, the planner and `pvectl`: property strings
-//! and disk sizes.
+//! Proxmox VE's value formats, shared by the client, the planner and `pvectl`: property strings,
+//! disk sizes, the guest kind and which config values are secrets.
 //!
 //! A property string is `key=value,...` where the first item may omit its key (the format's
 //! default key): `virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=10` or
@@ -8,6 +8,12 @@
 //! 1024, no unit meaning bytes, printed with the largest exact unit.
 
 use std::fmt;
+
+mod kind;
+mod secret;
+
+pub use kind::GuestKind;
+pub use secret::{REDACTED, SECRET_KEYS, is_secret_key, shown};
 
 /// One parsed property string, in its original order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -3,12 +3,12 @@
 //! record, and the exit code (0 all worked, 1 all failed, 3 some failed).
 
 use futures::StreamExt;
-use pve_client::{Method, Params, Upid};
+use pve_client::{GuestKind, Method, Params, Upid};
 
 use crate::App;
 use crate::exit;
 use crate::progress;
-use crate::select::{GuestInfo, kind_noun};
+use crate::select::GuestInfo;
 
 /// Guests a bulk command works on at once without `--parallel`.
 const BULK_PARALLEL: usize = 4;
@@ -89,7 +89,7 @@ struct Call {
 }
 
 fn call(g: &GuestInfo, op: &'static str, method: Method, tail: &str, params: Params) -> Call {
-    let base = format!("nodes/{}/{}/{}", g.node, g.pve_kind().as_str(), g.vmid);
+    let base = format!("nodes/{}/{}/{}", g.node, g.kind.as_str(), g.vmid);
     Call {
         op,
         method,
@@ -158,7 +158,7 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
             description,
             vmstate,
         } => {
-            if *vmstate && g.kind == "ct" {
+            if *vmstate && g.kind == GuestKind::Lxc {
                 return Err(format!(
                     "{}: containers have no RAM state: drop --vmstate",
                     g.label()
@@ -224,6 +224,48 @@ fn plan(g: &GuestInfo, action: &Action) -> Result<Vec<Call>, String> {
     })
 }
 
+/// Show the guests `action` would change and ask before doing `what` to them; the others are
+/// named in a note and skipped (they are left alone: nothing to do). No question when nothing
+/// would change.
+pub fn confirm_list(
+    app: &App,
+    what: &str,
+    action: &Action,
+    guests: &[GuestInfo],
+) -> anyhow::Result<()> {
+    if app.yes {
+        return Ok(());
+    }
+    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) =
+        guests.iter().partition(|g| changes(g, action));
+    if !skip.is_empty() {
+        let names: Vec<String> = skip
+            .iter()
+            .map(|g| format!("{} ({})", g.label(), g.status))
+            .collect();
+        eprintln!(
+            "note: skipping {} of {} guest(s) with nothing to {}: {}",
+            skip.len(),
+            guests.len(),
+            action.verb(),
+            names.join(", ")
+        );
+    }
+    if change.is_empty() {
+        return Ok(());
+    }
+    eprintln!("About to {what}:");
+    for g in &change {
+        eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
+    }
+    let labels: Vec<String> = change.iter().map(|g| g.label()).collect();
+    crate::safety::confirm_journaled(
+        app,
+        &format!("Continue with {} guest(s)?", change.len()),
+        &labels,
+    )
+}
+
 /// Run `action` on every guest; report, journal, and return the bulk exit status.
 pub async fn run(
     app: &App,
@@ -246,13 +288,7 @@ pub async fn run(
                             .params
                             .pairs()
                             .iter()
-                            .map(|(k, v)| {
-                                if crate::guest::is_secret_key(k) {
-                                    format!("{k}={}", crate::config::REDACTED)
-                                } else {
-                                    format!("{k}={v}")
-                                }
-                            })
+                            .map(|(k, v)| format!("{k}={}", pve_client::shown(k, v)))
                             .collect();
                         outln!(
                             "{}: would {} {} {} (dry run)",
@@ -299,7 +335,7 @@ pub async fn run(
             }
         }
     }
-    let noun = kind_noun(results.first().map_or("vm", |(g, _)| g.kind));
+    let noun = results.first().map_or("VM", |(g, _)| g.kind.noun());
     if results.len() > 1 {
         let skips = if skipped.is_empty() {
             String::new()
@@ -312,11 +348,10 @@ pub async fn run(
             results.len()
         );
     }
-    record.outcome = match exit::bulk_code(ok, failed) {
-        _ if ok + failed == 0 => "skipped",
-        exit::OK => "ok",
-        exit::PARTIAL => "partial",
-        _ => "failed",
+    record.outcome = if ok + failed == 0 {
+        "skipped"
+    } else {
+        exit::bulk_outcome(ok, failed)
     }
     .into();
     if !skipped.is_empty() {

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use pve_client::{DeleteOptions, Guest, GuestKind, Params, Upid};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::exit::usage;
-use crate::params::{pve_err, shown};
+use crate::params::shown;
 
 /// A `--disk` or `--net` flag: `[SLOT=]VALUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,14 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pve_client::{Auth, Client, Tls};
+use pve_client::{Auth, Client, REDACTED, Tls};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::usage;
-
-mod command;
-
-pub use command::{ConfigCommand, run};
 
 /// Read a secret file (trimmed); a missing or unreadable one is a usage error naming it.
 pub fn read_secret(path: &Path) -> anyhow::Result<String> {
@@ -43,9 +39,6 @@ pub fn read_secret(path: &Path) -> anyhow::Result<String> {
     }
     Ok(text)
 }
-
-/// What `config view` shows instead of a secret.
-pub const REDACTED: &str = "(redacted)";
 
 /// The config file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -196,18 +189,40 @@ pub fn config_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("PVECTL_CONFIG").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    xdg_dir("XDG_CONFIG_HOME", ".config").join("pvectl/config.yaml")
+    xdg_dir(BaseDir::Config).join("pvectl/config.yaml")
 }
 
-/// `$VAR` when set and absolute, else `~/<fallback>`.
-pub fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(var).map(PathBuf::from)
-        && p.is_absolute()
-    {
-        return p;
+/// An XDG base directory: `$XDG_CONFIG_HOME` or `$XDG_STATE_HOME` when set and absolute, else
+/// `~/.config` or `~/.local/state` (the current folder when there is no home).
+pub fn xdg_dir(which: BaseDir) -> PathBuf {
+    use etcetera::BaseStrategy;
+    let Ok(xdg) = etcetera::base_strategy::Xdg::new() else {
+        return PathBuf::from(".").join(which.fallback());
+    };
+    match which {
+        BaseDir::Config => xdg.config_dir(),
+        BaseDir::State => xdg
+            .state_dir()
+            .unwrap_or_else(|| xdg.home_dir().join(which.fallback())),
     }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(fallback)
+}
+
+/// The XDG base directories pvectl uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseDir {
+    /// The config file.
+    Config,
+    /// The journal and the backups.
+    State,
+}
+
+impl BaseDir {
+    fn fallback(self) -> &'static str {
+        match self {
+            BaseDir::Config => ".config",
+            BaseDir::State => ".local/state",
+        }
+    }
 }
 
 impl ConfigFile {

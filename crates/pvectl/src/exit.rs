@@ -69,6 +69,24 @@ pub fn bulk_code(ok: usize, failed: usize) -> i32 {
     }
 }
 
+/// The journal outcome of a bulk operation: `ok`, `partial` or `failed`.
+pub fn bulk_outcome(ok: usize, failed: usize) -> &'static str {
+    match bulk_code(ok, failed) {
+        OK => "ok",
+        PARTIAL => "partial",
+        _ => "failed",
+    }
+}
+
+/// The end of a bulk operation where `refused` of the `failed` were refused for bad input:
+/// nothing done and only bad input is a usage error (exit 2), else as [`bulk_result`].
+pub fn bulk_finish(ok: usize, failed: usize, refused: usize) -> anyhow::Result<()> {
+    if ok == 0 && failed > 0 && refused == failed {
+        return Err(quiet(USAGE));
+    }
+    bulk_result(ok, failed)
+}
+
 /// The error for a bulk result that is not a full success; `None` when all worked.
 pub fn bulk_result(ok: usize, failed: usize) -> anyhow::Result<()> {
     match bulk_code(ok, failed) {
@@ -134,6 +152,11 @@ pub fn hint(err: &pve_client::Error) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// "WHAT: the Proxmox error (hint)".
+pub fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", describe(&e))
 }
 
 /// A Proxmox error with its hint, as one message.

@@ -4,8 +4,8 @@
 //! `~/.local/state/pvectl/journal.db`: time, local user, Proxmox user, context, command line with
 //! secrets removed, outcome and reason, the guests it touched (with their config before and after
 //! a change, secrets redacted) and the Proxmox tasks it started (UPID, type, start, end, exit
-//! status). `pvectl history` queries it ([`crate::history`]), `pvectl rollback` reads the
-//! recorded configs back ([`crate::rollback`]).
+//! status). `pvectl history` queries it ([`crate::commands::history`]), `pvectl rollback` reads the
+//! recorded configs back ([`crate::commands::rollback`]).
 //!
 //! A bulk command writes ahead ([`Progress`]): its row is written as `started` naming every
 //! target before anything is sent, each task as soon as its UPID is known, and the outcome at the
@@ -22,10 +22,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use pve_client::{REDACTED, is_secret_key};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::xdg_dir;
+use crate::config::{BaseDir, xdg_dir};
 use crate::output::{now_secs, rfc3339};
 
 /// One journal record.
@@ -79,9 +80,9 @@ impl Record {
         after: &pve_client::types::GuestConfig,
     ) {
         let clean = |c: &pve_client::types::GuestConfig| {
-            let mut map = c.0.clone();
+            let mut map = c.redacted().0;
             map.remove("digest");
-            crate::guest::redact_config(&map)
+            serde_json::json!(map)
         };
         self.changes.push(Change {
             guest: guest.to_string(),
@@ -152,7 +153,7 @@ pub fn path() -> PathBuf {
             p
         };
     }
-    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/journal.db")
+    xdg_dir(BaseDir::State).join("pvectl/journal.db")
 }
 
 /// Flags whose values are secrets and never go into the journal.
@@ -165,12 +166,12 @@ pub fn command_line() -> String {
     let mut set_next = false;
     // `--set cipassword=...` carries a secret in its value.
     let hide_set = |kv: &str| match kv.split_once('=') {
-        Some((k, _)) if crate::guest::is_secret_key(k.trim()) => format!("{k}=(redacted)"),
+        Some((k, _)) if is_secret_key(k.trim()) => format!("{k}={REDACTED}"),
         _ => kv.to_string(),
     };
     for arg in std::env::args().skip(1) {
         if hide_next {
-            out.push("(redacted)".into());
+            out.push(REDACTED.into());
             hide_next = false;
             continue;
         }
@@ -188,7 +189,7 @@ pub fn command_line() -> String {
             .iter()
             .find(|f| arg.starts_with(&format!("{f}=")))
         {
-            out.push(format!("{flag}=(redacted)"));
+            out.push(format!("{flag}={REDACTED}"));
             continue;
         }
         hide_next = SECRET_FLAGS.contains(&arg.as_str());

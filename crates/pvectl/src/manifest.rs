@@ -12,6 +12,7 @@
 //! foreign to the operator until adopted (add the operator object's owner tag).
 
 use std::collections::BTreeMap;
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -80,12 +81,9 @@ pub use kubepve_api::CLI_OWNER_PREFIX as PVECTL_UID_PREFIX;
 
 /// The derived owner identity for an object without a UID.
 pub fn derived_uid(namespace: &str, name: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{namespace}/{name}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{PVECTL_UID_PREFIX}{h:016x}")
+    let mut h = fnv::FnvHasher::default();
+    h.write(format!("{namespace}/{name}").as_bytes());
+    format!("{PVECTL_UID_PREFIX}{:016x}", h.finish())
 }
 
 /// The files to read: a file as given, a folder's `*.yaml`, `*.yml` and `*.json` (sorted, not
@@ -270,31 +268,16 @@ fn add_secret(secrets: &mut SecretMap, d: &Value) {
     }
 }
 
-/// Standard base64 (Secret `data`), as UTF-8 text.
+/// Standard base64 (Secret `data`), as UTF-8 text; whitespace and missing padding are allowed.
 fn base64_decode(text: &str) -> Option<String> {
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-    {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push(((bits >> n) & 0xff) as u8);
-        }
-    }
-    String::from_utf8(out).ok()
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let compact: String = text.split_ascii_whitespace().collect();
+    String::from_utf8(LENIENT.decode(compact).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -313,11 +296,15 @@ mod tests {
         );
         assert!(derived_uid("a", "b").starts_with("pvectl-"));
         assert_eq!(derived_uid("a", "b").len(), 7 + 16);
+        // Guests already carry this owner tag: the hash must never change.
+        assert_eq!(derived_uid("default", "web-01"), "pvectl-a6e5aa18ee6dde85");
     }
 
     #[test]
     fn base64() {
         assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some("hello"));
         assert_eq!(base64_decode("c2VjcmV0IQ==").as_deref(), Some("secret!"));
+        assert_eq!(base64_decode("c2Vj\ncmV0IQ").as_deref(), Some("secret!"));
+        assert_eq!(base64_decode("not base64!"), None);
     }
 }

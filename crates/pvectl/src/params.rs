@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use pve_client::Params;
 
-use crate::exit::{self, usage};
+use crate::exit::usage;
 use crate::select::label_to_tag;
 
 /// MiB from `4096`, `4G`, `4Gi`, `512M`, `1T`.
@@ -83,20 +83,9 @@ pub fn shown(params: &Params) -> String {
     params
         .pairs()
         .iter()
-        .map(|(k, v)| {
-            if crate::guest::is_secret_key(k) {
-                format!("{k}={}", crate::config::REDACTED)
-            } else {
-                format!("{k}={v}")
-            }
-        })
+        .map(|(k, v)| format!("{k}={}", pve_client::shown(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// "WHAT: the Proxmox error (hint)".
-pub fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", exit::describe(&e))
 }
 
 #[cfg(test)]

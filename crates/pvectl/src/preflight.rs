@@ -7,8 +7,8 @@ use pve_client::types::NodeInfo;
 
 use crate::App;
 use crate::config::Connection;
+use crate::exit::pve_err;
 use crate::exit::usage;
-use crate::params::pve_err;
 
 /// The cluster's nodes (`GET /nodes`), read once per invocation: the node check, the capacity
 /// check and the choice of a node all use the same answer.

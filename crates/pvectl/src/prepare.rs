@@ -4,11 +4,11 @@
 
 use crate::config::Connection;
 use kubepve_api::{ProxmoxContainerSpec, ProxmoxVMSpec, SecretKeySelector};
-use kubepve_plan::{Desired, GuestKind, Identity, Secrets, TemplateRef};
+use kubepve_plan::{Candidate, Desired, GuestKind, Identity, NoTemplate, Secrets, TemplateRef};
 
+use crate::exit::pve_err;
 use crate::exit::usage;
 use crate::manifest::{Object, ObjectKind, SecretMap};
-use crate::params::pve_err;
 use crate::select::GuestInfo;
 
 /// An object ready to plan.
@@ -180,27 +180,18 @@ async fn place(
     Ok(desired.on_node(node))
 }
 
-/// The one template called `name`.
+/// The one template called `name`: a missing one is an error, an ambiguous name a usage error.
 pub fn find_template(guests: &[GuestInfo], name: &str) -> anyhow::Result<TemplateRef> {
-    let found: Vec<&GuestInfo> = guests
-        .iter()
-        .filter(|g| g.template && g.name == name)
-        .collect();
-    match found.as_slice() {
-        [one] => Ok(TemplateRef {
-            vmid: i64::from(one.vmid),
-            node: Some(one.node.clone()),
-        }),
-        [] => Err(anyhow::anyhow!(
-            "no template named {name:?} in the cluster (see `pvectl vm list --template true`)"
-        )),
-        many => Err(usage(format!(
-            "{} templates are named {name:?} (VMIDs {}): use templateVmid",
-            many.len(),
-            many.iter()
-                .map(|g| g.vmid.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    let candidates = guests.iter().map(|g| Candidate {
+        vmid: i64::from(g.vmid),
+        node: Some(&g.node),
+        name: &g.name,
+        template: g.template,
+    });
+    kubepve_plan::find_template(candidates, name).map_err(|e| match e {
+        NoTemplate::Missing { .. } => {
+            anyhow::anyhow!("{e} (see `pvectl vm list --template true`)")
+        }
+        NoTemplate::Ambiguous { .. } => usage(e.to_string()),
+    })
 }

@@ -6,6 +6,7 @@
 //! Prompts go to stderr; the answer is read from stdin even when it is not a terminal, so
 //! scripts can pipe `yes`; no answer (EOF) is "no".
 
+use kubepve_plan::{DeletionAllowed, DeletionFacts, Hazard, deletion_hazards};
 use pve_client::types::is_disk_key;
 
 use crate::App;
@@ -14,7 +15,7 @@ use crate::select::GuestInfo;
 
 mod prompt;
 
-pub use prompt::{confirm, confirm_journaled, confirm_list, not_done};
+pub use prompt::{confirm, confirm_journaled, not_done};
 
 /// Warn about a guest that carries the operator's ownership marks.
 pub fn owner_warning(app: &App, g: &GuestInfo) {
@@ -82,11 +83,9 @@ pub struct DeleteFlags {
 /// What deleting one guest involves, read before anything is changed.
 struct Preflight {
     config: pve_client::types::GuestConfig,
-    snapshots: Vec<String>,
-    ha: Option<String>,
-    replication: Vec<String>,
+    /// What the shared checks ([`deletion_hazards`]) decide on.
+    facts: DeletionFacts,
     backup_jobs: Vec<String>,
-    linked_clones: Vec<String>,
 }
 
 /// The cluster-wide facts every guest's checks share: one read each.
@@ -135,8 +134,8 @@ async fn preflight(
     all: &[GuestInfo],
 ) -> anyhow::Result<Preflight> {
     let client = &app.conn.client;
-    let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
-    let fail = |what: &str, e| crate::guest::read_failed(g, what, e);
+    let handle = client.guest(g.kind, &g.node, g.vmid);
+    let fail = |what: &str, e| g.read_failed(what, e);
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let snapshots = handle
         .snapshots()
@@ -172,7 +171,7 @@ async fn preflight(
         // not breaking its clones, paid only when a template is deleted.
         for other in all.iter().filter(|o| o.vmid != g.vmid) {
             let c = client
-                .guest(other.pve_kind(), &other.node, other.vmid)
+                .guest(other.kind, &other.node, other.vmid)
                 .config()
                 .await
                 .map_err(|e| fail("linked clones", e))?;
@@ -181,61 +180,63 @@ async fn preflight(
             }
         }
     }
-    Ok(Preflight {
-        config,
+    let facts = DeletionFacts {
+        protected: config.get("protection").as_deref() == Some("1"),
         snapshots,
         ha,
         replication,
-        backup_jobs,
         linked_clones,
+    };
+    Ok(Preflight {
+        config,
+        facts,
+        backup_jobs,
     })
 }
 
 /// Why `g` may not be deleted with these flags, one sentence each that says what to do.
 fn refusals(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags) -> Vec<String> {
     let label = g.label();
-    let mut out = Vec::new();
-    if p.config.get("protection").as_deref() == Some("1") {
-        out.push(format!(
+    let allowed = DeletionAllowed {
+        purge: flags.purge,
+        snapshots: !flags.keep_snapshots,
+    };
+    let say = |hazard: Hazard| match hazard {
+        Hazard::Protected => format!(
             "{label} is protected: clear it first with `pvectl {} update {} --set protection=0`",
-            g.kind, g.vmid
-        ));
-    }
-    if !p.linked_clones.is_empty() {
-        out.push(format!(
+            g.kind.short(),
+            g.vmid
+        ),
+        Hazard::LinkedClones(clones) => format!(
             "{label} is a template with linked clones ({}): their disks are built on its base \
              disks, so Proxmox cannot delete it without breaking them; delete the clones or \
              replace them with full clones (`vm create --clone-from ID --full`) first",
-            p.linked_clones.join(", ")
-        ));
-    }
-    if flags.keep_snapshots && !p.snapshots.is_empty() {
-        out.push(format!(
+            clones.join(", ")
+        ),
+        Hazard::HasSnapshots(names) => format!(
             "{label} has snapshots ({}) that would be destroyed with it (--keep-snapshots): \
              delete them first, or drop --keep-snapshots",
-            p.snapshots.join(", ")
-        ));
-    }
-    if let Some(ha) = p.ha.as_ref().filter(|_| !flags.purge) {
-        out.push(format!(
+            names.join(", ")
+        ),
+        Hazard::HaManaged(ha) => format!(
             "{label} is managed by HA ({ha}): Proxmox refuses to delete it; pass --purge to \
              remove it from HA with it, or remove the HA resource first"
-        ));
-    }
-    if !p.replication.is_empty() && !flags.purge {
-        out.push(format!(
+        ),
+        Hazard::ReplicationJobs(jobs) => format!(
             "{label} has replication jobs ({}): Proxmox refuses to delete it; pass --purge to \
              remove the jobs with it",
-            p.replication.join(", ")
-        ));
-    }
-    out
+            jobs.join(", ")
+        ),
+    };
+    deletion_hazards(&p.facts, allowed)
+        .into_iter()
+        .map(say)
+        .collect()
 }
 
 /// `VM 150` or `container 200`.
 fn noun(g: &GuestInfo) -> String {
-    let what = if g.kind == "ct" { "container" } else { "VM" };
-    format!("{what} {}", g.vmid)
+    format!("{} {}", g.kind.noun(), g.vmid)
 }
 
 /// The confirmation block of one guest.
@@ -274,22 +275,22 @@ fn summary(g: &GuestInfo, p: &Preflight, flags: &DeleteFlags, backup: &str) -> S
             g.vmid
         ));
     }
-    item(if p.snapshots.is_empty() {
+    item(if p.facts.snapshots.is_empty() {
         "Snapshots: none".to_string()
     } else {
         format!(
             "Snapshots: {} ({}) will be destroyed with it",
-            p.snapshots.len(),
-            p.snapshots.join(", ")
+            p.facts.snapshots.len(),
+            p.facts.snapshots.join(", ")
         )
     });
-    if let Some(ha) = &p.ha {
+    if let Some(ha) = &p.facts.ha {
         item(format!("HA: managed ({ha}); --purge removes it from HA"));
     }
-    if !p.replication.is_empty() {
+    if !p.facts.replication.is_empty() {
         item(format!(
             "Replication jobs: {}; --purge removes them",
-            p.replication.join(", ")
+            p.facts.replication.join(", ")
         ));
     }
     if !p.backup_jobs.is_empty() {
@@ -382,7 +383,7 @@ async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> 
         }
         .into());
     }
-    let dir = crate::backup::dir();
+    let dir = crate::backups::dir();
     let backup = if flags.dry_run {
         format!("would be saved in {}", dir.display())
     } else {
@@ -406,7 +407,7 @@ async fn check_and_ask(app: &App, guests: &[GuestInfo], flags: &DeleteFlags) -> 
     };
     confirm(app, &question)?;
     for (g, p) in &checked {
-        let saved = crate::backup::save(app, g, &p.config, &p.snapshots, "delete").await?;
+        let saved = crate::backups::save(app, g, &p.config, &p.facts.snapshots, "delete").await?;
         app.progress.note(&format!(
             "{}: configuration saved to {}",
             g.label(),

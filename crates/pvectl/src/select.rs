@@ -14,6 +14,7 @@ use pve_client::GuestKind;
 use pve_client::types::ClusterResource;
 use serde::Serialize;
 
+use crate::config::Connection;
 use crate::exit::usage;
 
 mod selector;
@@ -22,8 +23,9 @@ pub use selector::Selector;
 /// A guest as `/cluster/resources` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GuestInfo {
-    /// `vm` or `ct`.
-    pub kind: &'static str,
+    /// The guest kind, shown as `vm` or `ct`.
+    #[serde(serialize_with = "short_kind")]
+    pub kind: GuestKind,
     /// VMID.
     pub vmid: u32,
     /// Name (VM) or hostname (container).
@@ -61,11 +63,7 @@ pub const SORT_FIELDS: &[&str] = &[
 impl GuestInfo {
     /// From a `/cluster/resources` entry; `None` for anything but a guest.
     pub fn from_resource(r: &ClusterResource) -> Option<Self> {
-        let kind = match r.kind.as_str() {
-            "qemu" => "vm",
-            "lxc" => "ct",
-            _ => return None,
-        };
+        let kind = GuestKind::parse(&r.kind)?;
         Some(Self {
             kind,
             vmid: u32::try_from(r.vmid?).ok()?,
@@ -83,18 +81,18 @@ impl GuestInfo {
         })
     }
 
-    /// The client's kind.
-    pub fn pve_kind(&self) -> GuestKind {
-        if self.kind == "ct" {
-            GuestKind::Lxc
-        } else {
-            GuestKind::Qemu
-        }
-    }
-
     /// `vm/150`.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.kind, self.vmid)
+        format!("{}/{}", self.kind.short(), self.vmid)
+    }
+
+    /// "cannot read the WHAT of vm/150: ..." for a failed read of this guest.
+    pub fn read_failed(&self, what: &str, e: pve_client::Error) -> anyhow::Error {
+        anyhow::anyhow!(
+            "cannot read the {what} of {}: {}",
+            self.label(),
+            crate::exit::describe(&e)
+        )
     }
 
     /// `vm/150 (web-01)`.
@@ -123,6 +121,25 @@ impl GuestInfo {
             .filter(|t| *t == kubepve_api::MANAGED_TAG || owner(t))
             .collect()
     }
+}
+
+/// The guests a mutating command acts on.
+pub async fn resolve(
+    conn: &Connection,
+    kind: GuestKind,
+    sel: &Selection,
+) -> anyhow::Result<Vec<GuestInfo>> {
+    let all = listed(conn, sel).await?;
+    sel.resolve(kind, &all, true)
+}
+
+/// Every guest, after checking that a `--node` filter names a node of the cluster (a typo is
+/// exit 2 with the node list, not an empty result).
+pub async fn listed(conn: &Connection, sel: &Selection) -> anyhow::Result<Vec<GuestInfo>> {
+    if let Some(node) = &sel.node {
+        crate::preflight::node_exists(conn, node).await?;
+    }
+    all_guests(&conn.client).await
 }
 
 /// Proxmox tag text (`a;b`, `a,b` or `a b`) as a list.
@@ -205,11 +222,11 @@ impl Selection {
     /// selection a usage error (for mutating commands); list commands pass `false`.
     pub fn resolve(
         &self,
-        kind: &str,
+        kind: GuestKind,
         all_guests: &[GuestInfo],
         require: bool,
     ) -> anyhow::Result<Vec<GuestInfo>> {
-        let noun = kind_noun(kind);
+        let noun = kind.noun();
         if require && self.is_empty() {
             return Err(usage(format!(
                 "say which {noun}s: give VMIDs or names, --all, or -l SELECTOR"
@@ -258,18 +275,19 @@ impl Selection {
     }
 }
 
-/// `VM` or `container`.
-pub fn kind_noun(kind: &str) -> &'static str {
-    if kind == "ct" { "container" } else { "VM" }
+/// The kind as users see it in JSON and YAML output: `vm` or `ct`.
+fn short_kind<S: serde::Serializer>(kind: &GuestKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.short())
 }
 
 fn find(
-    kind: &str,
+    kind: GuestKind,
     target: &str,
     guests: &[&GuestInfo],
     everything: &[GuestInfo],
 ) -> anyhow::Result<Vec<GuestInfo>> {
-    let noun = kind_noun(kind);
+    let noun = kind.noun();
+    let short = kind.short();
     let not_found = |what: String| -> anyhow::Error {
         crate::exit::Exit {
             code: crate::exit::FAILED,
@@ -284,19 +302,19 @@ fn find(
         if let Some(other) = everything.iter().find(|g| g.vmid == vmid) {
             return Err(usage(format!(
                 "{vmid} is a {}, not a {noun}: use `pvectl {} ...`",
-                kind_noun(other.kind),
-                other.kind
+                other.kind.noun(),
+                other.kind.short()
             )));
         }
         return Err(not_found(format!(
-            "no {noun} with VMID {vmid} (see `pvectl {kind} list`)"
+            "no {noun} with VMID {vmid} (see `pvectl {short} list`)"
         )));
     }
     let named: Vec<&&GuestInfo> = guests.iter().filter(|g| g.name == target).collect();
     match named.as_slice() {
         [one] => Ok(vec![(**one).clone()]),
         [] => Err(not_found(format!(
-            "no {noun} named {target:?} (see `pvectl {kind} list`)"
+            "no {noun} named {target:?} (see `pvectl {short} list`)"
         ))),
         many => Err(usage(format!(
             "{} {noun}s are named {target:?} (VMIDs {}): use the VMID",
@@ -353,7 +371,7 @@ mod tests {
     #[test]
     fn only_the_operators_marks_count_as_operator_owned() {
         let guest = |t: &[&str]| GuestInfo {
-            kind: "vm",
+            kind: GuestKind::Qemu,
             vmid: 150,
             name: "web".into(),
             node: "pve1".into(),

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kubepve_api::SecretKeySelector;
-use kubepve_plan::{Identity, Observed, Secrets, TemplateRef};
+use kubepve_plan::{Candidate, Identity, Observed, Secrets, TemplateRef, find_template};
 
 use super::GuestError;
 use super::outcome::Outcome;
@@ -141,30 +141,20 @@ pub async fn template(
     name: &str,
 ) -> Result<Result<TemplateRef, String>, pve_client::Error> {
     let snapshot = conn.resources_fresh_enough().await?;
-    let found: Vec<_> = snapshot
+    let guests = snapshot
         .items
         .iter()
-        .filter(|r| r.is_guest() && r.template == Some(true) && r.name.as_deref() == Some(name))
-        .collect();
-    Ok(match found.as_slice() {
-        [one] => Ok(TemplateRef {
-            vmid: one
+        .filter(|r| r.is_guest())
+        .map(|r| Candidate {
+            vmid: r
                 .vmid
                 .and_then(|v| i64::try_from(v).ok())
                 .unwrap_or_default(),
-            node: one.node.clone(),
-        }),
-        [] => Err(format!("no template named {name} in the cluster")),
-        many => Err(format!(
-            "{} templates are named {name} (VMIDs {}); use templateVmid",
-            many.len(),
-            many.iter()
-                .filter_map(|r| r.vmid)
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    })
+            node: r.node.as_deref(),
+            name: r.name.as_deref().unwrap_or_default(),
+            template: r.template == Some(true),
+        });
+    Ok(find_template(guests, name).map_err(|e| e.to_string()))
 }
 
 /// A free VMID: with the connection's `vmidRange`, the lowest id in it that the cluster does not

@@ -24,15 +24,8 @@ use crate::error::PlanError;
 use crate::format::{join_tags, normalise_tags};
 use crate::params::Params;
 
-/// Which Proxmox guest type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GuestKind {
-    /// A QEMU virtual machine (`/nodes/{node}/qemu`).
-    Qemu,
-    /// An LXC container (`/nodes/{node}/lxc`).
-    Lxc,
-}
+/// Which Proxmox guest type: the one definition, shared with the client.
+pub use pve_format::GuestKind;
 
 /// Who the guest belongs to: the Kubernetes object and the VMID resolved for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,35 +7,7 @@
 use reqwest::Method;
 
 use crate::types::{GuestConfig, GuestStatus, PendingItem, Snapshot};
-use crate::{Client, Error, Params, Upid};
-
-/// QEMU VM or LXC container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GuestKind {
-    /// `qemu`.
-    Qemu,
-    /// `lxc`.
-    Lxc,
-}
-
-impl GuestKind {
-    /// The path segment and `/cluster/resources` type.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GuestKind::Qemu => "qemu",
-            GuestKind::Lxc => "lxc",
-        }
-    }
-
-    /// From `qemu`/`lxc`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "qemu" => Some(GuestKind::Qemu),
-            "lxc" => Some(GuestKind::Lxc),
-            _ => None,
-        }
-    }
-}
+use crate::{Client, Error, GuestKind, Params, Upid};
 
 /// Options for `POST .../clone`.
 #[derive(Debug, Clone, Default)]

@@ -4,4 +4,4 @@
 mod cluster;
 mod guest;
 
-pub use guest::{CloneOptions, DeleteOptions, Guest, GuestKind, ShutdownOptions};
+pub use guest::{CloneOptions, DeleteOptions, Guest, ShutdownOptions};

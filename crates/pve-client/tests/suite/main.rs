@@ -11,4 +11,3 @@ mod faults;
 mod formats;
 mod parsers_prop;
 mod tasks;
-mod trait_api;

@@ -6,7 +6,6 @@ use std::io::{BufRead, IsTerminal};
 
 use crate::App;
 use crate::exit::{ABORTED, Exit};
-use crate::select::GuestInfo;
 
 /// Ask `question`; Ok on yes, an `ABORTED` error otherwise.
 pub fn confirm(app: &App, question: &str) -> anyhow::Result<()> {
@@ -35,48 +34,6 @@ pub fn confirm(app: &App, question: &str) -> anyhow::Result<()> {
         },
     }
     .into())
-}
-
-/// Show the guests `action` would change and ask before doing `what` to them; the others are
-/// named in a note and skipped (they are left alone: nothing to do). No question when nothing
-/// would change.
-pub fn confirm_list(
-    app: &App,
-    what: &str,
-    action: &crate::bulk::Action,
-    guests: &[GuestInfo],
-) -> anyhow::Result<()> {
-    if app.yes {
-        return Ok(());
-    }
-    let (change, skip): (Vec<&GuestInfo>, Vec<&GuestInfo>) =
-        guests.iter().partition(|g| crate::bulk::changes(g, action));
-    if !skip.is_empty() {
-        let names: Vec<String> = skip
-            .iter()
-            .map(|g| format!("{} ({})", g.label(), g.status))
-            .collect();
-        eprintln!(
-            "note: skipping {} of {} guest(s) with nothing to {}: {}",
-            skip.len(),
-            guests.len(),
-            action.verb(),
-            names.join(", ")
-        );
-    }
-    if change.is_empty() {
-        return Ok(());
-    }
-    eprintln!("About to {what}:");
-    for g in &change {
-        eprintln!("  {}  node {}  {}", g.display(), g.node, g.status);
-    }
-    let labels: Vec<String> = change.iter().map(|g| g.label()).collect();
-    confirm_journaled(
-        app,
-        &format!("Continue with {} guest(s)?", change.len()),
-        &labels,
-    )
 }
 
 /// Ask like [`confirm`]; a "no" (or no answer) goes into the journal as a `declined` command on

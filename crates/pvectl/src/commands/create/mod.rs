@@ -1,8 +1,10 @@
 //! `create`: from flags, a file of raw Proxmox keys, a configuration backup, or a
-//! ProxmoxVM/ProxmoxContainer manifest (which goes through `apply`). The order is what keeps a
-//! create from failing halfway: every flag is checked offline (`create_args`, `config_keys`),
+//! ProxmoxVM/ProxmoxContainer manifest (which goes through the `converge` loop, as `apply` does). The order is what keeps a
+//! create from failing halfway: every flag is checked offline (`args`, `config_keys`),
 //! then against the cluster (VMID free, node and storages exist: `preflight`), and only then is
 //! the guest created, or cloned and configured (`clone`).
+
+pub mod args;
 
 use std::collections::BTreeMap;
 
@@ -10,15 +12,17 @@ use pve_client::{CloneOptions, GuestKind, Params, Upid};
 
 use crate::App;
 use crate::clone;
-use crate::create_args::{CommonCreate, Only, VmOnly, Wanted};
+use crate::converge::{ApplyOptions, Sources};
+use crate::exit::pve_err;
 use crate::exit::usage;
-use crate::params::{keys_of, pve_err, shown};
+use crate::params::{keys_of, shown};
 use crate::select::{self, GuestInfo, Selection};
+use args::{CommonCreate, Only, VmOnly, Wanted};
 
 /// Run `create`.
 pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Result<()> {
     let kind = only.kind();
-    let ct = kind == "ct";
+    let ct = kind == GuestKind::Lxc;
     let vm = match only {
         Only::Vm(v) => Some(v),
         Only::Ct(_) => None,
@@ -33,17 +37,19 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
                     .as_str()
                     .is_some_and(|v| v.starts_with("kubepve.io/"))
         }) {
-            let args = crate::apply::ApplyArgs {
-                files: vec![f.clone()],
-                secret_file: vec![],
+            let options = ApplyOptions {
+                sources: Sources {
+                    files: vec![f.to_path_buf()],
+                    secret_files: vec![],
+                    validate: a.validate,
+                },
                 dry_run: a.dry_run,
                 adopt: false,
-                validate: a.validate,
             };
-            return crate::apply::apply(app, &args).await;
+            return crate::converge::apply(app, &options).await;
         }
         raw = match docs.as_slice() {
-            [doc] => match crate::backup::parse(doc)? {
+            [doc] => match crate::backups::parse(doc)? {
                 Some(backup) => from_backup(app, kind, &backup)?,
                 None => keys_of(f, &docs)?,
             },
@@ -89,7 +95,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
                 targets: vec![s.clone()],
                 ..Default::default()
             };
-            let found = sel.resolve("vm", &guests, true)?.remove(0);
+            let found = sel.resolve(GuestKind::Qemu, &guests, true)?.remove(0);
             if vm.is_some_and(|v| v.template.is_some()) && !found.template {
                 return Err(usage(format!(
                     "{} is not a template; use --clone-from to clone a VM",
@@ -126,7 +132,7 @@ pub async fn create(app: &App, a: &CommonCreate, only: Only<'_>) -> anyhow::Resu
     let cpus = (number("cores").is_some() || number("sockets").is_some())
         .then(|| number("cores").unwrap_or(1) * number("sockets").unwrap_or(1));
     crate::capacity::check(app, &node, number("memory"), cpus, a.ignore_capacity).await?;
-    let label = format!("{kind}/{vmid}");
+    let label = format!("{}/{vmid}", kind.short());
     let name = if ct { "hostname" } else { "name" };
     if let Some((_, n)) = wanted.keys.iter().rev().find(|(k, _)| k == name) {
         crate::journal::name_guest(&label, n);
@@ -168,17 +174,17 @@ async fn only_online_node(app: &App) -> anyhow::Result<String> {
 /// The raw keys that re-create the guest of a configuration backup.
 fn from_backup(
     app: &App,
-    kind: &str,
-    backup: &crate::backup::Backup,
+    kind: GuestKind,
+    backup: &crate::backups::Backup,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    if !backup.guest.starts_with(&format!("{kind}/")) {
+    if !backup.guest.starts_with(&format!("{}/", kind.short())) {
         return Err(usage(format!(
             "the backup is of {}: use `pvectl {} create -f`",
             backup.guest,
             backup.guest.split('/').next().unwrap_or_default()
         )));
     }
-    let (keys, dropped) = crate::backup::recreate_keys(backup);
+    let (keys, dropped) = crate::backups::recreate_keys(backup);
     if !dropped.is_empty() {
         app.progress.note(&format!(
             "note: {} not restored (redacted in the backup): set it again with --set",
@@ -190,22 +196,14 @@ fn from_backup(
 
 /// The guest being created.
 struct Target<'a> {
-    kind: &'a str,
+    kind: GuestKind,
     vmid: u32,
     node: &'a str,
 }
 
 impl Target<'_> {
-    fn pve_kind(&self) -> GuestKind {
-        if self.kind == "ct" {
-            GuestKind::Lxc
-        } else {
-            GuestKind::Qemu
-        }
-    }
-
     fn label(&self) -> String {
-        format!("{}/{}", self.kind, self.vmid)
+        format!("{}/{}", self.kind.short(), self.vmid)
     }
 }
 
@@ -219,7 +217,7 @@ async fn start(app: &App, t: &Target<'_>, upids: &mut Vec<String>) -> anyhow::Re
     let upid = app
         .conn
         .client
-        .guest(t.pve_kind(), t.node, t.vmid)
+        .guest(t.kind, t.node, t.vmid)
         .start()
         .await
         .map_err(|e| pve_err("start failed", e))?;
@@ -243,7 +241,7 @@ async fn run_clone(
     let client = &app.conn.client;
     let label = t.label();
     let source_config = client
-        .guest(t.pve_kind(), &src.node, src.vmid)
+        .guest(t.kind, &src.node, src.vmid)
         .config()
         .await
         .map_err(|e| pve_err(&format!("cannot read the config of {}", src.display()), e))?;
@@ -281,7 +279,7 @@ async fn run_clone(
         description: None,
     };
     let upid = client
-        .guest(t.pve_kind(), &src.node, src.vmid)
+        .guest(t.kind, &src.node, src.vmid)
         .clone_to(t.vmid, &opts)
         .await
         .map_err(|e| pve_err("clone failed", e))?;
@@ -292,7 +290,7 @@ async fn run_clone(
     for note in &plan.notes {
         app.progress.note(&format!("{label}: {note}"));
     }
-    let handle = client.guest(t.pve_kind(), t.node, t.vmid);
+    let handle = client.guest(t.kind, t.node, t.vmid);
     clone::configure(app, &handle, &label, &plan, upids).await?;
     if a.start {
         start(app, t, upids).await?;
@@ -310,7 +308,11 @@ async fn run_create(
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
     let label = t.label();
-    let bus = if t.kind == "ct" { "mp" } else { "scsi" };
+    let bus = if t.kind == GuestKind::Lxc {
+        "mp"
+    } else {
+        "scsi"
+    };
     let taken: BTreeMap<String, String> = wanted.keys.iter().cloned().collect();
     let plan = clone::plan(&taken, Vec::new(), &wanted.disks, &wanted.nets, bus)?;
     let mut params: Params = wanted.keys.into_iter().chain(plan.set).collect();
@@ -324,13 +326,13 @@ async fn run_create(
         outln!(
             "{label}: would POST nodes/{}/{} vmid={} {} (dry run)",
             t.node,
-            t.pve_kind().as_str(),
+            t.kind.as_str(),
             t.vmid,
             shown(&params)
         );
         return Ok(());
     }
-    let upid = match t.pve_kind() {
+    let upid = match t.kind {
         GuestKind::Qemu => client.create_qemu(t.node, t.vmid, params).await,
         GuestKind::Lxc => {
             let ostemplate = params

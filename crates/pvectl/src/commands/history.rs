@@ -7,6 +7,7 @@ use rusqlite::types::Value as Sql;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::args::TableOutput;
 use crate::exit::usage;
 use crate::journal::store::Store;
 use crate::output::{OutputFormat, Table, now_secs, print_value, rfc3339};
@@ -36,12 +37,8 @@ pub struct HistoryArgs {
     /// The newest N operations.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
 }
 
 const SINCE_FORMS: &str = "a duration back from now (90s, 30m, 1h, 2d, 1w), an RFC 3339 time \
@@ -288,9 +285,9 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
     }
     let store = Store::open(&crate::journal::path())?;
     let ops = query(&store, args).map_err(|e| store.err(e))?;
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
-            print_value(&serde_json::to_value(&ops)?, args.output)?;
+            print_value(&serde_json::to_value(&ops)?, args.format.output)?;
         }
         OutputFormat::Name => {
             for op in &ops {
@@ -304,7 +301,7 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                      name)."
                 );
             }
-            let wide = args.output == OutputFormat::Wide;
+            let wide = args.format.output == OutputFormat::Wide;
             let mut headers = vec!["ID", "TIME", "CONTEXT", "OUTCOME", "GUESTS", "COMMAND"];
             if wide {
                 headers.extend(["USER", "PRINCIPAL", "UPIDS", "REASON"]);
@@ -337,7 +334,7 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                 );
                 t.row(row);
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())

@@ -6,32 +6,24 @@
 //! disks are not rolled back; they are named with the command that changes them (`--delete` for
 //! a disk added since). A secret that is there then and now is not named: its value is unknown.
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use pve_client::types::{GuestConfig, is_disk_key};
+use pve_client::{GuestKind, REDACTED};
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use crate::App;
-use crate::config::REDACTED;
+use crate::args::KindArg;
 use crate::exit::usage;
 use crate::journal::store::Store;
+use crate::reconfigure::UpdateArgs;
 use crate::select::{GuestInfo, Selection};
-use crate::update::UpdateArgs;
-
-/// Which kind of guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Kind {
-    /// A QEMU VM.
-    Vm,
-    /// An LXC container.
-    Ct,
-}
 
 /// `pvectl rollback` flags.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// `vm` or `ct`.
-    pub kind: Kind,
+    pub kind: KindArg,
     /// The guest: VMID or name.
     #[arg(value_name = "ID|NAME")]
     pub target: String,
@@ -160,15 +152,13 @@ fn plan(current: &GuestConfig, wanted: &Value) -> Plan {
 
 /// Run `pvectl rollback`.
 pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
-    let kind = match args.kind {
-        Kind::Vm => "vm",
-        Kind::Ct => "ct",
-    };
+    let kind = GuestKind::from(args.kind);
+    let short = kind.short();
     let selection = Selection {
         targets: vec![args.target.clone()],
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     let [g]: [GuestInfo; 1] = guests
         .try_into()
         .map_err(|_| usage(format!("{:?} names more than one guest", args.target)))?;
@@ -178,10 +168,10 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     let current = app
         .conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .config()
         .await
-        .map_err(|e| crate::params::pve_err("cannot read the config", e))?;
+        .map_err(|e| crate::exit::pve_err("cannot read the config", e))?;
     let Plan {
         set,
         delete,
@@ -191,7 +181,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     let vmid = g.vmid;
     if !added_disks.is_empty() {
         eprintln!(
-            "note: {}: not rolled back: {} (added since; remove with `pvectl {kind} update {vmid} \
+            "note: {}: not rolled back: {} (added since; remove with `pvectl {short} update {vmid} \
              --delete {}`)",
             g.label(),
             added_disks.join(", "),
@@ -200,7 +190,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     }
     if !skipped.is_empty() {
         eprintln!(
-            "note: {}: not rolled back: {} (disks and secrets; change them with `pvectl {kind} \
+            "note: {}: not rolled back: {} (disks and secrets; change them with `pvectl {short} \
              update {vmid} --set KEY=VALUE`)",
             g.label(),
             skipped.join(", "),
@@ -234,7 +224,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
         preview: !args.dry_run,
         diff_shown: false,
     };
-    crate::update::update(app, kind, &update).await?;
+    crate::reconfigure::update(app, kind, &update).await?;
     if args.dry_run {
         return Ok(());
     }
@@ -243,7 +233,7 @@ pub async fn rollback(app: &App, args: &RollbackArgs) -> anyhow::Result<()> {
     update.dry_run = false;
     update.preview = false;
     update.diff_shown = true;
-    crate::update::update(app, kind, &update).await
+    crate::reconfigure::update(app, kind, &update).await
 }
 
 #[cfg(test)]

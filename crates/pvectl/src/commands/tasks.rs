@@ -7,7 +7,8 @@ use pve_client::{Params, TaskListItem, TaskOutcome, Upid, WaitOptions};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::exit::{self, usage};
+use crate::args::TableOutput;
+use crate::exit::{pve_err, usage};
 use crate::output::{self, OutputFormat, Table};
 
 /// Task commands.
@@ -82,12 +83,8 @@ pub struct ListArgs {
     /// At most this many per node.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
 }
 
 fn parse_upid(text: &str) -> anyhow::Result<Upid> {
@@ -97,10 +94,6 @@ fn parse_upid(text: &str) -> anyhow::Result<Upid> {
              see `pvectl task list`"
         ))
     })
-}
-
-fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", exit::describe(&e))
 }
 
 /// Run a `task` subcommand.
@@ -319,9 +312,9 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
-            output::print_value(&Value::Array(docs), args.output)?;
+            output::print_value(&Value::Array(docs), args.format.output)?;
         }
         OutputFormat::Name => {
             for t in &items {
@@ -342,7 +335,7 @@ async fn list(app: &App, args: &ListArgs) -> anyhow::Result<()> {
                     s("upid"),
                 ]);
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())

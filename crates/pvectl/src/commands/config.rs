@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{ConfigFile, ContextEntry, read_secret};
+use crate::config::{ConfigFile, ContextEntry, read_secret};
 use crate::exit::usage;
 use crate::output::{OutputFormat, Table, print_value};
 

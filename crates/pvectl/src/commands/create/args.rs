@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use pve_client::GuestKind;
+
 use crate::clone::Device;
 use crate::exit::usage;
 use crate::params::{key_value, parse_mib, tags_of};
@@ -156,11 +158,11 @@ pub enum Only<'a> {
 }
 
 impl<'a> Only<'a> {
-    /// `vm` or `ct`.
-    pub fn kind(self) -> &'static str {
+    /// Which kind of guest is created.
+    pub fn kind(self) -> GuestKind {
         match self {
-            Only::Vm(_) => "vm",
-            Only::Ct(_) => "ct",
+            Only::Vm(_) => GuestKind::Qemu,
+            Only::Ct(_) => GuestKind::Lxc,
         }
     }
 

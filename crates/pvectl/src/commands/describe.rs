@@ -1,16 +1,24 @@
 //! `vm|ct describe`: a guest in detail, for people: status, config (secrets redacted), pending
 //! changes, the operator's ownership, and its recent tasks.
 
+use clap::Args;
+use pve_client::{GuestKind, REDACTED, is_secret_key};
 use serde_json::Value;
 
 use crate::App;
-use crate::guest::{DescribeArgs, is_secret_key, read_failed, redact_config, resolve};
 use crate::output::{self, Table};
-use crate::select::GuestInfo;
+use crate::select::{GuestInfo, Selection, resolve};
+
+/// `describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+}
 
 /// Run `describe`.
-pub async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Result<()> {
-    let guests = resolve(app, kind, &args.selection).await?;
+pub async fn describe(app: &App, kind: GuestKind, args: &DescribeArgs) -> anyhow::Result<()> {
+    let guests = resolve(&app.conn, kind, &args.selection).await?;
     for (i, g) in guests.iter().enumerate() {
         if i > 0 {
             outln!();
@@ -22,8 +30,8 @@ pub async fn describe(app: &App, kind: &str, args: &DescribeArgs) -> anyhow::Res
 
 async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
-    let fail = |what: &str, e| read_failed(g, what, e);
+    let handle = client.guest(g.kind, &g.node, g.vmid);
+    let fail = |what: &str, e| g.read_failed(what, e);
     let status = handle.status().await.map_err(|e| fail("status", e))?;
     let config = handle.config().await.map_err(|e| fail("config", e))?;
     let pending = handle
@@ -46,7 +54,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
     field("VMID", g.vmid.to_string());
     field(
         "Kind",
-        if g.kind == "ct" {
+        if g.kind == GuestKind::Lxc {
             "ct (lxc)"
         } else {
             "vm (qemu)"
@@ -77,11 +85,7 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
         );
     }
     outln!("Config:");
-    for (k, v) in &redact_config(&config.0)
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
-    {
+    for (k, v) in &config.redacted().0 {
         if k == "digest" {
             continue;
         }
@@ -97,22 +101,19 @@ async fn describe_one(app: &App, g: &GuestInfo) -> anyhow::Result<()> {
             }
         }
     }
-    let waiting: Vec<_> = pending
-        .iter()
-        .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
-        .collect();
+    let waiting: Vec<_> = pending.iter().filter(|p| p.is_change()).collect();
     outln!("Pending changes (applied at the next cold start):");
     if waiting.is_empty() {
         outln!("  <none>");
     }
     let show = |v: &Option<Value>, k: &str| match v {
         None => "(unset)".to_string(),
-        Some(_) if is_secret_key(k) => crate::config::REDACTED.to_string(),
+        Some(_) if is_secret_key(k) => REDACTED.to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
     for p in waiting {
-        let to = if p.delete.unwrap_or(0) > 0 {
+        let to = if p.is_delete() {
             "(deleted)".to_string()
         } else {
             show(&p.pending, &p.key)

@@ -5,6 +5,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::args::TableOutput;
+use crate::exit::pve_err;
 use crate::output::{self, OutputFormat, Table};
 
 /// Node commands.
@@ -14,7 +16,7 @@ pub enum NodeCommand {
     ///
     /// Example: pvectl node list -o json
     #[command(visible_alias = "ls")]
-    List(FormatArgs),
+    List(TableOutput),
 }
 
 /// Storage commands.
@@ -32,7 +34,7 @@ pub enum StorageCommand {
         #[arg(long)]
         content: Option<String>,
         #[command(flatten)]
-        format: FormatArgs,
+        format: TableOutput,
     },
     /// List what a storage holds.
     ///
@@ -49,19 +51,8 @@ pub enum StorageCommand {
         #[arg(long)]
         content: Option<String>,
         #[command(flatten)]
-        format: FormatArgs,
+        format: TableOutput,
     },
-}
-
-/// `-o` and `--no-headers`.
-#[derive(Debug, Args)]
-pub struct FormatArgs {
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
 }
 
 /// `version`.
@@ -72,13 +63,9 @@ pub struct VersionArgs {
     pub output: OutputFormat,
 }
 
-fn pve_err(what: &str, e: pve_client::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", crate::exit::describe(&e))
-}
-
 fn emit(
     docs: Vec<Value>,
-    f: &FormatArgs,
+    f: &TableOutput,
     headers: &[&str],
     keys: &[&str],
     name_key: &str,

@@ -1,4 +1,4 @@
-//! `apply` and `diff`: ProxmoxVM/ProxmoxContainer manifests without a cluster, through the
+//! The local observe-plan-execute loop behind `apply`, `diff` and `create -f`: ProxmoxVM/ProxmoxContainer manifests without a cluster, through the
 //! operator's planner (`kubepve_plan::plan`) and its step requests (`Step::request`). Like the
 //! operator, apply runs one step at a time: observe, plan, execute the first step, wait for its
 //! task, and observe again, until the plan is empty (or blocked, or not converging).
@@ -6,16 +6,15 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
 use futures::StreamExt;
-use kubepve_plan::{GuestKind, Intent, Observed, PendingKey, Plan, Power, Step};
+use kubepve_plan::{GuestKind, Intent, Listed, Observed, Plan, Power, Step};
 use pve_client::types::GuestConfig;
 use pve_client::{Client, Upid};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::exit::{self, usage};
 use crate::manifest::{self, Object, SecretMap};
-use crate::params::pve_err;
 use crate::prepare::prepare;
 use crate::select::{self, GuestInfo};
 use crate::validate::ValidateMode;
@@ -26,47 +25,32 @@ const APPLY_PARALLEL: usize = 10;
 /// Most steps one object may take in one apply (a clone, config, resize, start: about five).
 const MAX_STEPS: usize = 20;
 
-/// `apply` flags.
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
+/// Where the manifests come from.
+#[derive(Debug, Clone)]
+pub struct Sources {
     /// Files or folders of manifests (`-` for stdin).
-    #[arg(short = 'f', long = "filename", required = true)]
-    pub files: Vec<PathBuf>,
-    /// Files with Secret documents for cloud-init and root passwords.
-    #[arg(long)]
-    pub secret_file: Vec<PathBuf>,
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Take over a guest at the manifest's VMID that lacks the owner tag (adds the tags).
-    #[arg(long)]
-    pub adopt: bool,
-    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
-    /// `false`) drops them.
-    #[arg(long, default_value = "strict", value_name = "MODE")]
-    pub validate: ValidateMode,
-}
-
-/// `diff` flags.
-#[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// Files or folders of manifests (`-` for stdin).
-    #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
     /// Files with Secret documents.
-    #[arg(long)]
-    pub secret_file: Vec<PathBuf>,
-    /// Unknown fields: `strict` refuses them, `warn` prints them and goes on, `ignore` (or
-    /// `false`) drops them.
-    #[arg(long, default_value = "strict", value_name = "MODE")]
+    pub secret_files: Vec<PathBuf>,
+    /// What to do with unknown fields.
     pub validate: ValidateMode,
 }
 
-fn pve_kind(kind: GuestKind) -> pve_client::GuestKind {
-    match kind {
-        GuestKind::Qemu => pve_client::GuestKind::Qemu,
-        GuestKind::Lxc => pve_client::GuestKind::Lxc,
+impl Sources {
+    fn load(&self) -> anyhow::Result<manifest::Manifests> {
+        manifest::load(&self.files, &self.secret_files, self.validate)
     }
+}
+
+/// What `apply` (and `create -f` with a manifest) is asked to do.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The manifests.
+    pub sources: Sources,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Take over a guest at the manifest's VMID that lacks the owner tag.
+    pub adopt: bool,
 }
 
 /// Observe a guest as the operator does: existence, node and status from `/cluster/resources`,
@@ -86,7 +70,7 @@ pub async fn observe_in(
     let Some(entry) = guests.iter().find(|g| i64::from(g.vmid) == vmid) else {
         return Ok(Observed::absent());
     };
-    let guest = client.guest(pve_kind(kind), &entry.node, entry.vmid);
+    let guest = client.guest(kind, &entry.node, entry.vmid);
     let config = match guest.config().await {
         Ok(c) => c,
         Err(e) if e.is_not_found() => return Ok(Observed::absent()),
@@ -96,23 +80,6 @@ pub async fn observe_in(
         .pending()
         .await
         .map_err(|e| pve_err("cannot read pending changes", e))?;
-    let mut map: serde_json::Map<String, serde_json::Value> = config.0.into_iter().collect();
-    let mut pending = Vec::new();
-    for item in items {
-        let delete = item.delete.unwrap_or(0) > 0;
-        if delete {
-            map.remove(&item.key);
-        } else if let Some(v) = &item.pending {
-            map.insert(item.key.clone(), v.clone());
-        } else {
-            continue;
-        }
-        pending.push(PendingKey {
-            key: item.key,
-            delete,
-        });
-    }
-    let config = kubepve_plan::config_from_json(&map);
     let power = if entry.status == "unknown" || entry.status.is_empty() {
         let s = guest
             .status()
@@ -122,16 +89,13 @@ pub async fn observe_in(
     } else {
         Power::from_status(&entry.status, None)
     };
-    Ok(Observed {
-        exists: true,
-        lock: config.get("lock").cloned().or(entry.lock.clone()),
-        template: config.get("template").is_some_and(|t| t == "1") || entry.template,
-        config,
-        pending,
-        power,
-        node: entry.node.clone(),
-        pool: entry.pool.clone(),
-    })
+    let listed = Listed {
+        node: &entry.node,
+        lock: entry.lock.as_deref(),
+        template: entry.template,
+        pool: entry.pool.as_deref(),
+    };
+    Ok(Observed::from_reads(listed, config, &items, power))
 }
 
 /// Execute one step with the request the planner defines for it; the task, if one started.
@@ -154,9 +118,9 @@ fn print_plan(label: &str, target: &str, p: &Plan) {
     }
 }
 
-/// Run `apply`.
-pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
-    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
+/// `apply`: converge every manifest, side by side, each one step at a time.
+pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
+    let m = args.sources.load()?;
     for s in &m.skipped {
         eprintln!("skipped {s}: pvectl applies ProxmoxVM and ProxmoxContainer only");
     }
@@ -198,26 +162,18 @@ pub async fn apply(app: &App, args: &ApplyArgs) -> anyhow::Result<()> {
         }
     }
     if !args.dry_run {
-        record.outcome = match exit::bulk_code(ok, failed) {
-            exit::OK => "ok",
-            exit::PARTIAL => "partial",
-            _ => "failed",
-        }
-        .into();
+        record.outcome = exit::bulk_outcome(ok, failed).into();
         crate::journal::append(&record);
     }
     // Bad input in every manifest that failed, and nothing applied: a usage error.
-    if ok == 0 && failed > 0 && refused == failed {
-        return Err(exit::quiet(exit::USAGE));
-    }
-    exit::bulk_result(ok, failed)
+    exit::bulk_finish(ok, failed, refused)
 }
 
 async fn apply_one(
     app: &App,
     obj: &Object,
     secrets: &SecretMap,
-    args: &ApplyArgs,
+    args: &ApplyOptions,
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
@@ -339,11 +295,11 @@ async fn apply_one(
                 .find(|g| i64::from(g.vmid) == prep.vmid)
         {
             let config = client
-                .guest(g.pve_kind(), &g.node, g.vmid)
+                .guest(g.kind, &g.node, g.vmid)
                 .config()
                 .await
                 .map_err(|e| pve_err("cannot read the config to save it", e))?;
-            let saved = crate::backup::save(app, &g, &config, &[], "apply").await?;
+            let saved = crate::backups::save(app, &g, &config, &[], "apply").await?;
             outln!(
                 "{} ({target}): configuration saved to {} before removing {}",
                 obj.label(),
@@ -373,9 +329,9 @@ async fn apply_one(
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
 }
 
-/// Run `diff`; 0 without differences, 1 with.
-pub async fn diff(app: &App, args: &DiffArgs) -> anyhow::Result<i32> {
-    let m = manifest::load(&args.files, &args.secret_file, args.validate)?;
+/// `diff`: print each manifest's plan; exit code 0 without differences, 1 with.
+pub async fn diff(app: &App, args: &Sources) -> anyhow::Result<i32> {
+    let m = args.load()?;
     if m.objects.is_empty() {
         return Err(usage("no ProxmoxVM or ProxmoxContainer in the given files"));
     }

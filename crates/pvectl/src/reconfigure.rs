@@ -1,16 +1,19 @@
-//! `update` (flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
-//! nothing). A key that would put another volume in a slot holding a disk (Proxmox detaches the
+//! Changing a guest's config, for `vm|ct update` and `rollback`: the settings flags
+//! ([`UpdateArgs`], the argument group both use), the checks, the backup, the PUT and the journal.
+//! `update` takes flags or a file of raw Proxmox keys; `--dry-run` shows the config diff and changes
+//! nothing. A key that would put another volume in a slot holding a disk (Proxmox detaches the
 //! old one as `unusedN`) is refused unless `--replace-disk`, which saves a configuration backup
 //! first and warns where the old disk went.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use pve_client::Params;
+use pve_client::{GuestKind, Params};
 
 use crate::App;
+use crate::exit::pve_err;
 use crate::exit::{self, usage};
-use crate::params::{key_value, parse_mib, pve_err, raw_keys, tags_of};
+use crate::params::{key_value, parse_mib, raw_keys, tags_of};
 use crate::select::Selection;
 
 /// `update` flags.
@@ -74,8 +77,8 @@ pub struct UpdateArgs {
 }
 
 /// Run `update`.
-pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()> {
-    let ct = kind == "ct";
+pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Result<()> {
+    let ct = kind == GuestKind::Lxc;
     let mut set: Vec<(String, String)> = Vec::new();
     if let Some(f) = &a.file {
         set.extend(raw_keys(f)?);
@@ -121,7 +124,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
             "nothing to change: give flags such as --memory, --set KEY=VALUE, --delete KEY or -f FILE",
         ));
     }
-    let guests = crate::guest::resolve(app, kind, &a.selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &a.selection).await?;
     // New disks (`--set scsi1=local-lvm:8`) go on storages that must exist on each node.
     let new_volumes =
         crate::preflight::new_volume_storages(set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -136,7 +139,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
     let (mut ok, mut failed, mut refused) = (0, 0, 0);
     for g in &guests {
         crate::safety::owner_warning(app, g);
-        let handle = client.guest(g.pve_kind(), &g.node, g.vmid);
+        let handle = client.guest(g.kind, &g.node, g.vmid);
         let result: anyhow::Result<()> = async {
             let config = handle
                 .config()
@@ -186,10 +189,10 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 if old.as_deref() == Some(v.as_str()) {
                     continue;
                 }
-                let secret = crate::guest::is_secret_key(k);
+                let secret = pve_client::is_secret_key(k);
                 let show = |x: Option<&str>| match x {
                     None => "(unset)".to_string(),
-                    Some(_) if secret => crate::config::REDACTED.to_string(),
+                    Some(_) if secret => pve_client::REDACTED.to_string(),
                     Some(x) => x.to_string(),
                 };
                 lines.push(format!(
@@ -237,7 +240,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 return Ok(());
             }
             if !deletes.is_empty() || !replaced.is_empty() {
-                let saved = crate::backup::save(app, g, &config, &[], "update").await?;
+                let saved = crate::backups::save(app, g, &config, &[], "update").await?;
                 let list = |v: Vec<&str>, verb: &str| {
                     (!v.is_empty()).then(|| format!("{verb} {}", v.join(", ")))
                 };
@@ -284,7 +287,7 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
                 .await
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
+                .filter(|p| p.is_change())
                 .map(|p| p.key)
                 .collect();
             if !pending.is_empty() && g.status == "running" {
@@ -309,16 +312,8 @@ pub async fn update(app: &App, kind: &str, a: &UpdateArgs) -> anyhow::Result<()>
         }
     }
     if !a.dry_run {
-        record.outcome = match exit::bulk_code(ok, failed) {
-            exit::OK => "ok",
-            exit::PARTIAL => "partial",
-            _ => "failed",
-        }
-        .into();
+        record.outcome = exit::bulk_outcome(ok, failed).into();
         crate::journal::append(&record);
     }
-    if ok == 0 && failed > 0 && refused == failed {
-        return Err(exit::quiet(exit::USAGE));
-    }
-    exit::bulk_result(ok, failed)
+    exit::bulk_finish(ok, failed, refused)
 }

@@ -12,7 +12,10 @@ use kubepve_plan::snapshot::user_description;
 use pve_client::types::Snapshot;
 use serde_json::{Value, json};
 
+use pve_client::GuestKind;
+
 use crate::App;
+use crate::args::TableOutput;
 use crate::bulk::{self, Action};
 use crate::exit::usage;
 use crate::output::{self, OutputFormat, Table};
@@ -95,16 +98,12 @@ pub struct ListArgs {
     /// The guest: VMID or name.
     #[arg(value_name = "ID|NAME")]
     pub target: String,
-    /// Output format.
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
+    #[command(flatten)]
+    pub format: TableOutput,
 }
 
 /// Run a `snapshot` subcommand for `kind` (`vm` or `ct`).
-pub async fn run(app: &App, kind: &str, cmd: SnapshotCommand) -> anyhow::Result<()> {
+pub async fn run(app: &App, kind: GuestKind, cmd: SnapshotCommand) -> anyhow::Result<()> {
     match cmd {
         SnapshotCommand::List(args) => list(app, kind, &args).await,
         SnapshotCommand::Create(a) => {
@@ -171,7 +170,7 @@ pub async fn run(app: &App, kind: &str, cmd: SnapshotCommand) -> anyhow::Result<
 /// The guests and the checked snapshot name.
 async fn resolve(
     app: &App,
-    kind: &str,
+    kind: GuestKind,
     t: &TargetArgs,
 ) -> anyhow::Result<(Vec<GuestInfo>, String)> {
     let by_query = t.all || t.selector.is_some();
@@ -196,7 +195,7 @@ async fn resolve(
         selector: t.selector.clone(),
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     Ok((guests, name))
 }
 
@@ -224,10 +223,10 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 async fn snapshots_of(app: &App, g: &GuestInfo) -> anyhow::Result<Vec<Snapshot>> {
     app.conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .snapshots()
         .await
-        .map_err(|e| crate::guest::read_failed(g, "snapshots", e))
+        .map_err(|e| g.read_failed("snapshots", e))
 }
 
 /// The guests (labels) that have (`want = true`) snapshot `name`.
@@ -273,7 +272,7 @@ async fn require(
             message: format!(
                 "no snapshot {name} on {}: nothing was changed (see `pvectl {} snapshot list`)",
                 missing.join(", "),
-                guests.first().map_or("vm", |g| g.kind)
+                guests.first().map_or("vm", |g| g.kind.short())
             ),
         }
         .into());
@@ -312,12 +311,12 @@ fn tree(snaps: &[Snapshot]) -> Vec<(usize, &Snapshot)> {
     out
 }
 
-async fn list(app: &App, kind: &str, args: &ListArgs) -> anyhow::Result<()> {
+async fn list(app: &App, kind: GuestKind, args: &ListArgs) -> anyhow::Result<()> {
     let selection = Selection {
         targets: vec![args.target.clone()],
         ..Selection::default()
     };
-    let guests = crate::guest::resolve(app, kind, &selection).await?;
+    let guests = crate::select::resolve(&app.conn, kind, &selection).await?;
     let [g] = guests.as_slice() else {
         return Err(usage(
             "snapshot list shows one guest: give one VMID or name",
@@ -325,7 +324,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs) -> anyhow::Result<()> {
     };
     let snaps = snapshots_of(app, g).await?;
     let ordered = tree(&snaps);
-    match args.output {
+    match args.format.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             let items: Vec<Value> = ordered
                 .iter()
@@ -339,7 +338,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            output::print_value(&Value::Array(items), args.output)?;
+            output::print_value(&Value::Array(items), args.format.output)?;
         }
         OutputFormat::Name => {
             for (_, s) in &ordered {
@@ -362,7 +361,7 @@ async fn list(app: &App, kind: &str, args: &ListArgs) -> anyhow::Result<()> {
                     description.lines().next().unwrap_or_default().to_string(),
                 ]);
             }
-            t.print(args.no_headers);
+            t.print(args.format.no_headers);
         }
     }
     Ok(())

@@ -12,30 +12,21 @@
 
 use std::collections::BTreeMap;
 
-use clap::{Args, ValueEnum};
-use pve_client::PropertyString;
+use clap::Args;
+use pve_client::{GuestKind, PropertyString};
 use serde_json::{Map, Value, json};
 
 use crate::App;
+use crate::args::KindArg;
 use crate::exit::usage;
 use crate::output::{OutputFormat, to_yaml};
 use crate::select::{self, Selection};
-
-/// Which kind to export.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ExportKind {
-    /// A VM.
-    Vm,
-    /// A container.
-    #[value(alias = "container")]
-    Ct,
-}
 
 /// `export` flags.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// `vm` or `ct`.
-    pub kind: ExportKind,
+    pub kind: KindArg,
     /// VMID or name.
     pub target: String,
     /// Output format (yaml or json).
@@ -178,10 +169,7 @@ fn slot_order(key: &str) -> (String, u32) {
 
 /// Run `export`.
 pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
-    let kind = match args.kind {
-        ExportKind::Vm => "vm",
-        ExportKind::Ct => "ct",
-    };
+    let kind = GuestKind::from(args.kind);
     let all = select::all_guests(&app.conn.client).await?;
     let sel = Selection {
         targets: vec![args.target.clone()],
@@ -194,7 +182,7 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
     let config = app
         .conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .config()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read {}: {}", g.label(), crate::exit::describe(&e)))?;
@@ -205,7 +193,7 @@ pub async fn export(app: &App, args: &ExportArgs) -> anyhow::Result<()> {
         .collect();
     let get = |k: &str| c.get(k).cloned();
     let int = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
-    let ct = kind == "ct";
+    let ct = kind == GuestKind::Lxc;
     let owner_uid = g
         .tags
         .iter()

@@ -10,16 +10,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
-use pve_client::PropertyString;
-use pve_client::types::{GuestConfig, PendingItem};
+use pve_client::types::GuestConfig;
+use pve_client::{PropertyString, REDACTED};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::App;
-use crate::config::{REDACTED, xdg_dir};
+use crate::config::{BaseDir, xdg_dir};
 use crate::exit::usage;
-use crate::output::{OutputFormat, Table, now_secs, print_value, rfc3339};
+use crate::output::{now_secs, rfc3339};
 use crate::select::GuestInfo;
 
 /// The `kind` that marks a backup file.
@@ -65,35 +64,7 @@ pub fn dir() -> PathBuf {
     if let Some(p) = std::env::var_os("PVECTL_BACKUP_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    xdg_dir("XDG_STATE_HOME", ".local/state").join("pvectl/backups")
-}
-
-fn redact(key: &str, value: &Value) -> Value {
-    if crate::guest::is_secret_key(key) && !value.is_null() {
-        json!(REDACTED)
-    } else {
-        value.clone()
-    }
-}
-
-fn pending_json(items: &[PendingItem]) -> Vec<Value> {
-    items
-        .iter()
-        .filter(|p| p.pending.is_some() || p.delete.unwrap_or(0) > 0)
-        .map(|p| {
-            let mut v = json!({"key": p.key});
-            if let Some(x) = &p.value {
-                v["value"] = redact(&p.key, x);
-            }
-            if let Some(x) = &p.pending {
-                v["pending"] = redact(&p.key, x);
-            }
-            if p.delete.unwrap_or(0) > 0 {
-                v["delete"] = json!(p.delete);
-            }
-            v
-        })
-        .collect()
+    xdg_dir(BaseDir::State).join("pvectl/backups")
 }
 
 /// Save a backup of `g` whose config was just read; reads its pending changes. Returns the file.
@@ -107,10 +78,10 @@ pub async fn save(
     let pending = app
         .conn
         .client
-        .guest(g.pve_kind(), &g.node, g.vmid)
+        .guest(g.kind, &g.node, g.vmid)
         .pending()
         .await
-        .map_err(|e| crate::params::pve_err("cannot read the pending changes", e))?;
+        .map_err(|e| crate::exit::pve_err("cannot read the pending changes", e))?;
     let backup = Backup {
         api_version: API_VERSION.into(),
         kind: KIND.into(),
@@ -121,12 +92,8 @@ pub async fn save(
         vmid: g.vmid,
         node: g.node.clone(),
         name: g.name.clone(),
-        config: config
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), redact(k, v)))
-            .collect(),
-        pending: pending_json(&pending),
+        config: config.redacted().0,
+        pending: pve_client::redacted_pending(&pending),
         snapshots: snapshots.to_vec(),
     };
     write(&dir(), &backup)
@@ -285,57 +252,8 @@ fn new_volume(text: &str) -> String {
     ps.to_string()
 }
 
-/// `pvectl backup`.
-#[derive(Debug, Subcommand)]
-pub enum BackupCommand {
-    /// List configuration backups, newest last.
-    ///
-    /// Examples:
-    ///   pvectl backup list
-    ///   pvectl backup list --guest 150 -o name
-    #[command(visible_alias = "ls")]
-    List(ListArgs),
-    /// Print one backup (a file name from `backup list`, or a path).
-    ///
-    /// Examples:
-    ///   pvectl backup show vm-150-20250131T120000Z-delete.json
-    ///   pvectl vm create -f "$(pvectl backup list --guest 150 -o name | tail -1)"
-    Show(ShowArgs),
-}
-
-/// `backup list`.
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Only backups of this guest (VMID, `vm/150`, or name).
-    #[arg(long)]
-    pub guest: Option<String>,
-    /// Output format (`name` prints the paths, for `vm create -f`).
-    #[arg(short, long, default_value = "table")]
-    pub output: OutputFormat,
-    /// Do not print the header line.
-    #[arg(long)]
-    pub no_headers: bool,
-}
-
-/// `backup show`.
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// A file name in the backup folder, or a path.
-    pub file: String,
-    /// Output format (yaml or json).
-    #[arg(short, long, default_value = "yaml")]
-    pub output: OutputFormat,
-}
-
-/// Run `pvectl backup`.
-pub fn run(cmd: BackupCommand) -> anyhow::Result<()> {
-    match cmd {
-        BackupCommand::List(a) => list(&a),
-        BackupCommand::Show(a) => show(&a),
-    }
-}
-
-fn read(path: &Path) -> anyhow::Result<Backup> {
+/// Read one backup file; a file that is not one is a usage error naming it.
+pub fn read(path: &Path) -> anyhow::Result<Backup> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     let doc: Value = serde_json::from_str(&text)
@@ -343,84 +261,25 @@ fn read(path: &Path) -> anyhow::Result<Backup> {
     parse(&doc)?.ok_or_else(|| usage(format!("{}: not a pvectl backup", path.display())))
 }
 
-fn list(a: &ListArgs) -> anyhow::Result<()> {
+/// Every backup in [`dir`], unordered (files that are not backups are left out).
+pub fn all() -> anyhow::Result<Vec<(PathBuf, Backup)>> {
     let dir = dir();
-    let mut found: Vec<(PathBuf, Backup)> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => Ok(entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .filter_map(|p| read(&p).ok().map(|b| (p, b)))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => anyhow::bail!("cannot read {}: {e}", dir.display()),
-    };
-    if let Some(g) = &a.guest {
-        found.retain(|(_, b)| {
-            b.guest == *g || b.vmid.to_string() == *g || (!b.name.is_empty() && b.name == *g)
-        });
     }
-    found.sort_by(|x, y| (&x.1.time, &x.0).cmp(&(&y.1.time, &y.0)));
-    match a.output {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            let items: Vec<Value> = found
-                .iter()
-                .map(|(p, b)| {
-                    json!({"file": p.display().to_string(), "time": b.time, "guest": b.guest,
-                           "name": b.name, "reason": b.reason, "context": b.context,
-                           "snapshots": b.snapshots})
-                })
-                .collect();
-            print_value(&Value::Array(items), a.output)?;
-        }
-        OutputFormat::Name => {
-            for (p, _) in &found {
-                outln!("{}", p.display());
-            }
-        }
-        OutputFormat::Table | OutputFormat::Wide => {
-            if found.is_empty() && !a.no_headers {
-                eprintln!("No configuration backups in {}.", dir.display());
-                return Ok(());
-            }
-            let mut t = Table::new(&["FILE", "TIME", "GUEST", "NAME", "REASON", "CONTEXT"]);
-            for (p, b) in &found {
-                let file = p.file_name().map(|f| f.to_string_lossy().into_owned());
-                t.row(vec![
-                    file.unwrap_or_default(),
-                    b.time.clone(),
-                    b.guest.clone(),
-                    b.name.clone(),
-                    b.reason.clone(),
-                    b.context.clone(),
-                ]);
-            }
-            t.print(a.no_headers);
-        }
-    }
-    Ok(())
-}
-
-fn show(a: &ShowArgs) -> anyhow::Result<()> {
-    let given = PathBuf::from(&a.file);
-    let path = if given.exists() {
-        given
-    } else {
-        dir().join(&a.file)
-    };
-    if !path.exists() {
-        return Err(usage(format!(
-            "no backup {:?} (neither a path nor a file in {}); see `pvectl backup list`",
-            a.file,
-            dir().display()
-        )));
-    }
-    let backup = read(&path)?;
-    print_value(&serde_json::to_value(&backup)?, a.output)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn sample() -> Backup {
