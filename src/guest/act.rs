@@ -43,6 +43,7 @@ pub fn phase_of(step: &Step) -> kubepve_api::Phase {
         Step::Start => Phase::Starting,
         Step::Shutdown { .. } | Step::Stop => Phase::Stopping,
         Step::Delete { .. } | Step::RemoveOwnership { .. } => Phase::Deleting,
+        Step::Migrate { .. } => Phase::Migrating,
         Step::SetConfig { .. }
         | Step::Adopt { .. }
         | Step::ResizeDisk { .. }

@@ -3,6 +3,7 @@
 
 mod act;
 pub mod backup;
+mod migration;
 mod observe;
 pub mod preflight;
 pub mod reconcile;

@@ -225,6 +225,7 @@ async fn pipeline<K: GuestObject>(
         Observation::Deferred(after) => return Ok(Some(deferred(st, after))),
     };
     if observed.exists {
+        super::migration::note_move(object, ctx, st.node.as_deref(), &observed.node).await;
         st.node = Some(observed.node.clone());
         if observed.power == kubepve_plan::Power::Running {
             conn.unplace(&uid);
@@ -251,6 +252,7 @@ async fn pipeline<K: GuestObject>(
         deleting,
         restart_requested,
         adopt: common.adopt.is_some(),
+        placed_node: st.placed_node.clone(),
     };
     let node = common.node.clone().or_else(|| st.node.clone());
     let mut desired =
@@ -292,6 +294,7 @@ async fn pipeline<K: GuestObject>(
         }
     }
     let plan = kubepve_plan::plan(&desired, &observed, &intent);
+    st.placed_node = plan.placed_node.clone();
     if let Some(blocker) = &plan.blocker {
         if deleting
             && matches!(blocker, Blocker::Protected { .. })

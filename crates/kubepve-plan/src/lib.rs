@@ -61,6 +61,7 @@ mod error;
 mod execute;
 mod format;
 mod hotplug;
+mod migration;
 mod observed;
 mod params;
 mod placement;
@@ -72,7 +73,8 @@ mod step;
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;
 #[cfg(feature = "client")]
-pub use execute::execute;
+pub use execute::{execute, migration_check};
+pub use migration::{MigrationCheck, NodeState, is_migration_task, moved_outside};
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};
 pub use params::{Params, REDACTED};
 #[cfg(feature = "client")]

@@ -126,6 +126,13 @@ pub enum GuestCommand {
     ///   pvectl vm snapshot rollback 150 before-upgrade --start
     #[command(subcommand, visible_alias = "snapshots")]
     Snapshot(crate::snapshot::SnapshotCommand),
+    /// Move a guest to another node, after Proxmox's pre-flight check.
+    ///
+    /// Examples:
+    ///   pvectl vm migrate 150 --node pve2 --online --with-local-disks
+    ///   pvectl ct migrate 200 --node pve2 --restart --dry-run
+    #[command(verbatim_doc_comment)]
+    Migrate(crate::migrate::MigrateArgs),
 }
 
 /// `list` and `get`.
@@ -237,6 +244,7 @@ async fn run(app: &App, kind: &str, cmd: GuestCommand) -> anyhow::Result<()> {
         GuestCommand::Get(args) => list(app, kind, &args, true).await,
         GuestCommand::Describe(args) => crate::describe::describe(app, kind, &args).await,
         GuestCommand::Update(args) => update::update(app, kind, &args).await,
+        GuestCommand::Migrate(args) => crate::migrate::run(app, kind, &args).await,
         GuestCommand::Start(a) => {
             let guests = resolve(app, kind, &a.selection).await?;
             bulk::run(app, guests, &Action::Start, a.dry_run).await

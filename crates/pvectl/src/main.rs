@@ -26,6 +26,7 @@ mod guest;
 mod history;
 mod journal;
 mod manifest;
+mod migrate;
 mod output;
 mod params;
 mod preflight;

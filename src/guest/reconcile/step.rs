@@ -15,6 +15,7 @@ use crate::connection::registry::Connection;
 use crate::context::Context;
 use crate::guest::act::{Acted, execute, phase_of};
 use crate::guest::backup::{self, Hold};
+use crate::guest::migration;
 use crate::guest::observe::forget;
 use crate::guest::{GuestObject, status};
 
@@ -58,7 +59,11 @@ pub(super) async fn act<K: GuestObject>(
         && conditions::find(&st.conditions, conditions::READY)
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
     // Pre-flight checks and the configuration backup (see `guest::backup`).
-    let backup = match backup::before(object, ctx, conn, vmid, observed, step).await {
+    let checked = match migration::check::<K>(conn, vmid, observed, step).await {
+        Ok(()) => backup::before(object, ctx, conn, vmid, observed, step).await,
+        Err(hold) => Err(hold),
+    };
+    let backup = match checked {
         Ok(taken) => taken,
         Err(Hold::Refused { reason, message }) => {
             return Ok(held(object, ctx, st, reason, step.name(), message).await);
@@ -102,7 +107,10 @@ pub(super) async fn act<K: GuestObject>(
             }
             if matches!(
                 step,
-                Step::Create { .. } | Step::Clone { .. } | Step::Delete { .. }
+                Step::Create { .. }
+                    | Step::Clone { .. }
+                    | Step::Delete { .. }
+                    | Step::Migrate { .. }
             ) {
                 ctx.event(
                     object,
