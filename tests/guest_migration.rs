@@ -9,7 +9,8 @@
 //! task that succeeds without moving the VM, and `GET .../qemu/{vmid}/migrate` is generic too
 //! (the tests answer it through `answer_get`). The VM scenarios therefore assert what can be
 //! shown: the request sent (`online=1`, `with-local-disks` only when asked), the UPID in
-//! status and the Migrating phase, and the pre-flight refusals.
+//! status and the Migrating phase, and the pre-flight refusals. A failed migration task is
+//! injected with fakepve's own `migration_aborted` error.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,7 @@ use std::collections::BTreeSet;
 
 use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::Params;
+use pve_testkit::Fault;
 use serde_json::{Value, json};
 use support::guest::{Env, condition_message, ct, ready_now, stalled, vm};
 
@@ -295,4 +297,36 @@ async fn a_running_vm_without_local_disks_migrates_online_without_with_local_dis
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].1.contains("online=1"), "{sent:?}");
     assert!(!sent[0].1.contains("with-local-disks"), "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_failed_migration_task_is_stalled_with_proxmoxs_message_then_retried() {
+    let env = Env::new("proxmoxcontainers").await;
+    settled_container(&env, "queue", 303).await;
+    env.pve
+        .inject_fault(
+            Fault::named("POST", "/nodes/pve1/lxc/303/migrate", "migration_aborted").times(1),
+        )
+        .await;
+    env.kube.edit_spec("queue", |s| s["node"] = json!("pve2"));
+    let object = env
+        .drive::<ProxmoxContainer>("queue", stalled("MigrationFailed"))
+        .await
+        .unwrap();
+    let message = condition_message(&object, "Stalled");
+    assert!(message.contains("migration aborted"), "{message}");
+    assert_eq!(object["status"]["lastTask"]["type"], "vzmigrate");
+    assert_eq!(object["status"]["placedNode"], "pve1", "still asked for");
+    assert_eq!(env.pve.guest(303).await.unwrap()["node"], "pve1");
+    assert!(
+        env.events_with("TaskFailed")
+            .iter()
+            .any(|e| e["action"] == "vzmigrate")
+    );
+    // The next attempt (after the backoff the controller would wait) succeeds.
+    env.drive::<ProxmoxContainer>("queue", |o| {
+        ready_now(o) && o.is_some_and(|o| o["status"]["node"] == "pve2")
+    })
+    .await;
+    assert_eq!(migrations(&env, 303).await.len(), 2);
 }
