@@ -5,6 +5,7 @@
 pub mod backup;
 mod context;
 pub mod hold;
+mod migration;
 mod observe;
 pub mod preflight;
 pub mod reconcile;

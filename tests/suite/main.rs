@@ -23,6 +23,7 @@ mod guest_backup;
 mod guest_calls;
 mod guest_deletion;
 mod guest_lifecycle;
+mod guest_migration;
 mod guest_placement;
 mod guest_reconcile;
 mod guest_resync;

@@ -193,7 +193,9 @@ pub struct GuestCommon {
     /// with the most free memory that fits it (within `placement.allowedNodes`, else the
     /// connection's `placement.allowedNodes`) and records the choice in `status.node` before
     /// creating it. The guest is found by VMID anywhere in the cluster afterwards, so a migration
-    /// (by hand or by Proxmox HA) is not undone.
+    /// (by hand or by Proxmox HA) is not undone. Changing it on an existing guest migrates the
+    /// guest there (online for a running VM, restart mode for a running container, offline
+    /// when stopped); see docs/migration.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), regex(pattern = NODE_PATTERN))]
     pub node: Option<String>,
@@ -279,6 +281,8 @@ pub enum Phase {
     Stopped,
     /// Configuration changes are being applied.
     Updating,
+    /// The guest is being migrated to the node `spec.node` names.
+    Migrating,
     /// The guest is being destroyed.
     Deleting,
     /// The operator cannot make progress; the conditions say why.
@@ -321,6 +325,11 @@ pub struct GuestStatus {
     /// The node the guest currently runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The `spec.node` the operator last saw the guest settled for. A `spec.node` that differs
+    /// from it is a request to migrate; a guest that someone else moved while `spec.node` still
+    /// equals it is followed, not moved back (docs/migration.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_node: Option<String>,
     /// Ready, Reconciling and Stalled (kstatus conventions), RestartRequired, and others.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]

@@ -12,6 +12,7 @@ pub mod common;
 pub mod connection;
 pub mod container;
 pub mod crds;
+pub mod migration;
 pub mod quantity;
 pub mod selector;
 pub mod snapshot;
@@ -26,6 +27,7 @@ pub use connection::{
 pub use container::{
     ContainerFeatures, ContainerNetwork, MountPoint, ProxmoxContainer, ProxmoxContainerSpec, RootFs,
 };
+pub use migration::VmMigration;
 pub use quantity::{Quantity, QuantityError};
 pub use selector::{GuestSelector, SelectorRequirement};
 pub use snapshot::{

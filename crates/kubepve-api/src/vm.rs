@@ -85,6 +85,9 @@ pub struct ProxmoxVMSpec {
     /// Enable the QEMU guest agent (needed for IP addresses and clean shutdowns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<bool>,
+    /// How the VM is migrated when `spec.node` changes (see docs/migration.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::migration::VmMigration>,
 }
 
 /// Where a VM comes from. Exactly one of `clone` and `blank`.

@@ -37,3 +37,38 @@ pub async fn execute(
         _ => None,
     })
 }
+
+/// The pre-flight check of a [`Step::Migrate`] of guest `vmid` of `kind` on `node`: Proxmox's
+/// precondition endpoint `GET .../migrate?target=...` and the cluster's nodes (`GET /nodes`).
+/// [`crate::MigrationCheck::blockers`] says what in the answer blocks the step.
+pub async fn migration_check(
+    client: &Client,
+    kind: GuestKind,
+    node: &str,
+    vmid: i64,
+    target: &str,
+) -> Result<crate::MigrationCheck, pve_client::Error> {
+    let kind_path = match kind {
+        GuestKind::Qemu => "qemu",
+        GuestKind::Lxc => "lxc",
+    };
+    let path = format!("nodes/{node}/{kind_path}/{vmid}/migrate");
+    let answer: serde_json::Value = client
+        .request(
+            "guest_migrate_check",
+            Method::GET,
+            &path,
+            Params::new().set("target", target),
+        )
+        .await?;
+    let nodes = client
+        .nodes()
+        .await?
+        .into_iter()
+        .map(|n| crate::migration::NodeState {
+            online: n.status == "online",
+            name: n.node,
+        })
+        .collect();
+    Ok(crate::MigrationCheck::from_json(&answer, nodes))
+}

@@ -50,6 +50,10 @@
 //! - Ownership: a guest is this object's when its tags hold `owner_tag(uid)`, or its description
 //!   holds the owner line (the window between a clone and its config step). A guest that is not
 //!   owned gets no mutating step, ever.
+//! - Migration: an existing guest is moved ([`Step::Migrate`]) only when `spec.node` differs
+//!   from where it is and from [`Intent::placed_node`] (the `spec.node` it last settled for);
+//!   a guest moved by someone else is followed. [`MigrationCheck`] reads Proxmox's pre-flight
+//!   answer (`GET .../migrate`) and says what blocks a migration (docs/migration.md).
 //! - Secrets (cloud-init and root passwords, SSH keys) print as `(redacted)` in every `Debug`,
 //!   `Display` and `Serialize` form of a plan; [`Params::expose`] gives the real values to the
 //!   code that sends the request.
@@ -62,6 +66,7 @@ mod error;
 mod execute;
 mod format;
 mod hotplug;
+mod migration;
 #[cfg(feature = "client")]
 mod observe;
 mod observed;
@@ -78,7 +83,8 @@ pub use deletion::{DeletionAllowed, DeletionFacts, Hazard, deletion_hazards};
 pub use desired::{Desired, GuestKind, Identity, Secrets, TemplateRef};
 pub use error::PlanError;
 #[cfg(feature = "client")]
-pub use execute::execute;
+pub use execute::{execute, migration_check};
+pub use migration::{MigrationCheck, NodeState, is_migration_task, moved_outside};
 #[cfg(feature = "client")]
 pub use observe::Listed;
 pub use observed::{Intent, Observed, PendingKey, Power, config_from_json};

@@ -163,6 +163,10 @@ pub struct Intent {
     /// The spec asks to take over an existing guest that carries no other object's marks.
     #[serde(default)]
     pub adopt: bool,
+    /// `status.placedNode`: the `spec.node` the guest last settled for. A `spec.node` that
+    /// differs from it asks for a migration; `None` (never recorded) never migrates.
+    #[serde(default)]
+    pub placed_node: Option<String>,
 }
 
 #[cfg(test)]

@@ -142,6 +142,25 @@ impl Step {
                 }
                 ("guest_delete", Method::Delete, guest, p)
             }
+            Step::Migrate {
+                target,
+                online,
+                with_local_disks,
+                restart,
+            } => {
+                let mut p = Params::new();
+                p.insert("target", target.as_str());
+                for (key, on) in [
+                    ("online", online),
+                    ("with-local-disks", with_local_disks),
+                    ("restart", restart),
+                ] {
+                    if *on {
+                        p.insert(key, "1");
+                    }
+                }
+                ("guest_migrate", Method::Post, format!("{guest}/migrate"), p)
+            }
             Step::WaitForLock { .. } => return None,
         };
         Some(Request {

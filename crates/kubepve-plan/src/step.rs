@@ -85,6 +85,17 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
     },
+    /// `POST .../migrate` to move the guest to another node of the cluster.
+    Migrate {
+        /// The node to move the guest to.
+        target: String,
+        /// `online=1`: live migration of a running VM.
+        online: bool,
+        /// `with-local-disks=1`: also move a running VM's node-local disks.
+        with_local_disks: bool,
+        /// `restart=1`: shut a running container down, move it, start it again.
+        restart: bool,
+    },
     /// The guest has a config lock; do nothing and observe again later.
     WaitForLock {
         /// The lock (`backup`, `clone`, ...).
@@ -112,6 +123,7 @@ impl Step {
             Step::Delete { .. } => "delete",
             Step::RemoveOwnership { .. } => "remove-ownership",
             Step::Adopt { .. } => "adopt",
+            Step::Migrate { .. } => "migrate",
             Step::WaitForLock { .. } => "wait-for-lock",
         }
     }
@@ -156,6 +168,23 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Step::Adopt { params, .. } => write!(f, "adopt: set ownership {params}"),
+            Step::Migrate {
+                target,
+                online,
+                with_local_disks,
+                restart,
+            } => {
+                let mode = match (online, restart) {
+                    (true, _) => "online",
+                    (false, true) => "restart",
+                    (false, false) => "offline",
+                };
+                write!(f, "migrate to {target} ({mode}")?;
+                if *with_local_disks {
+                    f.write_str(", with local disks")?;
+                }
+                f.write_str(")")
+            }
             Step::WaitForLock { lock } => write!(f, "wait for lock {lock}"),
         }
     }
@@ -219,6 +248,12 @@ pub enum Blocker {
         /// What to tell the user.
         reason: String,
     },
+    /// `spec.node` asks for a migration that may not happen (a target outside
+    /// `placement.allowedNodes`).
+    MigrationRefused {
+        /// What to tell the user.
+        reason: String,
+    },
 }
 
 impl Blocker {
@@ -228,7 +263,8 @@ impl Blocker {
             Blocker::ForeignGuest { reason }
             | Blocker::Conflict { reason }
             | Blocker::Protected { reason }
-            | Blocker::NoNode { reason } => reason,
+            | Blocker::NoNode { reason }
+            | Blocker::MigrationRefused { reason } => reason,
         }
     }
 }
@@ -247,6 +283,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Set when nothing may be done; `steps` is then empty.
     pub blocker: Option<Blocker>,
+    /// What `status.placedNode` should hold after this plan (see [`Intent::placed_node`]).
+    ///
+    /// [`Intent::placed_node`]: crate::Intent::placed_node
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placed_node: Option<String>,
 }
 
 impl Plan {

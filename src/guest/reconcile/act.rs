@@ -18,6 +18,7 @@ use crate::conditions::{self, now};
 use crate::guest::GuestObject;
 use crate::guest::backup;
 use crate::guest::hold::Hold;
+use crate::guest::migration;
 use crate::guest::observe::forget;
 use crate::guest::preflight;
 
@@ -78,8 +79,8 @@ pub(super) async fn act<K: GuestObject>(
     let drifted = restart_request.is_none()
         && conditions::find(&st.conditions, conditions::READY)
             .is_some_and(|c| c.status == "True" && c.observed_generation == generation);
-    // Pre-flight checks while deleting (`guest::preflight`), then the configuration backup
-    // (`guest::backup`).
+    // Pre-flight checks while deleting (`guest::preflight`) or before a migration
+    // (`guest::migration`), then the configuration backup (`guest::backup`).
     let deleting = object.meta().deletion_timestamp.is_some();
     let prepared = async {
         if deleting
@@ -91,6 +92,7 @@ pub(super) async fn act<K: GuestObject>(
         {
             preflight::check(object, conn, vmid, observed).await?;
         }
+        migration::check::<K>(conn, vmid, observed, step).await?;
         backup::before(object, ctx, conn, vmid, observed, step).await
     };
     let backup = match prepared.await {
@@ -137,7 +139,10 @@ pub(super) async fn act<K: GuestObject>(
             }
             if matches!(
                 step,
-                Step::Create { .. } | Step::Clone { .. } | Step::Delete { .. }
+                Step::Create { .. }
+                    | Step::Clone { .. }
+                    | Step::Delete { .. }
+                    | Step::Migrate { .. }
             ) {
                 ctx.event(
                     object,
@@ -284,6 +289,7 @@ pub(super) fn phase_of(step: &Step) -> kubepve_api::Phase {
         Step::Start => Phase::Starting,
         Step::Shutdown { .. } | Step::Stop => Phase::Stopping,
         Step::Delete { .. } | Step::RemoveOwnership { .. } => Phase::Deleting,
+        Step::Migrate { .. } => Phase::Migrating,
         Step::SetConfig { .. }
         | Step::Adopt { .. }
         | Step::ResizeDisk { .. }

@@ -89,7 +89,8 @@ pub(super) async fn plan<K: GuestObject>(
         ..
     } = guest;
     let common = object.common();
-    let plan = kubepve_plan::plan(desired, observed, &intent(pass));
+    let plan = kubepve_plan::plan(desired, observed, &intent(pass, st));
+    st.placed_node = plan.placed_node.clone();
     if let Some(blocker) = &plan.blocker {
         if pass.deleting
             && matches!(blocker, Blocker::Protected { .. })
@@ -139,10 +140,11 @@ pub(super) async fn plan<K: GuestObject>(
 }
 
 /// What the pass asks of the planner besides the spec.
-pub(super) fn intent(pass: &Pass) -> Intent {
+pub(super) fn intent(pass: &Pass, st: &GuestStatus) -> Intent {
     Intent {
         deleting: pass.deleting,
         restart_requested: pass.restart_requested,
         adopt: pass.adopt,
+        placed_node: st.placed_node.clone(),
     }
 }

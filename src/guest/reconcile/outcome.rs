@@ -99,6 +99,7 @@ pub(super) async fn blocked<K: GuestObject>(
         Blocker::Conflict { .. } => "Conflict",
         Blocker::Protected { .. } => "DeletionProtected",
         Blocker::NoNode { .. } => "Unschedulable",
+        Blocker::MigrationRefused { .. } => "MigrationRefused",
     };
     Ok(held(
         object,

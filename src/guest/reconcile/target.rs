@@ -81,7 +81,10 @@ pub(super) async fn observe_guest<K: GuestObject>(
     freshness: Freshness,
 ) -> Flow<(Observed, Duration)> {
     let Guest {
-        ctx, conn, vmid, ..
+        object,
+        ctx,
+        conn,
+        vmid,
     } = guest;
     let subject = Subject {
         uid: &pass.uid,
@@ -102,6 +105,7 @@ pub(super) async fn observe_guest<K: GuestObject>(
         Observation::Deferred(after) => return ends(deferred(st, after)),
     };
     if observed.exists {
+        crate::guest::migration::note_move(object, ctx, st.node.as_deref(), &observed.node).await;
         st.node = Some(observed.node.clone());
         if observed.power == kubepve_plan::Power::Running {
             conn.unplace(&pass.uid);

@@ -106,6 +106,10 @@ pub(super) async fn follow_task<K: GuestObject>(
         task.task_type,
         delay.as_secs()
     );
+    if kubepve_plan::is_migration_task(&task.task_type) {
+        // Proxmox's words, and no new attempt before the backoff ends (docs/migration.md).
+        return Ok(Some(Outcome::stalled("MigrationFailed", message, delay)));
+    }
     Ok(Some(Outcome::progressing("TaskFailed", message, delay)))
 }
 

@@ -256,6 +256,36 @@ fn a_named_node_must_be_one_of_the_allowed_nodes() {
 }
 
 #[test]
+fn a_migration_target_must_be_one_of_the_allowed_nodes() {
+    // Changing spec.node of an existing guest migrates it (docs/migration.md): the update is
+    // checked against placement.allowedNodes like a create, for both kinds.
+    for kind in ["ProxmoxVM", "ProxmoxContainer"] {
+        let old = sample(kind, |d| d["spec"].get("node").is_some());
+        let node = old["spec"]["node"].as_str().unwrap().to_string();
+        let old = with(
+            old,
+            "/spec/placement",
+            json!({"allowedNodes": [node, "pve2"]}),
+        );
+        let moved = with(old.clone(), "/spec/node", json!("pve2"));
+        assert_allowed(kind, &moved, Some(&old));
+        let outside = with(old.clone(), "/spec/node", json!("pve9"));
+        assert_rejected(
+            kind,
+            &outside,
+            Some(&old),
+            "node must be one of placement.allowedNodes",
+        );
+    }
+    let vm = with(
+        clone_vm(),
+        "/spec/migration",
+        json!({"withLocalDisks": true}),
+    );
+    assert_allowed("ProxmoxVM", &vm, None);
+}
+
+#[test]
 fn a_vmid_range_starts_before_it_ends() {
     let conn = sample("ProxmoxConnection", |_| true);
     let good = with(

@@ -134,6 +134,8 @@ pub struct Desired {
     pub(crate) delete_options: DeleteOptions,
     /// Things the conversion adjusted (a disk size rounded up to whole GiB).
     pub(crate) warnings: Vec<String>,
+    /// What the spec says about moving the guest between nodes.
+    pub(crate) migration: crate::migration::MigrationWish,
 }
 
 impl Desired {
@@ -221,6 +223,15 @@ impl Desired {
             deletion_policy: g.deletion_policy,
             delete_options: g.delete_options.clone(),
             warnings: Vec::new(),
+            migration: crate::migration::MigrationWish {
+                spec_node: g.node.clone(),
+                allowed_nodes: g
+                    .placement
+                    .as_ref()
+                    .map(|p| p.allowed_nodes.clone())
+                    .unwrap_or_default(),
+                with_local_disks: false,
+            },
         };
         let mut tags = normalise_tags(g.tags.iter().map(String::as_str));
         tags.insert(MANAGED_TAG.to_string());

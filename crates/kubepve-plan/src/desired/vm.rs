@@ -36,6 +36,7 @@ impl Desired {
             _ => return Err(PlanError::Source),
         };
         let mut d = Desired::common(GuestKind::Qemu, &spec.guest, identity, source)?;
+        d.migration.with_local_disks = spec.migration.as_ref().is_some_and(|m| m.with_local_disks);
         let name = spec.name.clone().unwrap_or_else(|| identity.name.clone());
         d.set("name", name, Cmp::Text);
         if let Some(m) = &spec.memory {

@@ -7,11 +7,13 @@
 //!    [`Step::Adopt`] when the spec adopts it, else a [`Blocker::ForeignGuest`]; never another
 //!    mutating step (when deleting: nothing, the object may go and the guest stays);
 //! 4. deleting: remove the marks (Orphan) or stop and destroy (Delete), unless protected;
-//! 5. otherwise: config, disk growth, power, and a reboot when pending changes need one and the
+//! 5. a migration when the user changed `spec.node` (see `migrate`);
+//! 6. otherwise: config, disk growth, power, and a reboot when pending changes need one and the
 //!    restart policy or a restart request allows it.
 
 mod config;
 mod create;
+mod migrate;
 mod power;
 
 use kubepve_api::{
@@ -38,6 +40,7 @@ pub fn preview(desired: &Desired, observed: &Observed) -> Plan {
 fn plan_with(desired: &Desired, observed: &Observed, intent: &Intent, check_owner: bool) -> Plan {
     let mut p = Plan {
         warnings: desired.warnings.clone(),
+        placed_node: intent.placed_node.clone(),
         ..Plan::default()
     };
     if !observed.exists {
@@ -73,6 +76,10 @@ fn plan_with(desired: &Desired, observed: &Observed, intent: &Intent, check_owne
     }
     if intent.deleting {
         power::plan_deletion(desired, observed, &mut p);
+        return p;
+    }
+    if migrate::plan_migration(desired, observed, intent, &mut p) {
+        p.restart_required = pending_keys(observed);
         return p;
     }
     let needs_reboot = config::plan_config(desired, observed, &mut p);

@@ -132,6 +132,7 @@ fn spec_gen() -> impl Strategy<Value = ProxmoxVMSpec> {
                 cloud_init: None,
                 ostype: None,
                 agent: None,
+                migration: None,
             }
         })
 }
@@ -260,7 +261,7 @@ proptest! {
     #[test]
     fn planning_is_deterministic(spec in spec_gen(), o in observed_gen(), deleting: bool, restart: bool) {
         let d = Desired::vm(&spec, &identity(), &Secrets::default(), None).unwrap();
-        let intent = Intent { deleting, restart_requested: restart, adopt: false };
+        let intent = Intent { deleting, restart_requested: restart, adopt: false, placed_node: None };
         let a = plan(&d, &o, &intent);
         let b = plan(&d, &o, &intent);
         prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));

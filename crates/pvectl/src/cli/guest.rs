@@ -6,7 +6,7 @@ use pve_client::GuestKind;
 
 use crate::App;
 use crate::commands::create::args::{CtCreateArgs, Only, VmCreateArgs};
-use crate::commands::{create, describe, guest, snapshot};
+use crate::commands::{create, describe, guest, migrate, snapshot};
 use crate::reconfigure::{self, UpdateArgs};
 
 /// `pvectl vm ...`.
@@ -121,6 +121,13 @@ pub enum GuestCommand {
     ///   pvectl vm snapshot rollback 150 before-upgrade --start
     #[command(subcommand, visible_alias = "snapshots")]
     Snapshot(snapshot::SnapshotCommand),
+    /// Move a guest to another node, after Proxmox's pre-flight check.
+    ///
+    /// Examples:
+    ///   pvectl vm migrate 150 --node pve2 --online --with-local-disks
+    ///   pvectl ct migrate 200 --node pve2 --restart --dry-run
+    #[command(verbatim_doc_comment)]
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Run a `vm` subcommand.
@@ -151,6 +158,7 @@ async fn run(app: &App, kind: GuestKind, cmd: GuestCommand) -> anyhow::Result<()
         GuestCommand::Stop(a) => guest::stop(app, kind, &a).await,
         GuestCommand::Shutdown(a) => guest::shutdown(app, kind, &a).await,
         GuestCommand::Snapshot(cmd) => snapshot::run(app, kind, cmd).await,
+        GuestCommand::Migrate(args) => migrate::run(app, kind, &args).await,
         GuestCommand::Delete(a) => guest::delete(app, kind, &a).await,
     }
 }

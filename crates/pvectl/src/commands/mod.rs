@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod export;
 pub mod guest;
 pub mod history;
+pub mod migrate;
 pub mod rollback;
 pub mod snapshot;
 pub mod tasks;

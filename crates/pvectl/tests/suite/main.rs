@@ -27,6 +27,7 @@ mod interrupt;
 mod journal;
 mod journal_links;
 mod manifest_checks;
+mod migrate;
 mod pipes_and_selectors;
 mod progress;
 mod request_counts;
