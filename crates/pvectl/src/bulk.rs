@@ -305,7 +305,7 @@ pub async fn run(
         return Ok(());
     }
     let progress =
-        crate::journal::Progress::start(app.record(), guests.iter().map(|g| g.label()).collect());
+        crate::journal::Started::start(app.record(), guests.iter().map(|g| g.label()).collect());
     let progress = &progress;
     let mut results: Vec<(GuestInfo, Result<Done, String>)> = futures::stream::iter(guests)
         .map(|g| async move {
@@ -379,7 +379,7 @@ async fn perform(
     app: &App,
     g: &GuestInfo,
     action: &Action,
-    progress: &crate::journal::Progress,
+    progress: &crate::journal::Started,
 ) -> Result<Done, String> {
     let calls = plan(g, action)?;
     if calls.is_empty() {

@@ -7,7 +7,7 @@
 //! status). `pvectl history` queries it ([`crate::commands::history`]), `pvectl rollback` reads the
 //! recorded configs back ([`crate::commands::rollback`]).
 //!
-//! A bulk command writes ahead ([`Progress`]): its row is written as `started` naming every
+//! A bulk command writes ahead ([`Started`]): its row is written as `started` naming every
 //! target before anything is sent, each task as soon as its UPID is known, and the outcome at the
 //! end; a pvectl killed midway leaves a `started` operation with every task it had started.
 //! A journal that cannot be written is reported on stderr, never fatal.
@@ -92,12 +92,14 @@ impl Record {
     }
 }
 
-/// The journal of one bulk command as it goes (see the module docs).
-pub struct Progress {
+/// The journal entry of a command that has started and not yet finished: written as `started`
+/// before the first request, with each UPID as it comes, and finished with the outcome (see the
+/// module docs). Not to be confused with `progress::Progress`, the terminal display.
+pub struct Started {
     id: Option<i64>,
 }
 
-impl Progress {
+impl Started {
     /// Writes the operation as `started`: `base` with every target in `guests`.
     pub fn start(mut base: Record, guests: Vec<String>) -> Self {
         base.guests = guests;

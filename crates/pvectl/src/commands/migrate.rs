@@ -120,7 +120,7 @@ pub async fn run(app: &App, guest_kind: GuestKind, args: &MigrateArgs) -> anyhow
         );
         return Ok(());
     }
-    let journal = crate::journal::Progress::start(app.record(), vec![label.clone()]);
+    let journal = crate::journal::Started::start(app.record(), vec![label.clone()]);
     let mut record = app.record();
     record.guests.push(label.clone());
     let result = send(app, guest_kind, &g, vmid, &step, &journal, &mut record).await;
@@ -137,7 +137,7 @@ async fn send(
     g: &GuestInfo,
     vmid: i64,
     step: &Step,
-    journal: &crate::journal::Progress,
+    journal: &crate::journal::Started,
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
