@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 pub struct GuestSelector {
     /// Labels the object must have, with these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64), inner(length(max = 63)))]
+    // Bounded values keep the CEL rules over them within the API server's cost budget (an
+    // unbounded string counts as the largest request the server takes).
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63}))]
     pub match_labels: Option<BTreeMap<String, String>>,
     /// Label requirements the object must meet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
