@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, RESTARTED_AT_ANNOTATION};
+use kubepve_api::{FINALIZER, GuestStatus, ManagementPolicy, Phase, RESTARTED_AT_ANNOTATION};
 
 use super::observe::{Freshness, forget};
 use super::{GuestContext, GuestObject};
@@ -111,7 +111,9 @@ pub async fn reconcile<K: GuestObject>(
     if st != prior {
         checkpoint(&ctx, &*object, &st, Checkpoint::PassEnded).await?;
     }
-    if !matches!(outcome.health, Health::Stalled { .. }) {
+    // A failure's backoff ends with any other outcome, but a migration that runs again after
+    // a failed one keeps it, so that repeated failures wait longer each time.
+    if !matches!(outcome.health, Health::Stalled { .. }) && st.phase != Some(Phase::Migrating) {
         ctx.backoff.reset(&pass.uid);
     }
     Ok(outcome.action)

@@ -22,7 +22,7 @@ use kubepve_api::{ProxmoxContainer, ProxmoxVM};
 use pve_client::Params;
 use pve_testkit::Fault;
 use serde_json::{Value, json};
-use support::guest::{Env, condition_message, ct, ready_now, stalled, vm};
+use support::guest::{Env, condition, condition_message, ct, ready_now, stalled, vm};
 
 const CT_TEMPLATE: &str = "debian-12-standard_12.7-1_amd64.tar.zst";
 
@@ -301,7 +301,16 @@ async fn a_running_vm_without_local_disks_migrates_online_without_with_local_dis
 
 #[tokio::test]
 async fn a_failed_migration_task_is_stalled_with_proxmoxs_message_then_retried() {
-    let env = Env::new("proxmoxcontainers").await;
+    // A backoff long enough that a pass right after the failure falls inside it.
+    let settings = kubepve::context::Settings {
+        backoff: (
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(5),
+        ),
+        ..support::guest::fast_settings()
+    };
+    let env =
+        Env::with_settings("proxmoxcontainers", settings, support::guest::POLL_INTERVAL).await;
     settled_container(&env, "queue", 303).await;
     env.pve
         .inject_fault(
@@ -323,6 +332,15 @@ async fn a_failed_migration_task_is_stalled_with_proxmoxs_message_then_retried()
             .iter()
             .any(|e| e["action"] == "vzmigrate")
     );
+    // Held back until the backoff ends: no new migration task on the passes meanwhile.
+    env.passes::<ProxmoxContainer>("queue", 3).await;
+    assert_eq!(
+        migrations(&env, 303).await.len(),
+        1,
+        "no retry inside the backoff"
+    );
+    let held = env.kube.get("queue").unwrap();
+    assert_eq!(condition(&held, "Stalled")["reason"], "MigrationFailed");
     // The next attempt (after the backoff the controller would wait) succeeds.
     env.drive::<ProxmoxContainer>("queue", |o| {
         ready_now(o) && o.is_some_and(|o| o["status"]["node"] == "pve2")

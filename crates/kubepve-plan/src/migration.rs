@@ -40,8 +40,14 @@ pub struct MigrationCheck {
     pub allowed_nodes: Vec<String>,
     /// Nodes Proxmox refuses, with its reasons (unavailable storages, blocking HA resources).
     pub not_allowed: BTreeMap<String, String>,
-    /// Volumes on node-local storage (QEMU; CD-ROMs left out).
+    /// Volumes on node-local storage that a live migration copies only with
+    /// `with-local-disks` (QEMU; CD-ROMs and unused disks left out: Proxmox copies unused ones
+    /// offline).
     pub local_disks: Vec<String>,
+    /// CD-ROM images on node-local storage (an ISO): Proxmox refuses to migrate a VM with one,
+    /// online or offline ("local cdrom image"). Cloud-init drives are regenerated and do not
+    /// count.
+    pub local_cdroms: Vec<String>,
     /// Local devices (`hostpci0`, `usb0`) that keep a VM on its node.
     pub local_resources: Vec<String>,
     /// The cluster's nodes (`GET /nodes`), when read.
@@ -68,9 +74,17 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 /// Proxmox's reasons for refusing one node: `{"unavailable_storages": [..],
-/// "blocking-ha-resources": [{"sid": ..}]}`.
-fn refusal(v: &Value) -> String {
+/// "unavailable-resources": [..], "blocking-ha-resources": [{"sid": ..}]}`. Proxmox lists
+/// every node there, most with an empty entry: only an entry with a reason refuses the node.
+fn refusal(v: &Value) -> Option<String> {
     let mut parts = Vec::new();
+    let resources = strings(v.get("unavailable-resources"));
+    if !resources.is_empty() {
+        parts.push(format!(
+            "mapped resources not available there: {}",
+            resources.join(", ")
+        ));
+    }
     let storages = strings(v.get("unavailable_storages"));
     if !storages.is_empty() {
         parts.push(format!(
@@ -90,10 +104,7 @@ fn refusal(v: &Value) -> String {
     if !ha.is_empty() {
         parts.push(format!("blocked by HA resources {}", ha.join(", ")));
     }
-    if parts.is_empty() {
-        parts.push(v.to_string());
-    }
-    parts.join("; ")
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 impl MigrationCheck {
@@ -103,23 +114,35 @@ impl MigrationCheck {
         let pick = |a: &str, b: &str| answer.get(a).or_else(|| answer.get(b));
         let not_allowed = pick("not_allowed_nodes", "not-allowed-nodes")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), refusal(v))).collect())
-            .unwrap_or_default();
-        let local_disks = answer
-            .get("local_disks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter(|d| !truthy(d.get("cdrom")))
-                    .filter_map(|d| d.get("volid").and_then(Value::as_str).map(str::to_string))
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| refusal(v).map(|why| (k.clone(), why)))
                     .collect()
             })
             .unwrap_or_default();
+        let disks: Vec<&Value> = answer
+            .get("local_disks")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let volid = |d: &&Value| d.get("volid").and_then(Value::as_str).map(str::to_string);
+        let local_disks = disks
+            .iter()
+            .filter(|d| !truthy(d.get("cdrom")) && !truthy(d.get("is_unused")))
+            .filter_map(volid)
+            .collect();
+        let local_cdroms = disks
+            .iter()
+            .filter(|d| truthy(d.get("cdrom")))
+            .filter_map(volid)
+            .filter(|v| !v.contains("cloudinit"))
+            .collect();
         Self {
             running: truthy(answer.get("running")),
             allowed_nodes: strings(pick("allowed_nodes", "allowed-nodes")),
             not_allowed,
             local_disks,
+            local_cdroms,
             local_resources: strings(answer.get("local_resources")),
             nodes,
         }
@@ -156,6 +179,13 @@ impl MigrationCheck {
         if let Some(why) = self.not_allowed.get(target) {
             out.push(format!(
                 "Proxmox does not allow migrating guest {vmid} to '{target}': {why}"
+            ));
+        }
+        if !self.local_cdroms.is_empty() {
+            out.push(format!(
+                "guest {vmid} has a CD-ROM image on node-local storage ({}), which Proxmox cannot \
+                 migrate: eject it (set the drive to none) or keep the image on shared storage",
+                self.local_cdroms.join(", ")
             ));
         }
         if !self.local_resources.is_empty() {
@@ -219,23 +249,51 @@ mod tests {
             "running": 1, "allowed_nodes": ["pve2"], "not_allowed_nodes": {},
             "local_disks": [
                 {"volid": "local-lvm:vm-150-disk-0", "size": 1, "cdrom": 0},
-                {"volid": "local:iso/x.iso", "cdrom": 1}
+                {"volid": "local-lvm:vm-150-cloudinit", "cdrom": 1},
+                {"volid": "local-lvm:vm-150-disk-9", "is_unused": 1}
             ],
             "local_resources": []
         });
         let check = MigrationCheck::from_json(&answer, nodes());
         let blocked = check.blockers(150, &migrate(true, false));
         assert_eq!(blocked.len(), 1, "{blocked:?}");
+        assert!(
+            !blocked[0].contains("disk-9"),
+            "unused disks go offline: {}",
+            blocked[0]
+        );
         assert!(blocked[0].contains("with-local-disks"), "{}", blocked[0]);
         assert!(
             blocked[0].contains("local-lvm:vm-150-disk-0"),
             "{}",
             blocked[0]
         );
-        assert!(!blocked[0].contains("x.iso"), "{}", blocked[0]);
+        assert!(!blocked[0].contains("cloudinit"), "{}", blocked[0]);
         assert!(check.blockers(150, &migrate(true, true)).is_empty());
         // Offline migration copies local disks.
         assert!(check.blockers(150, &migrate(false, false)).is_empty());
+    }
+
+    #[test]
+    fn empty_refusal_entries_do_not_block_and_a_local_iso_does() {
+        // Proxmox lists every node under not_allowed_nodes, most with an empty entry.
+        let answer = serde_json::json!({
+            "running": 0, "allowed_nodes": ["pve2"],
+            "not_allowed_nodes": {"pve2": {}, "pve3": {"unavailable_storages": ["fast"]}},
+            "local_disks": []
+        });
+        let check = MigrationCheck::from_json(&answer, nodes());
+        assert!(check.blockers(150, &migrate(false, false)).is_empty());
+        let answer = serde_json::json!({
+            "running": 1, "allowed_nodes": ["pve2"], "not_allowed_nodes": {},
+            "local_disks": [{"volid": "local:iso/debian-12.iso", "cdrom": 1}]
+        });
+        let check = MigrationCheck::from_json(&answer, nodes());
+        for step in [migrate(true, true), migrate(false, false)] {
+            let blocked = check.blockers(150, &step);
+            assert_eq!(blocked.len(), 1, "{blocked:?}");
+            assert!(blocked[0].contains("local:iso/debian-12.iso") && blocked[0].contains("eject"));
+        }
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub(super) async fn apply<K: GuestObject>(
             settings.drift_interval,
         ));
     }
-    if let Some(left) = ctx.refusals.held_back(uid, pass.generation, &text) {
+    let refusal_key = match step {
+        Step::Migrate { .. } => super::task::MIGRATE_REFUSAL_KEY,
+        _ => text.as_str(),
+    };
+    if let Some(left) = ctx.refusals.held_back(uid, pass.generation, refusal_key) {
         // Proxmox refused this very step: keep its answer in the conditions until the backoff
         // ends instead of sending the request again on every pass.
         let (reason, message) = conditions::find(&st.conditions, conditions::STALLED)

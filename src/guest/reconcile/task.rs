@@ -16,6 +16,10 @@ use crate::guest::GuestObject;
 use crate::guest::observe::Freshness;
 use crate::proxmox::registry::Connection;
 
+/// The key under which a failed migration holds the next one back (any target: a retry
+/// to another node after a failure waits as well).
+pub(super) const MIGRATE_REFUSAL_KEY: &str = "migrate";
+
 /// Reads the end of the task in `status.currentTask`; `Some` when the reconcile should stop here.
 pub(super) async fn follow_task<K: GuestObject>(
     object: &K,
@@ -107,7 +111,12 @@ pub(super) async fn follow_task<K: GuestObject>(
         delay.as_secs()
     );
     if kubepve_plan::is_migration_task(&task.task_type) {
-        // Proxmox's words, and no new attempt before the backoff ends (docs/migration.md).
+        // Proxmox's words, and no new attempt before the backoff ends (docs/migration.md): the
+        // next migration of this generation is held back until then, and the backoff keeps
+        // growing across attempts (it is not reset while the guest is migrating).
+        let generation = object.meta().generation.unwrap_or_default();
+        ctx.refusals
+            .record(&uid, generation, MIGRATE_REFUSAL_KEY, delay);
         return Ok(Some(Outcome::stalled("MigrationFailed", message, delay)));
     }
     Ok(Some(Outcome::progressing("TaskFailed", message, delay)))

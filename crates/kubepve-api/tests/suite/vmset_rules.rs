@@ -233,9 +233,15 @@ fn label_values_are_bounded_so_the_selector_rules_fit_the_api_servers_cost_budge
     // comparing matchLabels with the template's labels then exceeds the CRD cost budget and the
     // whole CRD is refused at install.
     let schema = schema(KIND);
-    for path in [".spec.selector.matchLabels", ".spec.template.metadata.labels"] {
+    for path in [
+        ".spec.selector.matchLabels",
+        ".spec.template.metadata.labels",
+    ] {
         let values = &at(&schema, path)["additionalProperties"];
         assert_eq!(values["maxLength"].as_u64(), Some(63), "{path}: {values}");
-        assert!(at(&schema, path)["maxProperties"].as_u64().is_some(), "{path}");
+        assert!(
+            at(&schema, path)["maxProperties"].as_u64().is_some(),
+            "{path}"
+        );
     }
 }
