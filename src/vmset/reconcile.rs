@@ -87,6 +87,13 @@ pub async fn reconcile_set(set: &ProxmoxVMSet, ctx: &Context) -> Result<Action, 
                 );
                 return stall(set, ctx, prior, st, "NameTaken", message).await;
             }
+            Acted::Invalid(message) => {
+                let message = format!(
+                    "the API server refused a member made from the template: {message}; fix \
+                     spec.template"
+                );
+                return stall(set, ctx, prior, st, "InvalidTemplate", message).await;
+            }
         }
     }
     let health = health(set, &plan, &objects);
@@ -105,6 +112,9 @@ enum Acted {
     NamespaceTerminating,
     /// A member's name is held by an object that is not this set's.
     Taken(String),
+    /// The API server refused a member made from the template (422: a label or annotation it
+    /// does not take, a rule of ProxmoxVM the template breaks), with its message.
+    Invalid(String),
 }
 
 async fn act(
@@ -135,6 +145,7 @@ async fn act(
                         return Ok(Acted::Taken(name));
                     }
                 }
+                Err(kube::Error::Api(e)) if e.code == 422 => return Ok(Acted::Invalid(e.message)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -179,6 +190,7 @@ async fn act(
                 Err(kube::Error::Api(e)) if [404, 409].contains(&e.code) => {
                     return Ok(Acted::Done);
                 }
+                Err(kube::Error::Api(e)) if e.code == 422 => return Ok(Acted::Invalid(e.message)),
                 Err(e) => return Err(e.into()),
             }
             if *restart {

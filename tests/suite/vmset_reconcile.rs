@@ -292,6 +292,25 @@ async fn a_selector_the_template_does_not_meet_stalls_without_members() {
 }
 
 #[tokio::test]
+async fn a_template_the_api_server_refuses_stalls_the_set_with_its_message() {
+    let env = SetEnv::new().await;
+    let mut set = vmset("web", 2, json!({}));
+    set["spec"]["template"]["metadata"]["labels"]["team"] = json!("web ops");
+    env.sets.put(set);
+    env.set_pass("web").await;
+    let set = env.sets.get("web").unwrap();
+    assert_eq!(condition(&set, "Stalled")["reason"], "InvalidTemplate");
+    let message = condition_message(&set, "Stalled");
+    assert!(
+        message.contains("web ops") && message.contains("spec.template"),
+        "{message}"
+    );
+    assert!(env.members().is_empty());
+    // The scale subresource's selector is there for an autoscaler even so.
+    assert_eq!(set["status"]["labelSelector"], "app=web");
+}
+
+#[tokio::test]
 async fn a_member_name_held_by_another_object_stalls_the_set() {
     let env = SetEnv::new().await;
     env.env.kube.put(support::guest::vm(

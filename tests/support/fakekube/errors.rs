@@ -54,6 +54,25 @@ pub fn already_exists(kind: &Kind, name: &str) -> Answer {
     status(409, "AlreadyExists", message, details(kind, name))
 }
 
+/// 422 for a label value the API server does not take, worded as it words it.
+pub fn invalid_label(kind: &Kind, name: &str, value: &str) -> Answer {
+    let message = format!(
+        "{} \"{name}\" is invalid: metadata.labels: Invalid value: \"{value}\": a valid label \
+         must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and \
+         must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or \
+         '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+        if kind.group.is_empty() {
+            kind.kind.to_string()
+        } else {
+            format!("{}.{}", kind.kind, kind.group)
+        }
+    );
+    let mut d = details(kind, name);
+    d["causes"] =
+        json!([{"reason": "FieldValueInvalid", "message": message, "field": "metadata.labels"}]);
+    status(422, "Invalid", message, d)
+}
+
 /// 409 for a write with a stale `metadata.resourceVersion`.
 pub fn conflict(kind: &Kind, name: &str) -> Answer {
     let message = format!(

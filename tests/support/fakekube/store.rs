@@ -155,6 +155,9 @@ impl Store {
         if kind.schema.is_some() {
             meta["generation"] = json!(1);
         }
+        if let Some(value) = bad_label(&object) {
+            return errors::invalid_label(kind, &name, &value);
+        }
         if kind.plural == "namespaces" {
             object["status"] = json!({"phase": "Active"});
         } else if kind.status_subresource && kind.schema.is_some() {
@@ -315,6 +318,9 @@ impl Store {
         if let Some(schema) = &kind.schema {
             kinds::apply_defaults(schema, &mut next);
         }
+        if let Some(value) = bad_label(&next) {
+            return errors::invalid_label(kind, name, &value);
+        }
         if next == current && !matches!(change, Change::Replace(_)) {
             // The real server does not write (nor bump resourceVersion) for a no-op patch.
             return (200, current);
@@ -443,6 +449,22 @@ pub fn kind(plural: &str) -> &'static Kind {
 
 fn key(plural: &str, ns: &str, name: &str) -> Key {
     (plural.to_string(), ns.to_string(), name.to_string())
+}
+
+/// The first label value the API server refuses: at most 63 characters, alphanumeric at both
+/// ends, `-`, `_` and `.` inside.
+fn bad_label(object: &Value) -> Option<String> {
+    let labels = object["metadata"]["labels"].as_object()?;
+    labels.values().filter_map(Value::as_str).find_map(|v| {
+        let inner = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        let valid = v.is_empty()
+            || (v.len() <= 63
+                && v.chars().all(inner)
+                && ends(v.chars().next())
+                && ends(v.chars().last()));
+        (!valid).then(|| v.to_string())
+    })
 }
 
 /// Whether the object has a deletionTimestamp.
