@@ -20,6 +20,9 @@ pub enum ChangeClass {
     None,
     /// The running guest takes every change at once: every member gets it at once.
     Live,
+    /// A new node (`spec.node`): each member migrates, without a restart; the update strategy
+    /// paces it, so that at most maxUnavailable members move at once.
+    Move,
     /// Some change waits for a restart: the update strategy paces it.
     Restart,
     /// Some change only takes effect on a new guest: the member is deleted and made again,
@@ -45,7 +48,12 @@ pub fn classify(old: &ProxmoxVMSpec, new: &ProxmoxVMSpec) -> Result<ChangeClass,
     let Ok(had) = desired(&old) else {
         return Ok(ChangeClass::Restart);
     };
-    let mut class = ChangeClass::Live;
+    // A new node is a migration of every member (`spec.node`, not a Proxmox config key).
+    let mut class = if old.guest.node != new.guest.node {
+        ChangeClass::Move
+    } else {
+        ChangeClass::Live
+    };
     for disk in &wanted.disks {
         match had.disks.iter().find(|d| d.slot == disk.slot) {
             Some(before) if before.storage != disk.storage => return Ok(ChangeClass::Replace),

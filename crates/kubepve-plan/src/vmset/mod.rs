@@ -292,6 +292,10 @@ pub fn plan(spec: &SetSpec<'_>, members: &[Member]) -> Result<SetPlan, SetError>
         let name = m.name.clone();
         out.actions.push(match class {
             ChangeClass::Replace => Action::Replace { name },
+            ChangeClass::Move => Action::Update {
+                name,
+                restart: false,
+            },
             _ => Action::Update {
                 name,
                 restart: true,

@@ -214,6 +214,25 @@ fn live_changes_go_to_every_member_at_once_whatever_the_strategy() {
 }
 
 #[test]
+fn a_new_node_moves_members_within_max_unavailable_without_a_restart() {
+    let mut case = Case::new();
+    let old = case.template.clone();
+    case.template = vm_spec(json!({"node": "pve2"}));
+    let members: Vec<_> = (0..3).map(|o| member(o, "h1", &old, true)).collect();
+    let p = case.plan(3, "h2", &members);
+    assert_eq!(
+        live_updates(&p),
+        ["web-2"],
+        "one migration at a time: {p:?}"
+    );
+    assert!(
+        restarts(&p).is_empty(),
+        "a migration needs no reboot: {p:?}"
+    );
+    assert_eq!(p.held, ["web-1", "web-0"]);
+}
+
+#[test]
 fn rolling_update_restarts_within_max_unavailable() {
     let mut case = Case::new();
     let old = case.template.clone();
@@ -366,6 +385,12 @@ fn changes_are_classified_like_the_guest_planner_sees_them() {
     let class = |extra: Value| classify(&base, &vm_spec(extra)).unwrap();
     assert_eq!(classify(&base, &base).unwrap(), ChangeClass::None);
     assert_eq!(class(json!({"tags": ["a"]})), ChangeClass::Live);
+    // A new node migrates each member: paced, never all members at once, and no restart.
+    assert_eq!(class(json!({"node": "pve2"})), ChangeClass::Move);
+    assert_eq!(
+        class(json!({"node": "pve2", "memory": "4Gi"})),
+        ChangeClass::Restart
+    );
     assert_eq!(class(json!({"memory": "4Gi"})), ChangeClass::Restart);
     assert_eq!(
         class(json!({"extraConfig": {"hotplug": "network,disk,memory", "machine": "q35"}})),
