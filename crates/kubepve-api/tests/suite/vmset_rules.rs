@@ -245,3 +245,13 @@ fn label_values_are_bounded_so_the_selector_rules_fit_the_api_servers_cost_budge
         );
     }
 }
+
+#[test]
+fn members_cannot_orphan_their_guests() {
+    let mut orphan = set("web", json!({}));
+    orphan["spec"]["template"]["spec"]["deletionPolicy"] = json!("Orphan");
+    rejected(&orphan, None, "deletionPolicy cannot be Orphan");
+    let mut delete = set("web", json!({}));
+    delete["spec"]["template"]["spec"]["deletionPolicy"] = json!("Delete");
+    assert!(errors(&delete, None).is_empty(), "{:#?}", errors(&delete, None));
+}
