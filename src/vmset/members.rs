@@ -3,6 +3,8 @@
 //! reference (blockOwnerDeletion, so a foreground deletion of the set waits for its members),
 //! and an existing member given the current template.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 use kubepve_api::vmset::{ORDINAL_LABEL, SET_LABEL, TEMPLATE_HASH_LABEL};
@@ -10,6 +12,33 @@ use kubepve_api::{ProxmoxVM, ProxmoxVMSet, RESTARTED_AT_ANNOTATION};
 use kubepve_plan::vmset::Member;
 
 use crate::conditions::{READY, find};
+
+/// The label and annotation keys a member last got from its set's template (JSON
+/// `{"labels": [..], "annotations": [..]}`): a template update removes those the template no
+/// longer has and leaves every other key (a person's, another tool's) as it is.
+const TEMPLATE_KEYS_ANNOTATION: &str = "kubepve.io/template-keys";
+
+/// The template's keys on a member, as [`TEMPLATE_KEYS_ANNOTATION`] records them.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct TemplateKeys {
+    labels: Vec<String>,
+    annotations: Vec<String>,
+}
+
+/// `current` with the keys of `previous` that `wanted` no longer has removed, then `wanted`.
+fn merged(
+    current: &BTreeMap<String, String>,
+    previous: &[String],
+    wanted: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = current
+        .iter()
+        .filter(|(k, _)| !previous.contains(k) || wanted.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.extend(wanted.clone());
+    out
+}
 
 /// Whether `vm` is a member of `set`: its controller owner reference is the set's UID.
 pub fn owned_by(vm: &ProxmoxVM, set: &ProxmoxVMSet) -> bool {
@@ -61,20 +90,33 @@ pub fn apply_template(set: &ProxmoxVMSet, vm: &mut ProxmoxVM, hash: &str, restar
         .get(ORDINAL_LABEL)
         .cloned()
         .unwrap_or_else(|| ordinal_of(set, &vm.name_any()));
-    let mut labels = template.metadata.labels.clone();
+    let previous: TemplateKeys = vm
+        .annotations()
+        .get(TEMPLATE_KEYS_ANNOTATION)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut labels = merged(vm.labels(), &previous.labels, &template.metadata.labels);
     labels.insert(SET_LABEL.into(), set.name_any());
     labels.insert(ORDINAL_LABEL.into(), ordinal);
     labels.insert(TEMPLATE_HASH_LABEL.into(), hash.into());
     vm.metadata.labels = Some(labels);
-    let mut annotations = template.metadata.annotations.clone();
+    let mut from_template = template.metadata.annotations.clone();
     // The set alone asks members for reboots (one at a time); a restart request already made
     // stays, so that it is not seen as a new one.
-    annotations.remove(RESTARTED_AT_ANNOTATION);
-    let previous = vm.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
+    from_template.remove(RESTARTED_AT_ANNOTATION);
+    let mut annotations = merged(vm.annotations(), &previous.annotations, &from_template);
+    let keys = TemplateKeys {
+        labels: template.metadata.labels.keys().cloned().collect(),
+        annotations: from_template.keys().cloned().collect(),
+    };
+    if let Ok(text) = serde_json::to_string(&keys) {
+        annotations.insert(TEMPLATE_KEYS_ANNOTATION.into(), text);
+    }
+    let requested = vm.annotations().get(RESTARTED_AT_ANNOTATION).cloned();
     let restarted_at = if restart {
         Some(hash.to_string())
     } else {
-        previous
+        requested
     };
     if let Some(value) = restarted_at {
         annotations.insert(RESTARTED_AT_ANNOTATION.into(), value);

@@ -175,6 +175,51 @@ async fn a_template_change_rolls_through_the_members_within_max_unavailable() {
 }
 
 #[tokio::test]
+async fn a_template_update_keeps_what_others_put_on_members_and_drops_what_it_no_longer_has() {
+    let env = SetEnv::new().await;
+    env.sets.put(vmset("web", 2, json!({})));
+    env.converge("web", settled(2)).await;
+    // A person opts a member in to losing its snapshots on deletion.
+    env.env
+        .kube
+        .annotate("web-0", "kubepve.io/delete-snapshots", "true");
+
+    env.sets.edit_spec("web", |s| {
+        s["template"]["metadata"]["labels"]["tier"] = json!("front");
+        s["template"]["metadata"]["annotations"] = json!({"team": "web"});
+    });
+    env.set_pass("web").await;
+    let member = env.env.kube.get("web-0").unwrap();
+    assert_eq!(member["metadata"]["labels"]["tier"], "front");
+    assert_eq!(member["metadata"]["annotations"]["team"], "web");
+    assert_eq!(
+        member["metadata"]["annotations"]["kubepve.io/delete-snapshots"], "true",
+        "a person's annotation stays"
+    );
+
+    env.sets.edit_spec("web", |s| {
+        s["template"]["metadata"]["labels"] = json!({"app": "web"});
+        s["template"]["metadata"]["annotations"] = json!({});
+    });
+    env.set_pass("web").await;
+    let member = env.env.kube.get("web-0").unwrap();
+    assert!(
+        member["metadata"]["labels"].get("tier").is_none(),
+        "{member:#}"
+    );
+    assert!(
+        member["metadata"]["annotations"].get("team").is_none(),
+        "{member:#}"
+    );
+    assert_eq!(
+        member["metadata"]["annotations"]["kubepve.io/delete-snapshots"],
+        "true"
+    );
+    assert_eq!(member["metadata"]["labels"]["app"], "web");
+    assert_eq!(member["metadata"]["labels"]["kubepve.io/vmset"], "web");
+}
+
+#[tokio::test]
 async fn on_delete_leaves_members_on_the_old_template_until_they_are_deleted() {
     let env = SetEnv::new().await;
     env.sets.put(vmset(

@@ -253,5 +253,9 @@ fn members_cannot_orphan_their_guests() {
     rejected(&orphan, None, "deletionPolicy cannot be Orphan");
     let mut delete = set("web", json!({}));
     delete["spec"]["template"]["spec"]["deletionPolicy"] = json!("Delete");
-    assert!(errors(&delete, None).is_empty(), "{:#?}", errors(&delete, None));
+    assert!(
+        errors(&delete, None).is_empty(),
+        "{:#?}",
+        errors(&delete, None)
+    );
 }
