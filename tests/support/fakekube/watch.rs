@@ -11,9 +11,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-/// How many events the fake keeps for watches that resume (the real server keeps about five
-/// minutes of history).
-const KEPT: usize = 200_000;
+/// How many events the fake keeps for watches that resume. The real server's watch cache keeps
+/// a bounded window too (older versions answer 410); this bound also keeps the in-process
+/// bench's memory about the operator, not about the fake's history.
+const KEPT: usize = 10_000;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
