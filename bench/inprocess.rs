@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::measure;
 use crate::support::fakekube::FakeKube;
+use crate::support::guest_objects::ready_now;
 
 /// The first VMID of the bench guests.
 pub const FIRST_VMID: u32 = 1000;
@@ -300,16 +301,6 @@ pub fn fakepve_cpu(pve: &FakePve) -> f64 {
         .unwrap_or_default()
 }
 
-fn is_ready(object: &Value) -> bool {
-    object["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter().any(|c| {
-            c["type"] == "Ready"
-                && c["status"] == "True"
-                && c["observedGeneration"] == object["metadata"]["generation"]
-        })
-    })
-}
-
 /// Waits until `guests` objects are Ready for their generation; false after `timeout`.
 async fn wait_ready(kube: &FakeKube, guests: usize, timeout: Duration) -> bool {
     let started = Instant::now();
@@ -317,7 +308,7 @@ async fn wait_ready(kube: &FakeKube, guests: usize, timeout: Duration) -> bool {
         let ready = kube
             .list("proxmoxvms", None)
             .iter()
-            .filter(|o| is_ready(o))
+            .filter(|o| ready_now(Some(o)))
             .count();
         if ready >= guests {
             return true;

@@ -33,60 +33,24 @@ pub enum ScheduleError {
     #[error("retention.maxAge {0:?} is not a duration such as 30m, 12h, 7d or 2w")]
     MaxAge(String),
     /// A guestSelector matchExpressions entry is not valid.
-    #[error("guestSelector.matchExpressions[{index}] (key {key:?}): {reason}")]
-    Selector {
-        /// Its position in matchExpressions.
-        index: usize,
-        /// Its key.
-        key: String,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
+    #[error("guestSelector.{0}")]
+    Selector(kubepve_api::selector::SelectorError),
 }
 
 impl ScheduleError {
     /// The condition reason for this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Selector { .. } => "InvalidSelector",
+            Self::Selector(_) => "InvalidSelector",
             _ => "InvalidSchedule",
         }
     }
 }
 
-/// The label selector `selector` stands for, checked the way the kube-apiserver checks one
-/// (an unknown operator, or values that do not fit the operator, is an error rather than a
-/// selector that matches every guest).
+/// The label selector a guestSelector stands for, checked as the kube-apiserver checks one
+/// ([`kubepve_api::selector::checked`]).
 pub fn selector(selector: &LabelSelector) -> Result<Selector, ScheduleError> {
-    for (index, req) in selector.match_expressions.iter().flatten().enumerate() {
-        let count = req.values.as_ref().map_or(0, Vec::len);
-        let reason = match req.operator.as_str() {
-            "In" | "NotIn" if count == 0 => Some(format!(
-                "operator {} needs at least one value in values",
-                req.operator
-            )),
-            "Exists" | "DoesNotExist" if count > 0 => Some(format!(
-                "operator {} takes no values; remove values",
-                req.operator
-            )),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => None,
-            other => Some(format!(
-                "operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
-            )),
-        };
-        if let Some(reason) = reason {
-            return Err(ScheduleError::Selector {
-                index,
-                key: req.key.clone(),
-                reason,
-            });
-        }
-    }
-    Selector::try_from(selector.clone()).map_err(|e| ScheduleError::Selector {
-        index: 0,
-        key: String::new(),
-        reason: e.0,
-    })
+    kubepve_api::selector::checked(selector).map_err(ScheduleError::Selector)
 }
 
 /// A parsed schedule: when, and in which time zone.

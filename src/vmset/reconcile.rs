@@ -32,9 +32,12 @@ pub async fn reconcile_set(set: &ProxmoxVMSet, ctx: &Context) -> Result<Action, 
     let mut st = prior.clone();
     let hash = planner::template_hash(&set.spec.template);
     st.current_template_hash = Some(hash.clone());
-    let selector = match crate::schedule::plan::selector(&(&set.spec.selector).into()) {
+    let selector = match kubepve_api::selector::checked(&(&set.spec.selector).into()) {
         Ok(selector) => selector,
-        Err(e) => return stall(set, ctx, prior, st, "InvalidSelector", e.to_string()).await,
+        Err(e) => {
+            let message = format!("selector.{e}");
+            return stall(set, ctx, prior, st, "InvalidSelector", message).await;
+        }
     };
     st.label_selector = Some(selector.to_string());
     if !selector.matches(&set.spec.template.metadata.labels) {

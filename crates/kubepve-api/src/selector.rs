@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::KubeSchema;
+use kube::core::Selector;
 use serde::{Deserialize, Serialize};
 
 /// Which objects to select by label; the requirements are ANDed.
@@ -58,4 +59,51 @@ impl From<&GuestSelector> for LabelSelector {
             }),
         }
     }
+}
+
+/// A `matchExpressions` entry the kube-apiserver would refuse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("matchExpressions[{index}] (key {key:?}): {reason}")]
+pub struct SelectorError {
+    /// Its position in matchExpressions.
+    pub index: usize,
+    /// Its key.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub reason: String,
+}
+
+/// The label selector `selector` stands for, checked the way the kube-apiserver checks one
+/// (an unknown operator, or values that do not fit the operator, is an error rather than a
+/// selector that matches everything). Schedules (guestSelector) and sets (selector) use it.
+pub fn checked(selector: &LabelSelector) -> Result<Selector, SelectorError> {
+    for (index, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let count = req.values.as_ref().map_or(0, Vec::len);
+        let reason = match req.operator.as_str() {
+            "In" | "NotIn" if count == 0 => Some(format!(
+                "operator {} needs at least one value in values",
+                req.operator
+            )),
+            "Exists" | "DoesNotExist" if count > 0 => Some(format!(
+                "operator {} takes no values; remove values",
+                req.operator
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => None,
+            other => Some(format!(
+                "operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+            )),
+        };
+        if let Some(reason) = reason {
+            return Err(SelectorError {
+                index,
+                key: req.key.clone(),
+                reason,
+            });
+        }
+    }
+    Selector::try_from(selector.clone()).map_err(|e| SelectorError {
+        index: 0,
+        key: String::new(),
+        reason: e.0,
+    })
 }
