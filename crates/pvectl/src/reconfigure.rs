@@ -278,14 +278,13 @@ pub async fn update(app: &App, kind: GuestKind, a: &UpdateArgs) -> anyhow::Resul
                 .update_config(params)
                 .await
                 .map_err(|e| pve_err("update failed", e))?;
-            // The journal keeps the config before and after, for `history` and `rollback`.
+            let pending_items = handle.pending().await.unwrap_or_default();
+            // The journal keeps the config before and after, for `history` and `rollback`: the
+            // config the guest gets at its next start, so a change still pending counts.
             if let Ok(after) = handle.config().await {
-                record.changed(&g.label(), &config, &after);
+                record.changed(&g.label(), &config, &after.with_pending(&pending_items));
             }
-            let pending: Vec<String> = handle
-                .pending()
-                .await
-                .unwrap_or_default()
+            let pending: Vec<String> = pending_items
                 .into_iter()
                 .filter(|p| p.is_change())
                 .map(|p| p.key)

@@ -378,3 +378,23 @@ async fn rollback_says_its_diff_once_and_names_what_it_leaves() {
         r.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_still_pending_on_a_running_guest_is_in_the_history() {
+    let env = Env::new().await;
+    env.seed().await;
+    // 150 runs: Proxmox keeps the new memory pending until its next start.
+    let before = key(&env, 150, "memory").await;
+    env.run(&["vm", "update", "150", "--memory", "8192"])
+        .expect(0);
+    let ops = json_of(
+        &env.run(&["history", "--guest", "150", "-o", "json"])
+            .expect(0)
+            .stdout,
+    );
+    assert_eq!(
+        ops[0]["changes"],
+        json!([{"guest": "vm/150", "key": "memory", "before": before, "after": "8192"}]),
+        "{ops:#?}"
+    );
+}
