@@ -1,16 +1,18 @@
 //! `make bench`: kubepve's performance and scale figures against its targets.
 //!
-//! - In-process reconciler with the in-memory kube (`inprocess.rs`), N = 100 and 1000, with
-//!   instantly ending tasks and with realistic latency: convergence time, Proxmox calls per
-//!   guest, steady-state calls per poll interval, peak RSS and CPU time. Each run is a child
-//!   process of its own (`bench inprocess ...`), so that its RSS is its own.
-//! - `kubepve run` against a real API server (`operator.rs`): the same figures for the real
-//!   operator; SKIPPED without `KUBEBUILDER_ASSETS` or `KUBEPVE_TEST_KUBECONFIG`.
+//! - The operator's controllers in this process against the fake Kubernetes API
+//!   (`inprocess.rs`), N = 100 and 1000, with instantly ending tasks and with realistic
+//!   latency: convergence time, Proxmox calls per guest, steady-state calls per poll interval,
+//!   peak RSS and CPU time. Each run is a child process of its own (`bench inprocess ...`), so
+//!   that its RSS is its own.
+//! - The `kubepve run` binary (`operator.rs`), N objects created first and then the operator
+//!   started: against the fake Kubernetes API served over HTTP (always), and against a real API
+//!   server (SKIPPED without `KUBEBUILDER_ASSETS` or `KUBEPVE_TEST_KUBECONFIG`).
 //! - `pvectl` (`cli.rs`): `vm list` over 2000 guests, `apply -f` of 100 manifests.
 //! - `pvectl history` (`history.rs`): importing and filtering a journal of 100,000 operations.
 //!
 //! It prints a table (figure, target, pass/fail; built in `figures.rs`) and writes it as JSON
-//! (`--out`).
+//! (`--out`). `--only inprocess,operator,pvectl` runs only those parts.
 //! Targets are reported here, never asserted by tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -34,7 +36,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use figures::{cli_figures, inprocess_figures, operator_figures};
+use figures::{OperatorApi, cli_figures, inprocess_figures, operator_figures};
 use inprocess::{Profile, Run};
 
 #[derive(Parser)]
@@ -73,6 +75,20 @@ struct Args {
     /// The kubepve binary (default: $KUBEPVE_BIN, else next to this bench).
     #[arg(long)]
     kubepve: Option<PathBuf>,
+    /// Run only these parts (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Part>,
+}
+
+/// The parts of the bench.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// The operator's controllers in this process against the fake Kubernetes API.
+    Inprocess,
+    /// `kubepve run` against the fake Kubernetes API over HTTP, and a real API server if given.
+    Operator,
+    /// The pvectl binary.
+    Pvectl,
 }
 
 #[derive(Subcommand)]
@@ -110,8 +126,9 @@ async fn main() {
         println!("{}", serde_json::to_string(&run).expect("run as JSON"));
         return;
     }
+    let runs_part = |part: Part| args.only.is_empty() || args.only.contains(&part);
     let mut runs = Vec::new();
-    for &profile in &args.profiles {
+    for &profile in args.profiles.iter().filter(|_| runs_part(Part::Inprocess)) {
         for &guests in &args.sizes {
             eprintln!(
                 "in-process operator: {} guests, {} tasks...",
@@ -121,33 +138,52 @@ async fn main() {
             runs.push(child_run(&args, profile, guests));
         }
     }
-    eprintln!(
-        "pvectl: vm list over {} guests, apply of {} manifests...",
-        cli::LIST_GUESTS,
-        cli::APPLY_MANIFESTS
-    );
     let pvectl = args
         .pvectl
         .clone()
         .unwrap_or_else(|| operator::sibling_bin("pvectl"));
-    let cli_run = cli::run(&pvectl).await;
-    eprintln!("pvectl history over {} operations...", args.history_ops);
-    let history_run = history::run(&pvectl, args.history_ops);
-    eprintln!("kubepve run against a real API server...");
+    let (mut cli_run, mut history_run) = (None, None);
+    if runs_part(Part::Pvectl) {
+        eprintln!(
+            "pvectl: vm list over {} guests, apply of {} manifests...",
+            cli::LIST_GUESTS,
+            cli::APPLY_MANIFESTS
+        );
+        cli_run = Some(cli::run(&pvectl).await);
+        eprintln!("pvectl history over {} operations...", args.history_ops);
+        history_run = Some(history::run(&pvectl, args.history_ops));
+    }
     let kubepve = args.kubepve.clone().unwrap_or_else(operator::default_bin);
-    let operator_runs = operator::run(
-        &kubepve,
-        &args.sizes,
-        args.poll_secs,
-        args.steady_intervals,
-        Duration::from_secs(args.timeout_secs),
-    )
-    .await;
+    let operator_options = operator::Options {
+        bin: &kubepve,
+        sizes: &args.sizes,
+        poll_secs: args.poll_secs,
+        steady_intervals: args.steady_intervals,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let (mut fake_runs, mut operator_runs) = (None, None);
+    if runs_part(Part::Operator) {
+        eprintln!("kubepve run against the fake Kubernetes API over HTTP...");
+        fake_runs = Some(operator::run_on_fake(&operator_options).await);
+        eprintln!("kubepve run against a real API server...");
+        operator_runs = operator::run(&operator_options).await;
+    }
 
     let mut figures = inprocess_figures(&runs);
-    figures.extend(operator_figures(operator_runs.as_deref(), &args.sizes));
-    figures.extend(cli_figures(&cli_run));
-    figures.extend(history::figures(&history_run));
+    if let Some(fake_runs) = &fake_runs {
+        figures.extend(operator_figures(
+            OperatorApi::Fake,
+            Some(fake_runs),
+            &args.sizes,
+        ));
+        figures.extend(operator_figures(
+            OperatorApi::Real,
+            operator_runs.as_deref(),
+            &args.sizes,
+        ));
+    }
+    figures.extend(cli_run.iter().flat_map(cli_figures));
+    figures.extend(history_run.iter().flat_map(history::figures));
     println!("{}", report::table(&figures));
     let settings = json!({
         "poll_interval_secs": args.poll_secs,
@@ -156,6 +192,7 @@ async fn main() {
         "realistic_latency_secs": inprocess::REALISTIC_LATENCY,
         "runs": runs,
         "operator_runs": operator_runs,
+        "operator_fakeapi_runs": fake_runs,
         "pvectl": cli_run,
         "pvectl_history": history_run,
     });
@@ -286,7 +323,7 @@ mod tests {
             apply_running: cli::APPLY_MANIFESTS,
         };
         let mut figures = inprocess_figures(&runs);
-        figures.extend(operator_figures(None, &[100, 1000]));
+        figures.extend(operator_figures(OperatorApi::Real, None, &[100, 1000]));
         figures.extend(cli_figures(&cli_run));
         figures.extend(history::figures(&history::HistoryRun {
             operations: 100_000,

@@ -3,6 +3,7 @@
 //! A controller's own memory of its objects lives with that controller
 //! (`crate::guest::GuestContext`, `crate::connection::ConnectionContext`), beside this one.
 
+use crate::writes::Writes;
 use std::time::Duration;
 
 use kube::Client;
@@ -29,7 +30,12 @@ pub struct Settings {
     pub backoff: (Duration, Duration),
     /// The full resync of every guest's config and pending changes.
     pub full_resync: ResyncSettings,
+    /// Most reconciles one controller runs at once.
+    pub concurrency: u16,
 }
+
+/// [`Settings::concurrency`] unless `kubepve run --concurrent-reconciles` says otherwise.
+pub const CONCURRENT_RECONCILES: u16 = 32;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -39,6 +45,7 @@ impl Default for Settings {
             connection_retry: Duration::from_secs(15),
             backoff: (Duration::from_secs(5), Duration::from_secs(300)),
             full_resync: ResyncSettings::default(),
+            concurrency: CONCURRENT_RECONCILES,
         }
     }
 }
@@ -56,6 +63,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Timings.
     pub settings: Settings,
+    /// The operator's own writes its caches may not show yet.
+    pub writes: Writes,
 }
 
 impl Context {
@@ -81,6 +90,7 @@ impl Context {
             connections: Registry::default(),
             metrics,
             settings,
+            writes: Writes::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -26,7 +26,13 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// and together they are most of an object's size (kube-rs's advice for large caches). The
 /// initial list may come from the API server's watch cache (`resourceVersion=0`), as for
 /// kube-controller-manager's informers.
-pub fn trimmed<K>(api: Api<K>) -> Controller<K>
+///
+/// At most `concurrency` reconciles run at once (kube-runtime's default is no limit): when the
+/// operator starts with 1000 objects, an unbounded controller starts 1000 passes together, each
+/// with its own API request and connection, which costs memory (one HTTP/1 connection with its
+/// buffers per request in flight) and gains nothing, since the Proxmox work is bounded by the
+/// connection's in-flight limit anyway.
+pub fn trimmed<K>(api: Api<K>, concurrency: u16) -> Controller<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -37,6 +43,7 @@ where
     });
     let stream = reflector(writer, objects).applied_objects();
     Controller::for_stream(stream, reader)
+        .with_config(controller::Config::default().concurrency(concurrency))
 }
 
 /// A reconcile error that metrics count by a bounded label.
@@ -103,18 +110,21 @@ pub async fn run_owning<Parent, Child, E, Fut, C>(
 {
     let client = ctx.shared().client.clone();
     let kind = Parent::kind(&()).to_string();
-    trimmed(scoped_api::<Parent>(&client, &namespace))
-        .owns(
-            scoped_api::<Child>(&client, &namespace),
-            watcher::Config::default(),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, backoff_policy::<Parent, E, C>, ctx)
-        .for_each(|outcome| {
-            let kind = kind.clone();
-            async move { log_outcome(&kind, outcome) }
-        })
-        .await;
+    trimmed(
+        scoped_api::<Parent>(&client, &namespace),
+        ctx.shared().settings.concurrency,
+    )
+    .owns(
+        scoped_api::<Child>(&client, &namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, backoff_policy::<Parent, E, C>, ctx)
+    .for_each(|outcome| {
+        let kind = kind.clone();
+        async move { log_outcome(&kind, outcome) }
+    })
+    .await;
 }
 
 /// Logs the end of a reconcile run by a controller.

@@ -25,6 +25,8 @@ use kubepve_api::FINALIZER;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::writes::Writes;
+
 /// A namespaced kind the operator puts its finalizer on.
 pub trait Finalized:
     Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned
@@ -44,21 +46,33 @@ pub fn has<K: Finalized>(object: &K) -> bool {
     object.finalizers().iter().any(|f| f == FINALIZER)
 }
 
-/// Adds the finalizer unless it is there already.
-pub async fn add<K: Finalized>(client: &Client, object: &K) -> Result<(), kube::Error> {
+/// Adds the finalizer unless it is there already, and remembers the write in `writes`.
+pub async fn add<K: Finalized>(
+    client: &Client,
+    writes: &Writes,
+    object: &K,
+) -> Result<(), kube::Error> {
     if has(object) {
         return Ok(());
     }
     let mut finalizers = object.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
-    set(client, object, finalizers).await
+    let written = set(client, object, finalizers).await?;
+    writes.wrote(&written);
+    Ok(())
 }
 
-/// Removes the finalizer; an object or finalizer that is already gone is success.
-pub async fn remove<K: Finalized>(client: &Client, object: &K) -> Result<(), kube::Error> {
+/// Removes the finalizer; an object or finalizer that is already gone is success. The object
+/// is going, so `writes` forgets it.
+pub async fn remove<K: Finalized>(
+    client: &Client,
+    writes: &Writes,
+    object: &K,
+) -> Result<(), kube::Error> {
     if !has(object) {
         return Ok(());
     }
+    writes.forget(&object.uid().unwrap_or_default());
     let finalizers = object
         .finalizers()
         .iter()
@@ -68,17 +82,18 @@ pub async fn remove<K: Finalized>(client: &Client, object: &K) -> Result<(), kub
     match set(client, object, finalizers).await {
         // Gone already, or changed under us (the next reconcile sees the new list).
         Err(kube::Error::Api(status)) if [404, 409].contains(&status.code) => Ok(()),
-        other => other,
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
     }
 }
 
 /// A merge patch of the finalizer list, guarded by the resourceVersion it was computed from so
-/// that a concurrent change is not overwritten.
+/// that a concurrent change is not overwritten; the object as written.
 async fn set<K: Finalized>(
     client: &Client,
     object: &K,
     finalizers: Vec<String>,
-) -> Result<(), kube::Error> {
+) -> Result<K, kube::Error> {
     let patch = json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}
     });
@@ -88,6 +103,5 @@ async fn set<K: Finalized>(
         &PatchParams::default(),
         &Patch::Merge(&patch),
     )
-    .await?;
-    Ok(())
+    .await
 }

@@ -6,7 +6,7 @@
 //! between is the pure `kubepve-plan` crate shared with `pvectl`.
 //!
 //! Modules import downwards only, in rings: at the bottom `conditions`, `controller`,
-//! `duration`, `finalizer`, `memory` and `metrics`; then `proxmox` (the connection registry and
+//! `duration`, `finalizer`, `memory`, `metrics` and `writes`; then `proxmox` (the connection registry and
 //! the resync pace) and `server`; then `context` (what every controller shares) and `status`;
 //! then the controllers `connection` and `guest`, with `snapshot` and `schedule` above `guest`
 //! (they act on its guests and run with its context); `run` wires them together.
@@ -27,3 +27,4 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod vmset;
+pub mod writes;

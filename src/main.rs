@@ -76,6 +76,12 @@ struct RunArgs {
     #[arg(long, env = "KUBEPVE_FULL_RESYNC_READS_PER_SECOND", default_value = "1",
           value_parser = kubepve::proxmox::resync::parse_rate)]
     full_resync_reads_per_second: f64,
+    /// Most reconciles each controller runs at once (guests, connections, snapshots, ...).
+    /// More does not make Proxmox faster: its work is bounded per connection.
+    #[arg(long, env = "KUBEPVE_CONCURRENT_RECONCILES",
+          default_value_t = kubepve::context::CONCURRENT_RECONCILES,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    concurrent_reconciles: u16,
     /// The pod's name (the downward API sets `POD_NAME`): the leader lease's holder
     /// identity and the reporting instance of Events.
     #[arg(long, env = "POD_NAME", hide = true)]
@@ -102,6 +108,7 @@ fn main() -> anyhow::Result<()> {
                 backup_retention,
                 full_resync_interval,
                 full_resync_reads_per_second,
+                concurrent_reconciles,
                 pod_name,
                 pod_namespace,
             } = *args;
@@ -113,6 +120,7 @@ fn main() -> anyhow::Result<()> {
                     interval: full_resync_interval,
                     reads_per_second: full_resync_reads_per_second,
                 },
+                concurrency: concurrent_reconciles,
                 ..Default::default()
             };
             let options = kubepve::run::Options {

@@ -143,7 +143,7 @@ pub async fn controllers(
     let client = shared.client.clone();
     let ctx = Arc::new(GuestContext::new(shared.clone(), backups));
     let connections: Api<ProxmoxConnection> = scoped_api(&client, &namespace);
-    let connection_controller = trimmed(connections)
+    let connection_controller = trimmed(connections, shared.settings.concurrency)
         .graceful_shutdown_on(shutdown.clone())
         .run(
             connection::reconcile,

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::context::{Context, MANAGER};
 use crate::finalizer::Finalized;
 
-/// Applies `status` as the whole status of `object`.
+/// Applies `status` as the whole status of `object`, and remembers the write (`crate::writes`).
 pub async fn write<K: Finalized, S: Serialize>(
     ctx: &Context,
     object: &K,
@@ -22,11 +22,13 @@ pub async fn write<K: Finalized, S: Serialize>(
         "status": status,
     });
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            &object.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    ctx.writes.wrote(&written);
     Ok(())
 }

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kubepve_api::{NodeInfo, ProxmoxConnection, ProxmoxConnectionStatus};
-use serde_json::json;
 
 use crate::conditions::{Health, now};
-use crate::context::{Context, MANAGER};
+use crate::context::Context;
 use crate::memory::Backoff;
 use crate::proxmox::registry::{Connection, ConnectionKey, Policy, Unavailable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -85,6 +84,9 @@ pub async fn reconcile(
     conn: Arc<ProxmoxConnection>,
     ctx: Arc<ConnectionContext>,
 ) -> Result<Action, ConnectionError> {
+    if ctx.writes.behind(&*conn) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let started = std::time::Instant::now();
     let ns = conn.namespace().unwrap_or_default();
     let key: ConnectionKey = (ns.clone(), conn.name_any());
@@ -93,13 +95,13 @@ pub async fn reconcile(
     );
     let deleting = conn.metadata.deletion_timestamp.is_some();
     if !deleting {
-        crate::finalizer::add(&ctx.client, &*conn).await?;
+        crate::finalizer::add(&ctx.client, &ctx.writes, &*conn).await?;
     } else if !crate::finalizer::has(&*conn) {
         return Ok(Action::await_change());
     } else {
         let users = users::guests_using(&ctx.client, &key).await?;
         if users.is_empty() {
-            crate::finalizer::remove(&ctx.client, &*conn).await?;
+            crate::finalizer::remove(&ctx.client, &ctx.writes, &*conn).await?;
             ctx.connections.remove(&key);
             return Ok(Action::await_change());
         }
@@ -284,19 +286,7 @@ async fn write_status(
     if unchanged(conn.status.as_ref(), &status, &now) {
         return Ok(());
     }
-    let api: Api<ProxmoxConnection> =
-        Api::namespaced(ctx.client.clone(), &conn.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "kubepve.io/v1alpha1",
-        "kind": "ProxmoxConnection",
-        "status": status,
-    });
-    api.patch_status(
-        &conn.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    crate::status::write(ctx, conn, &status).await?;
     Ok(())
 }
 

@@ -5,14 +5,20 @@
 //! so do the snapshot, schedule and restore controllers, which act on the same guests (a restore
 //! backs up a guest's config and makes its controller read it again).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use super::Observations;
 use super::backup::BackupSettings;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
 use crate::context::Context;
 use crate::memory::{Backoff, Refusals, Repeats};
+use crate::proxmox::registry::Wake;
+
+/// Where a guest controller takes requests to reconcile one of its objects (namespace, name).
+type WakeSender = UnboundedSender<(String, String)>;
 
 /// The guest controllers' context: the shared one, and their own memory of their objects.
 #[derive(Clone)]
@@ -31,6 +37,9 @@ pub struct GuestContext {
     pub backups: BackupSettings,
     /// Objects with a Proxmox task in flight, for the tasks-in-flight gauge.
     tasks: Arc<Mutex<HashSet<String>>>,
+    /// Where each guest controller takes requests to reconcile one of its objects now (by
+    /// kind: namespace and name), for objects woken when a create slot frees up.
+    wakers: Arc<Mutex<HashMap<&'static str, WakeSender>>>,
 }
 
 impl GuestContext {
@@ -45,7 +54,32 @@ impl GuestContext {
             refusals: Refusals::default(),
             backups,
             tasks: Arc::default(),
+            wakers: Arc::default(),
         }
+    }
+
+    /// The requests to reconcile objects of `kind` now, for its controller (which calls this
+    /// once; a later call replaces the earlier channel).
+    pub fn wake_requests(&self, kind: &'static str) -> UnboundedReceiver<(String, String)> {
+        let (send, receive) = unbounded_channel();
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind, send);
+        receive
+    }
+
+    /// What reconciles the object `kind`/`namespace`/`name` now; nothing while no controller
+    /// of `kind` runs (a test driving passes by hand).
+    pub fn waker(&self, kind: &'static str, namespace: &str, name: &str) -> Wake {
+        let wakers = self.wakers.clone();
+        let target = (namespace.to_string(), name.to_string());
+        Arc::new(move || {
+            let wakers = wakers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(send) = wakers.get(kind) {
+                let _ = send.send(target.clone());
+            }
+        })
     }
 
     /// Records whether the object `uid` has a Proxmox task in flight, and updates the gauge.

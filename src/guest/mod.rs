@@ -133,9 +133,15 @@ pub async fn controller<K: GuestObject>(
 ) {
     let client = ctx.client.clone();
     let guests = scoped_api::<K>(&client, &namespace);
-    let controller = trimmed(guests);
+    let controller = trimmed(guests, ctx.settings.concurrency);
     let store = controller.store();
+    // Objects woken when a create slot they wait for frees up.
+    let woken = futures::stream::unfold(ctx.wake_requests(K::KIND), |mut requests| async move {
+        let (namespace, name) = requests.recv().await?;
+        Some((ObjectRef::<K>::new(&name).within(&namespace), requests))
+    });
     controller
+        .reconcile_on(woken)
         .watches(
             scoped_api::<ProxmoxConnection>(&client, &namespace),
             watcher::Config::default(),

@@ -72,6 +72,10 @@ pub async fn reconcile<K: GuestObject>(
     object: Arc<K>,
     ctx: Arc<GuestContext>,
 ) -> Result<Action, GuestError> {
+    // A cache that does not show this operator's last write yet would undo it (`writes`).
+    if ctx.writes.behind(&*object) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let started = Instant::now();
     let deleting = object.meta().deletion_timestamp.is_some();
     let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
@@ -79,7 +83,7 @@ pub async fn reconcile<K: GuestObject>(
         return Ok(Action::await_change());
     }
     if !deleting {
-        crate::finalizer::add(&ctx.client, &*object).await?;
+        crate::finalizer::add(&ctx.client, &ctx.writes, &*object).await?;
     }
     let prior = object.guest_status().cloned().unwrap_or_default();
     let mut st = prior.clone();
@@ -266,7 +270,7 @@ async fn release<K: GuestObject, T>(
     ctx: &GuestContext,
     conn: Option<&Connection>,
 ) -> Flow<T> {
-    crate::finalizer::remove(&ctx.client, object).await?;
+    crate::finalizer::remove(&ctx.client, &ctx.writes, object).await?;
     let uid = object.uid().unwrap_or_default();
     forget(&ctx.observations, &uid);
     if let Some(conn) = conn {

@@ -40,6 +40,9 @@ pub async fn reconcile(
     object: Arc<ProxmoxSnapshotSchedule>,
     ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
+    if ctx.writes.behind(&*object) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let started = std::time::Instant::now();
     let result = reconcile_at(&object, &ctx, Timestamp::now()).await;
     ctx.metrics

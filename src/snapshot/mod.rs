@@ -57,7 +57,10 @@ pub async fn controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = trimmed(scoped_api::<ProxmoxSnapshot>(&client, &namespace));
+    let controller = trimmed(
+        scoped_api::<ProxmoxSnapshot>(&client, &namespace),
+        ctx.settings.concurrency,
+    );
     let store = controller.store();
     let store2 = store.clone();
     let of_guest = move |store: &kube::runtime::reflector::Store<ProxmoxSnapshot>,
@@ -103,13 +106,16 @@ pub async fn restore_controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    trimmed(scoped_api::<ProxmoxSnapshotRestore>(&client, &namespace))
-        .graceful_shutdown_on(shutdown)
-        .run(
-            restore::reconcile,
-            backoff_policy::<ProxmoxSnapshotRestore, SnapshotError, GuestContext>,
-            ctx,
-        )
-        .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
-        .await;
+    trimmed(
+        scoped_api::<ProxmoxSnapshotRestore>(&client, &namespace),
+        ctx.settings.concurrency,
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(
+        restore::reconcile,
+        backoff_policy::<ProxmoxSnapshotRestore, SnapshotError, GuestContext>,
+        ctx,
+    )
+    .for_each(|outcome| async move { log_outcome("ProxmoxSnapshotRestore", outcome) })
+    .await;
 }

@@ -67,13 +67,16 @@ pub async fn reconcile(
     object: Arc<ProxmoxSnapshot>,
     ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
+    if ctx.writes.behind(&*object) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let started_at = Instant::now();
     let deleting = object.meta().deletion_timestamp.is_some();
     if deleting && !object.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
     if !deleting {
-        crate::finalizer::add(&ctx.client, &*object).await?;
+        crate::finalizer::add(&ctx.client, &ctx.writes, &*object).await?;
     }
     let prior = object.status.clone().unwrap_or_default();
     let mut st = prior.clone();
@@ -468,7 +471,11 @@ async fn own(
     {
         // Changed under us: the next pass sees the new object and tries again.
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        other => other.map(|_| ()).map_err(Into::into),
+        Err(e) => Err(e.into()),
+        Ok(written) => {
+            ctx.writes.wrote(&written);
+            Ok(())
+        }
     }
 }
 
@@ -476,6 +483,6 @@ async fn release(
     object: &ProxmoxSnapshot,
     ctx: &GuestContext,
 ) -> Result<Option<Outcome>, SnapshotError> {
-    crate::finalizer::remove(&ctx.client, object).await?;
+    crate::finalizer::remove(&ctx.client, &ctx.writes, object).await?;
     Ok(None)
 }

@@ -44,6 +44,9 @@ pub async fn reconcile(
     object: Arc<ProxmoxSnapshotRestore>,
     ctx: Arc<GuestContext>,
 ) -> Result<Action, SnapshotError> {
+    if ctx.writes.behind(&*object) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let prior = object.status.clone().unwrap_or_default();
     if matches!(prior.phase, Some(RestorePhase::Succeeded))
         || (prior.phase == Some(RestorePhase::Failed) && prior.last_task.is_some())

@@ -36,6 +36,9 @@ pub async fn reconcile(
     set: Arc<ProxmoxVMSet>,
     ctx: Arc<GuestContext>,
 ) -> Result<Action, VMSetError> {
+    if ctx.writes.behind(&*set) {
+        return Ok(Action::requeue(crate::writes::CATCH_UP));
+    }
     let started = std::time::Instant::now();
     let result = reconcile::reconcile_set(&set, &ctx).await;
     ctx.metrics.reconciled("ProxmoxVMSet", started.elapsed());

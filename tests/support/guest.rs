@@ -66,6 +66,7 @@ pub fn fast_settings() -> Settings {
             reads_per_second: 1e6,
             ..Default::default()
         },
+        ..Settings::default()
     }
 }
 

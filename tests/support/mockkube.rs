@@ -75,12 +75,38 @@ fn response(reply: Reply) -> Response<ResponseBody> {
     }
 }
 
+/// What answers each request.
+type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
 /// A mocked API server; dropping it stops the responder.
 pub struct MockKube {
     /// A client whose requests go to the handler.
     pub client: Client,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    handler: Handler,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Reads one request into what a handler sees.
+async fn record<B>(request: Request<B>) -> Recorded
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Recorded {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        content_type,
+    }
 }
 
 impl MockKube {
@@ -91,27 +117,16 @@ impl MockKube {
 
     /// Starts a responder whose `handler` may answer with a stream.
     pub fn streaming(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let handler: Handler = Arc::new(handler);
         let (service, mut handle) =
             tower_test::mock::pair::<Request<Body>, Response<ResponseBody>>();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
+        let answer = handler.clone();
         let task = tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
-                let (parts, body) = request.into_parts();
-                let content_type = parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let bytes = body.collect_bytes().await.unwrap();
-                let recorded = Recorded {
-                    method: parts.method.to_string(),
-                    uri: parts.uri.to_string(),
-                    body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                    content_type,
-                };
-                let reply = handler(&recorded);
+                let recorded = record(request).await;
+                let reply = answer(&recorded);
                 log.lock().unwrap().push(recorded);
                 send.send_response(response(reply));
             }
@@ -119,8 +134,32 @@ impl MockKube {
         Self {
             client: Client::new(service, "default"),
             requests,
+            handler,
             task,
         }
+    }
+
+    /// Serves the same handler over plain HTTP on a free loopback port, for a process of its
+    /// own (`kubepve run` with a kubeconfig naming the address). Requests served this way are
+    /// not recorded (a long run would keep every body). Stops when the returned handle is
+    /// dropped.
+    pub async fn serve_http(&self) -> HttpServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        let handler = self.handler.clone();
+        let app = axum::Router::new().fallback(move |request: Request<axum::body::Body>| {
+            let handler = handler.clone();
+            async move {
+                let recorded = record(request).await;
+                response(handler(&recorded))
+            }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HttpServer { addr, task }
     }
 
     /// Every request so far.
@@ -134,6 +173,31 @@ impl MockKube {
             .into_iter()
             .filter(|r| r.method == method && r.uri.contains(fragment))
             .collect()
+    }
+}
+
+/// A [`MockKube`] handler served over HTTP; dropping it stops the server.
+pub struct HttpServer {
+    /// Where it listens (127.0.0.1).
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// A kubeconfig for a client of this server (no credentials: the fake asks for none).
+    pub fn kubeconfig(&self, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {namespace}\n\
+             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            self.addr
+        )
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kubepve_api::GuestStatus;
 use kubepve_plan::{Desired, Observed, Plan, Step};
 
@@ -76,15 +77,23 @@ pub(super) async fn apply<K: GuestObject>(
             });
         return ends(Outcome::stalled(&reason, message, left));
     }
+    let wake = || {
+        ctx.waker(
+            K::KIND,
+            &object.namespace().unwrap_or_default(),
+            &object.name_any(),
+        )
+    };
     if let Some(slot) = create_slot(&step, desired.node())
-        && let Err(limit) = conn.try_start_create(uid, slot)
+        && let Err(limit) = conn.try_start_create(uid, slot, wake())
     {
-        // Waiting costs no Proxmox call (the plan came from the shared read): look again soon,
-        // as slots free up when the tasks holding them end.
+        // Waiting costs no Proxmox call and no pass: the slot that frees up first wakes the
+        // first object waiting for it. The requeue is only a fallback, for a slot whose woken
+        // waiter no longer needed it.
         return ends(Outcome::progressing(
             "WaitingForCreateSlot",
             limit,
-            settings.task_poll / 4,
+            settings.drift_interval,
         ));
     }
     if matches!(step, Step::Adopt { .. }) {

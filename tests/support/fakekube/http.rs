@@ -1,7 +1,8 @@
 //! The fake's URL layout, as the API server's: `/api/v1[/namespaces/{ns}]/{plural}[/{name}
 //! [/status]]` for the core group and `/apis/{group}/{version}/...` for the others; GET (one or
 //! a list, with an `a=b,c=d` label selector), POST, PUT, PATCH (merge or server-side apply,
-//! told apart by the content type, with `fieldManager` and `force` from the query), DELETE,
+//! told apart by the content type, with `fieldManager` and `force` from the query), DELETE (of
+//! one object, or of a namespace's collection with a label selector),
 //! `GET ...?watch=true` (a stream of events, see [`super::watch`]), and the scale subresource
 //! of a CRD that declares one.
 
@@ -162,6 +163,26 @@ pub fn handle(store: &mut Store, r: &Recorded) -> Answer {
             store.update(t.kind, ns, name, change, t.status)
         }
         ("DELETE", Some(name)) => store.delete(t.kind, ns, name),
+        // deletecollection: each selected object is deleted as by its own DELETE (marked when
+        // it has finalizers); the answer is the list of what was selected.
+        ("DELETE", None) if t.namespace.is_some() => {
+            let selector = query(&r.uri, "labelSelector");
+            let names: Vec<String> = store
+                .list(t.kind.plural, t.namespace)
+                .into_iter()
+                .filter(|o| labels_match(o, selector.as_deref()))
+                .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+                .collect();
+            let items: Vec<serde_json::Value> = names
+                .iter()
+                .map(|name| store.delete(t.kind, ns, name).1)
+                .collect();
+            let list = json!({
+                "apiVersion": t.kind.api_version, "kind": format!("{}List", t.kind.kind),
+                "metadata": {"resourceVersion": store.version()}, "items": items,
+            });
+            (200, list)
+        }
         (method, _) => errors::unsupported(&format!("{method} {path}")),
     }
 }

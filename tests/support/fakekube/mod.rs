@@ -277,6 +277,12 @@ impl FakeKube {
         self.with(|s| s.collect_garbage = on);
     }
 
+    /// Delivers every live watch event `lag` after its write, as a real API server's watch
+    /// trails the write's answer (see `watch`); zero delivers them at once.
+    pub fn lag_watches(&self, lag: std::time::Duration) {
+        self.with(|s| s.watches.lag = lag);
+    }
+
     /// How many watches are open (every controller keeps one per kind it watches).
     pub fn open_watches(&self) -> usize {
         self.with(|s| s.watches.open_count())

@@ -4,8 +4,14 @@
 //! replays the kept events after `N` and then follows live; from `0` or no version it starts
 //! with an `ADDED` for every current object. Events older than the kept history answer with the
 //! `410 Expired` error event a compacted etcd gives, so a client must list again.
+//!
+//! A real server's watch events reach a client some time after the write's own answer (etcd,
+//! the watch cache, the wire), so a controller's cache is always a little behind its own
+//! writes. In process the fake delivers them almost at once, which hides that; [`Watches::lag`]
+//! makes every live event arrive that long after the write, in order.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -90,6 +96,34 @@ pub fn labels_match(object: &Value, selector: Option<&str>) -> bool {
 struct Watcher {
     filter: Filter,
     send: UnboundedSender<Bytes>,
+    /// With a lag: the events go through a forwarder that holds each until its time.
+    lagged: Option<UnboundedSender<(tokio::time::Instant, Bytes)>>,
+}
+
+impl Watcher {
+    /// Sends `chunk` (after `lag` when lagging); false once the watch is closed.
+    fn deliver(&self, chunk: Bytes, lag: Duration) -> bool {
+        match &self.lagged {
+            Some(forward) => forward
+                .send((tokio::time::Instant::now() + lag, chunk))
+                .is_ok(),
+            None => self.send.send(chunk).is_ok(),
+        }
+    }
+}
+
+/// A forwarder that delivers each event at its time, in order.
+fn lagging(send: UnboundedSender<Bytes>) -> UnboundedSender<(tokio::time::Instant, Bytes)> {
+    let (forward, mut held) = mpsc::unbounded_channel::<(tokio::time::Instant, Bytes)>();
+    tokio::spawn(async move {
+        while let Some((at, chunk)) = held.recv().await {
+            tokio::time::sleep_until(at).await;
+            if send.send(chunk).is_err() {
+                return;
+            }
+        }
+    });
+    forward
 }
 
 /// The event history and the open watches.
@@ -99,6 +133,8 @@ pub struct Watches {
     /// The version of the newest event no longer kept.
     forgotten: u64,
     watchers: Vec<Watcher>,
+    /// How long after a write its live events reach the watches (zero: at once).
+    pub lag: Duration,
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -119,8 +155,9 @@ impl Watches {
         object: &Value,
     ) {
         let chunk = line(kind.name(), object);
+        let lag = self.lag;
         self.watchers.retain(|w| {
-            !w.filter.matches(plural, namespace, object) || w.send.send(chunk.clone()).is_ok()
+            !w.filter.matches(plural, namespace, object) || w.deliver(chunk.clone(), lag)
         });
         self.history.push_back(Event {
             version,
@@ -169,7 +206,12 @@ impl Watches {
                 }
             }
         }
-        self.watchers.push(Watcher { filter, send });
+        let lagged = (!self.lag.is_zero()).then(|| lagging(send.clone()));
+        self.watchers.push(Watcher {
+            filter,
+            send,
+            lagged,
+        });
         receive
     }
 
