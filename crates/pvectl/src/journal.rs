@@ -220,6 +220,15 @@ fn write(record: &Record, id: Option<i64>) -> Option<i64> {
 /// removal of the WAL file, and an `apply` writes how each of its tasks ended.
 static OPEN: Mutex<Option<(PathBuf, store::Store)>> = Mutex::new(None);
 
+/// Close the journal this process opened, if it did: SQLite folds the write-ahead log into
+/// the database and removes it when the last connection closes.
+pub fn close() {
+    let mut open = OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *open = None;
+}
+
 /// Run `f` on the open journal; a failure is a warning.
 fn with_store<T>(f: impl FnOnce(&mut store::Store) -> rusqlite::Result<T>) -> Option<T> {
     let path = path();
