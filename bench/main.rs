@@ -6,7 +6,8 @@
 //!   process of its own (`bench inprocess ...`), so that its RSS is its own.
 //! - `kubepve run` against a real API server (`operator.rs`): the same figures for the real
 //!   operator; SKIPPED without `KUBEBUILDER_ASSETS` or `KUBEPVE_TEST_KUBECONFIG`.
-//! - `pvectl` (`cli.rs`): `vm list` over 2000 guests, `apply -f` of 100 manifests.
+//! - `pvectl` (`cli.rs`): `vm list` over 2000 guests; beside the floor client of issue 17
+//!   (`floor.py`), `vm create --start` of 100 VMs and `apply -f` of 100 and 1000 manifests.
 //! - `pvectl history` (`history.rs`): importing and filtering a journal of 100,000 operations.
 //!
 //! It prints a table (figure, target, pass/fail; built in `figures.rs`) and writes it as JSON
@@ -73,6 +74,10 @@ struct Args {
     /// The kubepve binary (default: $KUBEPVE_BIN, else next to this bench).
     #[arg(long)]
     kubepve: Option<PathBuf>,
+    /// Run only this part (`pvectl`: the pvectl figures, without the operator runs and
+    /// `pvectl history`).
+    #[arg(long, value_parser = ["pvectl"])]
+    only: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -110,8 +115,9 @@ async fn main() {
         println!("{}", serde_json::to_string(&run).expect("run as JSON"));
         return;
     }
+    let only_pvectl = args.only.as_deref() == Some("pvectl");
     let mut runs = Vec::new();
-    for &profile in &args.profiles {
+    for &profile in args.profiles.iter().filter(|_| !only_pvectl) {
         for &guests in &args.sizes {
             eprintln!(
                 "in-process operator: {} guests, {} tasks...",
@@ -122,15 +128,27 @@ async fn main() {
         }
     }
     eprintln!(
-        "pvectl: vm list over {} guests, apply of {} manifests...",
+        "pvectl: vm list over {} guests; the floor, vm create and apply of {} and {} manifests...",
         cli::LIST_GUESTS,
-        cli::APPLY_MANIFESTS
+        cli::APPLY_MANIFESTS,
+        cli::APPLY_MANIFESTS_LARGE
     );
     let pvectl = args
         .pvectl
         .clone()
         .unwrap_or_else(|| operator::sibling_bin("pvectl"));
-    let cli_run = cli::run(&pvectl).await;
+    let cli_run = cli::run(&pvectl, &cli::venv_python()).await;
+    if only_pvectl {
+        let figures = cli_figures(&cli_run);
+        println!("{}", report::table(&figures));
+        let settings = json!({ "pvectl": cli_run });
+        let document = report::json(&figures, report::machine(), settings);
+        let text = serde_json::to_string_pretty(&document).expect("JSON");
+        std::fs::write(&args.out, text + "\n")
+            .unwrap_or_else(|e| panic!("writing {}: {e}", args.out.display()));
+        println!("written to {}", args.out.display());
+        return;
+    }
     eprintln!("pvectl history over {} operations...", args.history_ops);
     let history_run = history::run(&pvectl, args.history_ops);
     eprintln!("kubepve run against a real API server...");
@@ -226,8 +244,23 @@ mod tests {
         "operator.instant.n1000.cpu_secs",
         "pvectl.list.calls",
         "pvectl.list.overhead_ms",
+        "pvectl.floor.wall_secs",
+        "pvectl.floor.calls_per_guest",
+        "pvectl.create.wall_secs",
+        "pvectl.create.calls_per_guest",
+        "pvectl.create.wall_ratio_floor",
+        "pvectl.create.calls_ratio_floor",
         "pvectl.apply.calls",
+        "pvectl.apply.calls_per_guest",
         "pvectl.apply.wall_secs",
+        "pvectl.apply.wall_ratio_floor",
+        "pvectl.apply.calls_ratio_floor",
+        "pvectl.floor1000.wall_secs",
+        "pvectl.floor.wall_ratio_1000_100",
+        "pvectl.apply1000.wall_secs",
+        "pvectl.apply1000.wall_ratio_floor",
+        "pvectl.apply1000.calls_per_guest",
+        "pvectl.apply.wall_ratio_1000_100",
         "pvectl.history.import_secs",
         "pvectl.history.guest_ms",
         "pvectl.history.failed_ms",
@@ -276,14 +309,23 @@ mod tests {
                 })
             })
             .collect();
+        let batch = |guests: usize, wall_secs: f64, requests: usize| cli::Batch {
+            guests,
+            wall_secs,
+            requests,
+            running: guests,
+            ..Default::default()
+        };
         let cli_run = cli::CliRun {
             list_calls: 1,
             list_wall_ms: 80.0,
             list_request_ms: 30.0,
             list_rows: cli::LIST_GUESTS as usize,
-            apply_calls: 500,
-            apply_wall_secs: 3.0,
-            apply_running: cli::APPLY_MANIFESTS,
+            floor: batch(100, 1.5, 200),
+            create: batch(100, 2.4, 300),
+            apply: batch(100, 1.8, 202),
+            floor_large: batch(1000, 17.0, 2000),
+            apply_large: batch(1000, 18.0, 2002),
         };
         let mut figures = inprocess_figures(&runs);
         figures.extend(operator_figures(None, &[100, 1000]));
@@ -323,6 +365,14 @@ mod tests {
             document["figures"]["pvectl.list.overhead_ms"]["verdict"], "pass",
             "50 ms beyond the call meets the 100 ms target"
         );
+        let figure = |id: &str| &document["figures"][id];
+        let value = |id: &str| figure(id)["value"].as_f64().unwrap();
+        assert!((value("pvectl.apply.wall_ratio_floor") - 1.2).abs() < 1e-9);
+        assert_eq!(figure("pvectl.apply.wall_ratio_floor")["verdict"], "pass");
+        assert!((value("pvectl.create.calls_ratio_floor") - 1.5).abs() < 1e-9);
+        assert!((value("pvectl.apply.wall_ratio_1000_100") - 10.0).abs() < 1e-9);
+        // 2.4 s against the floor's 1.5 s misses the 1.5x target.
+        assert_eq!(figure("pvectl.create.wall_ratio_floor")["verdict"], "fail");
         assert!(document["machine"]["cpus"].as_u64().unwrap() >= 1);
         let table = report::table(&figures);
         assert!(
