@@ -1,5 +1,5 @@
 //! `pvectl` at scale: `vm list` over 2000 guests, and creating and starting guests beside the
-//! floor of issue 17, each batch on a fresh fakepve (tasks end at once) and VMID range:
+//! floor of issue 17, each batch on a fresh fakepve (tasks end at once), VMIDs from `inprocess::FIRST_VMID`:
 //! `bench/floor.py` (a plain script, one POST with start=1 and task status reads per VM, 8
 //! threads), `pvectl vm create --vmid N --start` (100 invocations, 8 at a time), and `pvectl
 //! apply -f` of 100 and of 1000 manifests, with the floor at 1000 too, for how the fake itself
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use pve_testkit::{FakePve, Token, VmSeed};
 use serde::{Deserialize, Serialize};
 
-use crate::inprocess::{Profile, client, guest_object, start_pve};
+use crate::inprocess::{FIRST_VMID, Profile, client, guest_object, running_guests, start_pve};
 use crate::support::pvectl::Pvectl;
 
 /// Guests seeded for `vm list`.
@@ -29,11 +29,6 @@ pub const AT_ONCE: usize = 8;
 const LIST_RUNS: usize = 5;
 /// First VMID of the listed guests.
 const LIST_FIRST_VMID: u32 = 100_000;
-/// First VMIDs of the floor's, `vm create`'s and the two applies' guests: fresh ranges.
-const FLOOR_FIRST_VMID: u32 = 2000;
-const CREATE_FIRST_VMID: u32 = 3000;
-const APPLY_FIRST_VMID: u32 = 4000;
-const APPLY_LARGE_FIRST_VMID: u32 = 10_000;
 
 /// One batch of guests created and started.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -148,7 +143,7 @@ pub async fn run(bin: &Path, python: &Path) -> CliRun {
     pve.stop().await;
     eprintln!("  apply -f: {APPLY_MANIFESTS} manifests...");
     let (pve, token, pvectl) = fresh(bin).await;
-    let apply = run_apply(&pvectl, &pve, &token, APPLY_FIRST_VMID, APPLY_MANIFESTS).await;
+    let apply = run_apply(&pvectl, &pve, &token, APPLY_MANIFESTS).await;
     pve.stop().await;
     eprintln!("  floor client: {APPLY_MANIFESTS_LARGE} VMs, {AT_ONCE} threads...");
     let (pve, token, pvectl) = fresh(bin).await;
@@ -156,14 +151,7 @@ pub async fn run(bin: &Path, python: &Path) -> CliRun {
     pve.stop().await;
     eprintln!("  apply -f: {APPLY_MANIFESTS_LARGE} manifests...");
     let (pve, token, pvectl) = fresh(bin).await;
-    let apply_large = run_apply(
-        &pvectl,
-        &pve,
-        &token,
-        APPLY_LARGE_FIRST_VMID,
-        APPLY_MANIFESTS_LARGE,
-    )
-    .await;
+    let apply_large = run_apply(&pvectl, &pve, &token, APPLY_MANIFESTS_LARGE).await;
     pve.stop().await;
     CliRun {
         list_calls,
@@ -237,7 +225,7 @@ async fn run_floor(
         .arg(&secret)
         .arg("--ca-file")
         .arg(&ca)
-        .args(["--first-vmid", &FLOOR_FIRST_VMID.to_string()])
+        .args(["--first-vmid", &FIRST_VMID.to_string()])
         .args(["--count", &n.to_string()])
         .args(["--threads", &AT_ONCE.to_string()])
         .output()
@@ -256,7 +244,7 @@ async fn run_floor(
     });
     assert_eq!(printed.failed, 0, "the floor's tasks failed");
     let wall = Duration::from_secs_f64(printed.wall_secs);
-    batch(pve, token, FLOOR_FIRST_VMID, n, wall).await
+    batch(pve, token, n, wall).await
 }
 
 /// `pvectl vm create --vmid N --start`, one invocation per VM, [`AT_ONCE`] at a time.
@@ -272,7 +260,7 @@ async fn run_create(pvectl: &Pvectl, pve: &FakePve, token: &Token) -> Batch {
                     if i as usize >= APPLY_MANIFESTS {
                         break;
                     }
-                    let vmid = (CREATE_FIRST_VMID + i).to_string();
+                    let vmid = (FIRST_VMID + i).to_string();
                     let name = format!("create-{i:04}");
                     timed(
                         pvectl,
@@ -299,30 +287,26 @@ async fn run_create(pvectl: &Pvectl, pve: &FakePve, token: &Token) -> Batch {
         }
     });
     let wall = started.elapsed();
-    batch(pve, token, CREATE_FIRST_VMID, APPLY_MANIFESTS, wall).await
+    batch(pve, token, APPLY_MANIFESTS, wall).await
 }
 
-/// `pvectl apply -f` of a folder of `n` manifests with VMIDs from `first`.
-async fn run_apply(pvectl: &Pvectl, pve: &FakePve, token: &Token, first: u32, n: usize) -> Batch {
-    let manifests = pvectl.path(&format!("manifests-{first}"));
+/// `pvectl apply -f` of a folder of `n` manifests.
+async fn run_apply(pvectl: &Pvectl, pve: &FakePve, token: &Token, n: usize) -> Batch {
+    let manifests = pvectl.path(&format!("manifests-{n}"));
     std::fs::create_dir(&manifests).expect("manifest dir");
     for i in 0..n {
-        let mut object = guest_object(i, "pve", "default");
-        let name = format!("apply-{first}-{i:04}");
-        object["metadata"]["name"] = name.clone().into();
-        object["spec"]["name"] = name.into();
-        object["spec"]["vmid"] = (first as usize + i).into();
+        let object = guest_object(i, "pve", "default");
         let yaml = serde_saphyr::to_string(&object).expect("manifest as YAML");
         std::fs::write(manifests.join(format!("vm-{i:04}.yaml")), yaml).expect("write manifest");
     }
     pve.clear_requests().await;
     let (_, wall) = timed(pvectl, &["apply", "-f", path(&manifests)]);
-    batch(pve, token, first, n, wall).await
+    batch(pve, token, n, wall).await
 }
 
 /// The batch's figures: the requests the fake recorded since it was cleared, and how many of
-/// VMIDs `first..first + n` run.
-async fn batch(pve: &FakePve, token: &Token, first: u32, n: usize, wall: Duration) -> Batch {
+/// the `n` guests from [`FIRST_VMID`] run.
+async fn batch(pve: &FakePve, token: &Token, n: usize, wall: Duration) -> Batch {
     let recorded = pve.requests().await;
     let mut by_request = std::collections::BTreeMap::new();
     for r in &recorded {
@@ -330,18 +314,7 @@ async fn batch(pve: &FakePve, token: &Token, first: u32, n: usize, wall: Duratio
             .entry(format!("{} {}", r.method, shape(&r.path)))
             .or_insert(0) += 1;
     }
-    let range = u64::from(first)..u64::from(first) + n as u64;
-    let running = client(pve, token, None)
-        .cluster_resources(Some("vm"))
-        .await
-        .map(|items| {
-            items
-                .iter()
-                .filter(|r| r.is_guest() && r.vmid.is_some_and(|v| range.contains(&v)))
-                .filter(|r| r.status.as_deref() == Some("running"))
-                .count()
-        })
-        .unwrap_or_default();
+    let running = running_guests(pve, token, n).await;
     Batch {
         guests: n,
         wall_secs: wall.as_secs_f64(),
