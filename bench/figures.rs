@@ -36,6 +36,9 @@ mod target {
     pub const LIST_CALLS: f64 = 1.0;
     /// CLI milliseconds of `pvectl vm list` beyond its Proxmox call.
     pub const LIST_OVERHEAD_MS: f64 = 100.0;
+    /// `pvectl vm create --start` and `apply -f` of 100 manifests over the floor client (issue
+    /// 17), in wall time and in Proxmox calls per guest.
+    pub const FLOOR_RATIO: f64 = 1.5;
 }
 
 /// The figures of the in-process runs.
@@ -363,7 +366,6 @@ pub fn operator_figures(
 /// The figures of the pvectl runs.
 pub fn cli_figures(run: &cli::CliRun) -> Vec<Figure> {
     let list = format!("vm list over {} guests", cli::LIST_GUESTS);
-    let apply = format!("apply -f of {} manifests", cli::APPLY_MANIFESTS);
     let mut list_calls = Figure::measured(
         "pvectl.list.calls",
         PVECTL,
@@ -376,23 +378,20 @@ pub fn cli_figures(run: &cli::CliRun) -> Vec<Figure> {
         list_calls.verdict = report::Verdict::Fail;
         list_calls = list_calls.note(format!("printed only {} rows", run.list_rows));
     }
-    let mut apply_wall = Figure::measured(
-        "pvectl.apply.wall_secs",
-        PVECTL,
-        format!("{apply}: wall time"),
-        run.apply_wall_secs,
-        "s",
-        None,
+    let floor = format!(
+        "floor: plain script, {} VMs, {} threads, POST start=1 + task status",
+        run.floor.guests,
+        cli::AT_ONCE
     );
-    if run.apply_running != cli::APPLY_MANIFESTS {
-        apply_wall.verdict = report::Verdict::Fail;
-        apply_wall = apply_wall.note(format!(
-            "only {}/{} guests running afterwards",
-            run.apply_running,
-            cli::APPLY_MANIFESTS
-        ));
-    }
-    vec![
+    let create = format!(
+        "vm create --vmid N --start: {} invocations, {} at a time",
+        run.create.guests,
+        cli::AT_ONCE
+    );
+    let apply = format!("apply -f of {} manifests", run.apply.guests);
+    let large = format!("apply -f of {} manifests", run.apply_large.guests);
+    let floor_large = format!("floor: plain script, {} VMs", run.floor_large.guests);
+    let mut figures = vec![
         list_calls,
         Figure::measured(
             "pvectl.list.wall_ms",
@@ -418,22 +417,108 @@ pub fn cli_figures(run: &cli::CliRun) -> Vec<Figure> {
             "ms",
             at_most(target::LIST_OVERHEAD_MS),
         ),
-        Figure::measured(
-            "pvectl.apply.calls",
+    ];
+    let batches = [
+        ("pvectl.floor", &floor, &run.floor),
+        ("pvectl.create", &create, &run.create),
+        ("pvectl.apply", &apply, &run.apply),
+        ("pvectl.floor1000", &floor_large, &run.floor_large),
+        ("pvectl.apply1000", &large, &run.apply_large),
+    ];
+    for (id, what, b) in batches {
+        let mut wall = Figure::measured(
+            format!("{id}.wall_secs"),
             PVECTL,
-            format!("{apply}: Proxmox calls"),
-            run.apply_calls as f64,
-            "calls",
+            format!("{what}: wall time"),
+            b.wall_secs,
+            "s",
             None,
-        ),
-        Figure::measured(
-            "pvectl.apply.calls_per_manifest",
+        );
+        if b.running != b.guests {
+            wall.verdict = report::Verdict::Fail;
+            wall = wall.note(format!(
+                "only {}/{} guests running afterwards",
+                b.running, b.guests
+            ));
+        }
+        figures.push(wall);
+        if id == "pvectl.apply" {
+            figures.push(Figure::measured(
+                "pvectl.apply.calls",
+                PVECTL,
+                format!("{what}: Proxmox calls"),
+                b.requests as f64,
+                "calls",
+                None,
+            ));
+        }
+        figures.push(
+            Figure::measured(
+                format!("{id}.calls_per_guest"),
+                PVECTL,
+                format!("{what}: Proxmox calls per guest"),
+                b.per_guest(),
+                "calls",
+                None,
+            )
+            .note(format!("{:?}", b.by_request)),
+        );
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+    for (id, what, b) in [
+        ("pvectl.create", &create, &run.create),
+        ("pvectl.apply", &apply, &run.apply),
+    ] {
+        figures.push(Figure::measured(
+            format!("{id}.wall_ratio_floor"),
             PVECTL,
-            format!("{apply}: Proxmox calls per manifest"),
-            run.apply_calls as f64 / cli::APPLY_MANIFESTS as f64,
-            "calls",
-            None,
+            format!("{what}: wall time / the floor's"),
+            ratio(b.wall_secs, run.floor.wall_secs),
+            "x",
+            at_most(target::FLOOR_RATIO),
+        ));
+        figures.push(Figure::measured(
+            format!("{id}.calls_ratio_floor"),
+            PVECTL,
+            format!("{what}: calls per guest / the floor's"),
+            ratio(b.per_guest(), run.floor.per_guest()),
+            "x",
+            at_most(target::FLOOR_RATIO),
+        ));
+    }
+    figures.push(
+        Figure::measured(
+            "pvectl.apply.wall_ratio_1000_100",
+            PVECTL,
+            format!("{large}: wall time / {apply}'s"),
+            ratio(run.apply_large.wall_secs, run.apply.wall_secs),
+            "x",
+            at_most(target::SCALING_RATIO),
+        )
+        .note("compare pvectl.floor.wall_ratio_1000_100: how the fake itself scales"),
+    );
+    // No targets of their own: they say how much of the above is the fake's.
+    figures.push(Figure::measured(
+        "pvectl.floor.wall_ratio_1000_100",
+        PVECTL,
+        format!(
+            "{floor_large}: wall time / the floor's of {}",
+            run.floor.guests
         ),
-        apply_wall,
-    ]
+        ratio(run.floor_large.wall_secs, run.floor.wall_secs),
+        "x",
+        None,
+    ));
+    figures.push(Figure::measured(
+        "pvectl.apply1000.wall_ratio_floor",
+        PVECTL,
+        format!(
+            "{large}: wall time / the floor's of {}",
+            run.floor_large.guests
+        ),
+        ratio(run.apply_large.wall_secs, run.floor_large.wall_secs),
+        "x",
+        None,
+    ));
+    figures
 }

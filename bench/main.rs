@@ -8,7 +8,8 @@
 //! - The `kubepve run` binary (`operator.rs`), N objects created first and then the operator
 //!   started: against the fake Kubernetes API served over HTTP (always), and against a real API
 //!   server (SKIPPED without `KUBEBUILDER_ASSETS` or `KUBEPVE_TEST_KUBECONFIG`).
-//! - `pvectl` (`cli.rs`): `vm list` over 2000 guests, `apply -f` of 100 manifests.
+//! - `pvectl` (`cli.rs`): `vm list` over 2000 guests; beside the floor client of issue 17
+//!   (`floor.py`), `vm create --start` of 100 VMs and `apply -f` of 100 and 1000 manifests.
 //! - `pvectl history` (`history.rs`): importing and filtering a journal of 100,000 operations.
 //!
 //! It prints a table (figure, target, pass/fail; built in `figures.rs`) and writes it as JSON
@@ -145,11 +146,12 @@ async fn main() {
     let (mut cli_run, mut history_run) = (None, None);
     if runs_part(Part::Pvectl) {
         eprintln!(
-            "pvectl: vm list over {} guests, apply of {} manifests...",
+            "pvectl: vm list over {} guests; the floor, vm create and apply of {} and {} manifests...",
             cli::LIST_GUESTS,
-            cli::APPLY_MANIFESTS
+            cli::APPLY_MANIFESTS,
+            cli::APPLY_MANIFESTS_LARGE
         );
-        cli_run = Some(cli::run(&pvectl).await);
+        cli_run = Some(cli::run(&pvectl, &cli::venv_python()).await);
         eprintln!("pvectl history over {} operations...", args.history_ops);
         history_run = Some(history::run(&pvectl, args.history_ops));
     }
@@ -261,10 +263,32 @@ mod tests {
         "operator.instant.n1000.steady_calls_per_interval",
         "operator.instant.n1000.peak_rss_mib",
         "operator.instant.n1000.cpu_secs",
+        "operator_fakeapi.instant.n100.converge_secs",
+        "operator_fakeapi.instant.n1000.converge_secs",
+        "operator_fakeapi.instant.converge_ratio_1000_100",
+        "operator_fakeapi.instant.n1000.calls_per_guest",
+        "operator_fakeapi.instant.n1000.steady_calls_per_interval",
+        "operator_fakeapi.instant.n1000.peak_rss_mib",
+        "operator_fakeapi.instant.n1000.fakepve_cpu_secs",
         "pvectl.list.calls",
         "pvectl.list.overhead_ms",
+        "pvectl.floor.wall_secs",
+        "pvectl.floor.calls_per_guest",
+        "pvectl.create.wall_secs",
+        "pvectl.create.calls_per_guest",
+        "pvectl.create.wall_ratio_floor",
+        "pvectl.create.calls_ratio_floor",
         "pvectl.apply.calls",
+        "pvectl.apply.calls_per_guest",
         "pvectl.apply.wall_secs",
+        "pvectl.apply.wall_ratio_floor",
+        "pvectl.apply.calls_ratio_floor",
+        "pvectl.floor1000.wall_secs",
+        "pvectl.floor.wall_ratio_1000_100",
+        "pvectl.apply1000.wall_secs",
+        "pvectl.apply1000.wall_ratio_floor",
+        "pvectl.apply1000.calls_per_guest",
+        "pvectl.apply.wall_ratio_1000_100",
         "pvectl.history.import_secs",
         "pvectl.history.guest_ms",
         "pvectl.history.failed_ms",
@@ -313,16 +337,45 @@ mod tests {
                 })
             })
             .collect();
+        let batch = |guests: usize, wall_secs: f64, requests: usize| cli::Batch {
+            guests,
+            wall_secs,
+            requests,
+            running: guests,
+            ..Default::default()
+        };
         let cli_run = cli::CliRun {
             list_calls: 1,
             list_wall_ms: 80.0,
             list_request_ms: 30.0,
             list_rows: cli::LIST_GUESTS as usize,
-            apply_calls: 500,
-            apply_wall_secs: 3.0,
-            apply_running: cli::APPLY_MANIFESTS,
+            floor: batch(100, 1.5, 200),
+            create: batch(100, 2.4, 300),
+            apply: batch(100, 1.8, 202),
+            floor_large: batch(1000, 17.0, 2000),
+            apply_large: batch(1000, 18.0, 2002),
         };
         let mut figures = inprocess_figures(&runs);
+        let fake_runs: Vec<operator::OperatorRun> = [100, 1000]
+            .map(|guests| operator::OperatorRun {
+                guests,
+                converged: true,
+                converge_secs: guests as f64 / 50.0,
+                converge_calls: [("guest_create".to_string(), guests as u64 * 3)].into(),
+                steady_intervals: 4,
+                steady_calls: [("cluster_resources".to_string(), 4)].into(),
+                peak_rss_mib: 40.0,
+                converge_cpu_secs: 1.0,
+                cpu_secs: 1.5,
+                fakepve_cpu_secs: 2.0,
+                bench_cpu_secs: 1.0,
+            })
+            .to_vec();
+        figures.extend(operator_figures(
+            OperatorApi::Fake,
+            Some(&fake_runs),
+            &[100, 1000],
+        ));
         figures.extend(operator_figures(OperatorApi::Real, None, &[100, 1000]));
         figures.extend(cli_figures(&cli_run));
         figures.extend(history::figures(&history::HistoryRun {
@@ -359,6 +412,18 @@ mod tests {
         assert_eq!(
             document["figures"]["pvectl.list.overhead_ms"]["verdict"], "pass",
             "50 ms beyond the call meets the 100 ms target"
+        );
+        let figure = |id: &str| &document["figures"][id];
+        let value = |id: &str| figure(id)["value"].as_f64().unwrap();
+        assert!((value("pvectl.apply.wall_ratio_floor") - 1.2).abs() < 1e-9);
+        assert_eq!(figure("pvectl.apply.wall_ratio_floor")["verdict"], "pass");
+        assert!((value("pvectl.create.calls_ratio_floor") - 1.5).abs() < 1e-9);
+        assert!((value("pvectl.apply.wall_ratio_1000_100") - 10.0).abs() < 1e-9);
+        // 2.4 s against the floor's 1.5 s misses the 1.5x target.
+        assert_eq!(figure("pvectl.create.wall_ratio_floor")["verdict"], "fail");
+        assert_eq!(
+            document["figures"]["operator_fakeapi.instant.n1000.converge_secs"]["verdict"], "pass",
+            "20 s for 1000 guests meets the 30 s target"
         );
         assert!(document["machine"]["cpus"].as_u64().unwrap() >= 1);
         let table = report::table(&figures);

@@ -163,6 +163,12 @@ impl Client {
         }
     }
 
+    /// The cap on requests in flight this client was built with: more work at once than
+    /// this only queues inside the client.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
     /// Raw GET of `path` (`nodes/pve1/qemu`), for calls without a typed method.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, params: Params) -> Result<T, Error> {
         self.call("get", Method::GET, &split(path), params).await

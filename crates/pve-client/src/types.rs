@@ -157,6 +157,21 @@ pub struct ClusterResource {
     /// CPUs.
     #[serde(default, deserialize_with = "lenient_f64")]
     pub maxcpu: Option<f64>,
+    /// Storage id, for a `storage` entry (one per node the storage is enabled on).
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// Allowed content of a storage, comma-separated (`images,rootdir`).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Storage type of a storage (`dir`, `lvmthin`, `rbd`, ...).
+    #[serde(default)]
+    pub plugintype: Option<String>,
+    /// Shared storage.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub shared: Option<bool>,
+    /// Disk in use, bytes (for a storage: its used space).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub disk: Option<u64>,
 }
 
 impl ClusterResource {
@@ -175,6 +190,26 @@ impl ClusterResource {
             mem: self.mem,
             maxmem: self.maxmem,
             ..NodeInfo::default()
+        })
+    }
+
+    /// A `storage` entry as `GET /nodes/{node}/storage` lists it for its node: one read for
+    /// both. `/cluster/resources` lists a storage only on the nodes it is enabled on, so the
+    /// entry is enabled; `active` follows its status (`available`).
+    pub fn storage_info(&self) -> Option<StorageInfo> {
+        (self.kind == "storage").then_some(())?;
+        let total = self.maxdisk;
+        let used = self.disk;
+        Some(StorageInfo {
+            storage: self.storage.clone()?,
+            kind: self.plugintype.clone(),
+            content: self.content.clone(),
+            active: self.status.as_deref().map(|s| s == "available"),
+            enabled: Some(true),
+            shared: self.shared,
+            total,
+            used,
+            avail: total.zip(used).map(|(t, u)| t.saturating_sub(u)),
         })
     }
 }

@@ -271,6 +271,11 @@ pub struct Connection {
     pub node: Option<String>,
     /// `GET /nodes`, read at most once per invocation (`preflight::nodes`).
     pub nodes: std::sync::Arc<tokio::sync::OnceCell<Vec<pve_client::types::NodeInfo>>>,
+    /// The storages enabled on each node, as `(node, storage)`, from the invocation's first
+    /// read of every resource (`select::guests_and_nodes`); `preflight::storages` needs no
+    /// read of its own when they are known.
+    pub storages:
+        std::sync::Arc<std::sync::OnceLock<Vec<(String, pve_client::types::StorageInfo)>>>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -377,6 +382,7 @@ pub fn connect(path: &Path, wanted: Option<&str>, timeout: Duration) -> anyhow::
         principal,
         node: entry.node,
         nodes: Default::default(),
+        storages: Default::default(),
     })
 }
 

@@ -2,14 +2,19 @@
 //! operator's planner (`kubepve_plan::plan`) and its step requests (`Step::request`). Like the
 //! operator, apply runs one step at a time: observe, plan, execute the first step, wait for its
 //! task, and observe again, until the plan is empty (or blocked, or not converging).
-//! The objects are turned into desired guests by `prepare`.
+//! The objects are turned into desired guests by `prepare`. The manifests converging side by
+//! side share their `/cluster/resources` reads (`shared`), and a guest this run created in
+//! one step that ended OK is known converged without reading it back.
+
+mod shared;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use futures::StreamExt;
 use kubepve_plan::{GuestKind, Intent, Listed, Observed, Plan, Power, Step};
 use pve_client::types::GuestConfig;
-use pve_client::{Client, Upid};
+use pve_client::{Client, TaskOutcome, Upid};
 
 use crate::App;
 use crate::exit::pve_err;
@@ -18,6 +23,7 @@ use crate::manifest::{self, Object, SecretMap};
 use crate::prepare::prepare;
 use crate::select::{self, GuestInfo};
 use crate::validate::ValidateMode;
+use shared::SharedRead;
 
 /// Manifests `apply` converges at once without `--parallel` (Terraform's default).
 const APPLY_PARALLEL: usize = 10;
@@ -53,14 +59,9 @@ pub struct ApplyOptions {
     pub adopt: bool,
 }
 
-/// Observe a guest as the operator does: existence, node and status from `/cluster/resources`,
-/// then config (pending values applied), pending keys and, when unknown, the live status.
-pub async fn observe(client: &Client, kind: GuestKind, vmid: i64) -> anyhow::Result<Observed> {
-    let guests = select::all_guests(client).await?;
-    observe_in(client, kind, vmid, &guests).await
-}
-
-/// [`observe`] with a `/cluster/resources` read the caller just made (one read less).
+/// Observe a guest as the operator does: existence, node and status from a
+/// `/cluster/resources` read the caller made (`guests`), then config (pending values applied),
+/// pending keys and, when unknown, the live status.
 pub async fn observe_in(
     client: &Client,
     kind: GuestKind,
@@ -133,6 +134,9 @@ pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
     // in manifest order, and its result is said in that order (`buffered`), so `--parallel 1`
     // is the one-at-a-time apply.
     let secrets = &m.secrets;
+    // Any resource read made from now on shows what the manifests start from.
+    let started = Instant::now();
+    let reads = &SharedRead::new(&app.conn);
     let runs = futures::stream::iter(m.objects.iter().map(|obj| async move {
         let mut part = app.record();
         part.guests.push(format!(
@@ -141,10 +145,11 @@ pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
             obj.namespace,
             obj.name
         ));
-        let result = apply_one(app, obj, secrets, args, &mut part).await;
+        let from = Start { reads, at: started };
+        let result = apply_one(app, obj, secrets, args, from, &mut part).await;
         (obj, part, result)
     }))
-    .buffered(app.parallel.unwrap_or(APPLY_PARALLEL));
+    .buffered(parallel(app));
     futures::pin_mut!(runs);
     while let Some((obj, part, result)) = runs.next().await {
         record.guests.extend(part.guests);
@@ -169,15 +174,33 @@ pub async fn apply(app: &App, args: &ApplyOptions) -> anyhow::Result<()> {
     exit::bulk_finish(ok, failed, refused)
 }
 
+/// Manifests converged at once: `--parallel` (default [`APPLY_PARALLEL`]), and never more
+/// than the client lets requests be in flight: each manifest has one request out at a time,
+/// so more manifests would only queue inside the client.
+fn parallel(app: &App) -> usize {
+    app.parallel
+        .unwrap_or(APPLY_PARALLEL)
+        .min(app.conn.client.max_in_flight())
+        .max(1)
+}
+
+/// Where a manifest's convergence starts: the reads it shares and when the apply began.
+#[derive(Clone, Copy)]
+struct Start<'r, 'c> {
+    reads: &'r SharedRead<'c>,
+    at: Instant,
+}
+
 async fn apply_one(
     app: &App,
     obj: &Object,
     secrets: &SecretMap,
     args: &ApplyOptions,
+    from: Start<'_, '_>,
     record: &mut crate::journal::Record,
 ) -> anyhow::Result<()> {
     let client = &app.conn.client;
-    let guests = select::guests_and_nodes(&app.conn).await?;
+    let guests = from.reads.after(from.at).await?;
     let prep = prepare(&app.conn, obj, secrets, &guests).await?;
     let kind_label = if prep.kind == GuestKind::Qemu {
         "vm"
@@ -195,15 +218,18 @@ async fn apply_one(
     let mut last: Option<(Step, usize)> = None;
     // The plan lists every remaining change on each round; each is said once.
     let mut told = std::collections::BTreeSet::new();
-    // The first observation uses the read made for `prepare`; after a step, read again.
+    // The first observation uses the read made for `prepare`; after a step, a read that
+    // began after it ended (shared with the manifests that are as far).
     let mut fresh = Some(guests);
+    let mut since = from.at;
     // The config of a guest that existed before, for the journal (`history`, `rollback`).
     let mut before: Option<GuestConfig> = None;
     for round in 0..MAX_STEPS {
-        let observed = match fresh.take() {
-            Some(guests) => observe_in(client, prep.kind, prep.vmid, &guests).await?,
-            None => observe(client, prep.kind, prep.vmid).await?,
+        let guests = match fresh.take() {
+            Some(guests) => guests,
+            None => from.reads.after(since).await?,
         };
+        let observed = observe_in(client, prep.kind, prep.vmid, &guests).await?;
         let config = || {
             GuestConfig(
                 observed
@@ -261,6 +287,7 @@ async fn apply_one(
             app.progress
                 .note(&format!("{}: waiting for lock {lock}", obj.label()));
             tokio::time::sleep(app.wait.poll.max(std::time::Duration::from_millis(200))).await;
+            since = Instant::now();
             continue;
         }
         let repeats = match &last {
@@ -321,10 +348,30 @@ async fn apply_one(
                     );
                     return Ok(());
                 }
-                crate::progress::wait(client, &upid, &obj.label(), app.wait, &app.progress).await?;
+                let outcome =
+                    crate::progress::wait(client, &upid, &obj.label(), app.wait, &app.progress)
+                        .await?;
+                if let Step::Create { params } = &step
+                    && p.steps.len() == 1
+                    && outcome == TaskOutcome::Ok
+                {
+                    // Converged without reading the guest back: the create carried the whole
+                    // desired config (every setting, disk, network and both ownership tags
+                    // that `plan_creation` puts in it, with start=1 when it should run), it
+                    // was the plan's only step, and its task ended OK, so Proxmox made the
+                    // guest as asked and a fresh observation would plan nothing. (A create
+                    // with warnings, or a clone, which is configured and started by later
+                    // steps, is observed again.)
+                    if let Some(n) = params.get("name").or_else(|| params.get("hostname")) {
+                        crate::journal::name_guest(&target, n);
+                    }
+                    outln!("{} ({target}) created", obj.label());
+                    return Ok(());
+                }
             }
             None => outln!("{} {}: done", obj.label(), step.name()),
         }
+        since = Instant::now();
     }
     anyhow::bail!("not converged after {MAX_STEPS} steps; see `pvectl diff`")
 }
@@ -337,8 +384,9 @@ pub async fn diff(app: &App, args: &Sources) -> anyhow::Result<i32> {
     }
     let client = &app.conn.client;
     let mut differs = false;
+    // Nothing changes between the manifests: one read serves them all.
+    let guests = select::guests_and_nodes(&app.conn).await?;
     for obj in &m.objects {
-        let guests = select::all_guests(client).await?;
         let prep = prepare(&app.conn, obj, &m.secrets, &guests).await?;
         let observed = observe_in(client, prep.kind, prep.vmid, &guests).await?;
         let intent = Intent {

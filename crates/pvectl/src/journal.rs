@@ -215,9 +215,38 @@ fn write(record: &Record, id: Option<i64>) -> Option<i64> {
     with_store(|s| s.write(record, id))
 }
 
+/// The journal this process opened, with its path: opened once and kept, because each open
+/// and close of an SQLite database in WAL mode costs a checkpoint with its fsyncs and the
+/// removal of the WAL file, and an `apply` writes how each of its tasks ended.
+static OPEN: Mutex<Option<(PathBuf, store::Store)>> = Mutex::new(None);
+
+/// Close the journal this process opened, if it did: SQLite folds the write-ahead log into
+/// the database and removes it when the last connection closes.
+pub fn close() {
+    let mut open = OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *open = None;
+}
+
 /// Run `f` on the open journal; a failure is a warning.
 fn with_store<T>(f: impl FnOnce(&mut store::Store) -> rusqlite::Result<T>) -> Option<T> {
-    let result = store::Store::open(&path()).and_then(|mut s| f(&mut s).map_err(|e| s.err(e)));
+    let path = path();
+    let mut open = OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if open.as_ref().is_none_or(|(p, _)| *p != path) {
+        *open = None;
+        match store::Store::open(&path) {
+            Ok(s) => *open = Some((path, s)),
+            Err(e) => {
+                eprintln!("warning: {e}");
+                return None;
+            }
+        }
+    }
+    let (_, s) = open.as_mut()?;
+    let result = f(s).map_err(|e| s.err(e));
     match result {
         Ok(v) => Some(v),
         Err(e) => {

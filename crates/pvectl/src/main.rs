@@ -37,6 +37,9 @@ fn main() {
     pvectl::verbose::init(cli.verbose);
     let is_diff = matches!(cli.command, Command::Diff(_));
     let result = runtime.block_on(cli::run(cli));
+    // Closing the journal folds its write-ahead log into the database, so the next pvectl
+    // opens a small file (`std::process::exit` runs no destructors).
+    pvectl::journal::close();
     let code = match result {
         Ok(code) => code,
         Err(e) => {

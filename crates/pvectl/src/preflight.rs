@@ -3,7 +3,7 @@
 //! exists, and every storage a new disk is allocated on exists on that node and holds that
 //! content (`images` for VM disks, `rootdir` for container volumes).
 
-use pve_client::types::NodeInfo;
+use pve_client::types::{NodeInfo, StorageInfo};
 
 use crate::App;
 use crate::config::Connection;
@@ -77,11 +77,37 @@ pub fn new_volume_storages<'a>(keys: impl Iterator<Item = (&'a str, &'a str)>) -
         .collect()
 }
 
+/// Whether storage `s` is enabled and holds `content`.
+fn holds(s: &StorageInfo, content: &str) -> bool {
+    s.content
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .any(|c| c.trim() == content)
+        && s.enabled != Some(false)
+}
+
 /// Refuse storages that do not exist on `node` or do not hold `content`, listing the ones
 /// that do.
+///
+/// When the invocation's resource read listed the storages (`Connection::storages`) and every
+/// wanted one is there holding `content`, that answer is enough: `/cluster/resources` lists
+/// the storages enabled on each node with their content. Anything else is decided by the
+/// node's own storage list, which also knows disabled storages, so the messages are the same
+/// whichever read came first; a refused create costs that one read more.
 pub async fn storages(app: &App, node: &str, wanted: &[&str], content: &str) -> anyhow::Result<()> {
     if wanted.is_empty() {
         return Ok(());
+    }
+    if let Some(known) = app.conn.storages.get() {
+        let fits = |name: &&str| {
+            known
+                .iter()
+                .any(|(n, s)| n == node && s.storage == *name && holds(s, content))
+        };
+        if wanted.iter().all(fits) {
+            return Ok(());
+        }
     }
     let all = app
         .conn
@@ -89,14 +115,7 @@ pub async fn storages(app: &App, node: &str, wanted: &[&str], content: &str) -> 
         .storages(node, None)
         .await
         .map_err(|e| pve_err(&format!("cannot list the storages of node {node}"), e))?;
-    let holds = |s: &pve_client::types::StorageInfo| {
-        s.content
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .any(|c| c.trim() == content)
-            && s.enabled != Some(false)
-    };
+    let holds = |s: &StorageInfo| holds(s, content);
     let mut fitting: Vec<&str> = all
         .iter()
         .filter(|s| holds(s))

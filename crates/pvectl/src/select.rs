@@ -337,7 +337,8 @@ pub async fn all_guests(client: &pve_client::Client) -> anyhow::Result<Vec<Guest
 }
 
 /// [`all_guests`] from one read of every resource, which also fills the invocation's node
-/// list (`preflight::nodes`): a create's node and capacity checks then cost no request.
+/// and storage lists (`preflight::nodes`, `preflight::storages`): a create's node, storage and
+/// capacity checks then cost no request.
 pub async fn guests_and_nodes(conn: &crate::config::Connection) -> anyhow::Result<Vec<GuestInfo>> {
     let res = conn
         .client
@@ -348,6 +349,11 @@ pub async fn guests_and_nodes(conn: &crate::config::Connection) -> anyhow::Resul
     // A later round of the same invocation keeps the first answer (as a cached read would).
     if !nodes.is_empty() {
         let _ = conn.nodes.set(nodes);
+        let storages = res
+            .iter()
+            .filter_map(|r| Some((r.node.clone()?, r.storage_info()?)))
+            .collect();
+        let _ = conn.storages.set(storages);
     }
     Ok(guests_of(&res))
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::core::cel::Validator;
+use kube::core::cel::{CompiledSchema, Validator, compile_schema};
 use serde_json::Value;
 
 /// kubepve's CRDs, rendered once (`None` if they do not render).
@@ -22,12 +22,17 @@ fn crds() -> Option<&'static [CustomResourceDefinition]> {
         .as_deref()
 }
 
-/// The schema of each kind's CRD and its compiled validator (or why it does not load).
+/// The schema of each kind's CRD, its compiled validator (or why it does not load) and its
+/// compiled CEL rules.
 struct KindSchema {
     schema: Value,
     validator: Result<jsonschema::Validator, String>,
+    rules: CompiledSchema,
 }
 
+/// The kinds' schemas, made on first use from the CRDs rendered once ([`crds`]); taken from
+/// those CRDs as `kubepve_api::crds::schema` takes them, which would render every CRD again
+/// for each kind.
 fn schema_of(kind: &str) -> Option<&'static KindSchema> {
     static SCHEMAS: OnceLock<BTreeMap<String, KindSchema>> = OnceLock::new();
     SCHEMAS
@@ -37,15 +42,31 @@ fn schema_of(kind: &str) -> Option<&'static KindSchema> {
                 .iter()
                 .filter_map(|crd| {
                     let kind = crd.spec.names.kind.clone();
-                    let schema = kubepve_api::crds::schema(&kind)?;
+                    let version = crd.spec.versions.first()?;
+                    let openapi = version.schema.as_ref()?.open_api_v3_schema.as_ref()?;
+                    let schema = serde_json::to_value(openapi).ok()?;
                     let validator =
                         jsonschema::validator_for(&kubepve_api::crds::to_json_schema(&schema))
                             .map_err(|e| e.to_string());
-                    Some((kind, KindSchema { schema, validator }))
+                    let rules = compile_schema(&schema);
+                    Some((
+                        kind,
+                        KindSchema {
+                            schema,
+                            validator,
+                            rules,
+                        },
+                    ))
                 })
                 .collect()
         })
         .get(kind)
+}
+
+/// The CEL functions of Kubernetes, registered once.
+fn cel() -> &'static Validator {
+    static CEL: OnceLock<Validator> = OnceLock::new();
+    CEL.get_or_init(Validator::new)
 }
 
 /// `--validate`, as in kubectl.
@@ -178,7 +199,10 @@ fn walk(schema: &Value, doc: &Value, path: &str, out: &mut Vec<String>) {
 /// empty when it is valid or not a kubepve kind.
 pub fn problems(doc: &Value) -> Vec<String> {
     let kind = doc["kind"].as_str().unwrap_or_default();
-    let Some(KindSchema { schema, validator }) = schema_of(kind) else {
+    let Some(KindSchema {
+        validator, rules, ..
+    }) = schema_of(kind)
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -195,7 +219,7 @@ pub fn problems(doc: &Value) -> Vec<String> {
     }
     // CEL rules assume the structure is right; the API server skips them too when it is not.
     if out.is_empty()
-        && let Err(errors) = Validator::new().validate(schema, doc, None)
+        && let Err(errors) = cel().validate_compiled(rules, doc, None)
     {
         out.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
     }

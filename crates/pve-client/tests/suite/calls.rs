@@ -65,6 +65,29 @@ async fn cluster_node_and_storage_reads() {
     );
     let all = c.cluster_resources(None).await.unwrap();
     assert!(all.iter().any(|r| r.kind == "node"));
+    // The storage entries say what the node's storage list says about enabled storages, so a
+    // create's storage check needs no read of its own.
+    let listed = c.storages("pve1", None).await.unwrap();
+    let from_resources: Vec<_> = all
+        .iter()
+        .filter(|r| r.node.as_deref() == Some("pve1"))
+        .filter_map(|r| r.storage_info())
+        .collect();
+    assert!(!from_resources.is_empty(), "{all:#?}");
+    for s in &from_resources {
+        let l = listed.iter().find(|l| l.storage == s.storage).unwrap();
+        assert_eq!(
+            (&s.content, &s.kind, s.shared),
+            (&l.content, &l.kind, l.shared),
+            "{s:?} / {l:?}"
+        );
+    }
+    let enabled = listed.iter().filter(|l| l.enabled != Some(false)).count();
+    assert_eq!(
+        from_resources.len(),
+        enabled,
+        "{from_resources:?} / {listed:?}"
+    );
 
     assert_eq!(c.next_id(None).await.unwrap(), 102);
     assert_eq!(c.next_id(Some(500)).await.unwrap(), 500);
