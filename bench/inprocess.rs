@@ -5,8 +5,8 @@
 //! The client is built as the operator builds it (at most 8 requests in flight, metrics
 //! counting every request).
 //!
-//! These figures are labelled "in-process operator, fake kube": no API server latency, no
-//! serialization across a socket. The `kubepve run` figures come from `operator.rs`.
+//! These figures are labelled "in-process operator, fake kube": no serialization across a
+//! socket, and watch events [`WATCH_LAG`] behind the writes. The `kubepve run` figures come from `operator.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +38,10 @@ pub enum Profile {
     /// [`REALISTIC_LATENCY`] PVE seconds, as a busy pveproxy does.
     Realistic,
 }
+
+/// How long after a write the fake Kubernetes API delivers its watch events (a local API
+/// server's watch latency is a few milliseconds).
+pub const WATCH_LAG: Duration = Duration::from_millis(5);
 
 /// Seconds every fakepve response takes in the realistic profile.
 pub const REALISTIC_LATENCY: f64 = 0.05;
@@ -215,6 +219,9 @@ pub async fn run(options: &Options) -> Run {
     let (pve, token) = start_pve(options.profile).await;
     let metrics = Metrics::new();
     let kube = Arc::new(FakeKube::new("proxmoxvms"));
+    // A real API server's watch events trail the answers to the writes: the operator's caches
+    // are a little behind its own writes, as they are in a cluster.
+    kube.lag_watches(WATCH_LAG);
     let settings = Settings {
         full_resync: options.resync,
         ..Settings::default()

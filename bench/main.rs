@@ -192,6 +192,7 @@ async fn main() {
         "steady_intervals": args.steady_intervals,
         "resync_secs": args.resync_secs,
         "realistic_latency_secs": inprocess::REALISTIC_LATENCY,
+        "inprocess_watch_lag_ms": inprocess::WATCH_LAG.as_millis(),
         "runs": runs,
         "operator_runs": operator_runs,
         "operator_fakeapi_runs": fake_runs,

@@ -86,30 +86,30 @@ fn version<K: Resource>(object: &K) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubepve_api::ProxmoxVM;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
 
-    fn vm(uid: &str, version: &str) -> ProxmoxVM {
-        let mut vm: ProxmoxVM = serde_json::from_value(serde_json::json!({
-            "apiVersion": "kubepve.io/v1alpha1", "kind": "ProxmoxVM",
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"connectionRef": {"name": "pve"}, "node": "pve1"},
-        }))
-        .expect("a ProxmoxVM");
-        vm.metadata.uid = Some(uid.into());
-        vm.metadata.resource_version = Some(version.into());
-        vm
+    fn object(uid: &str, version: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                uid: Some(uid.into()),
+                resource_version: Some(version.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
     }
 
     #[test]
     fn a_cached_object_older_than_our_write_is_behind_until_the_cache_catches_up() {
         let writes = Writes::default();
-        writes.wrote(&vm("a", "12"));
-        assert!(writes.behind(&vm("a", "11")), "the cache still has 11");
-        assert!(!writes.behind(&vm("b", "1")), "another object is not");
-        assert!(!writes.behind(&vm("a", "12")), "caught up");
+        writes.wrote(&object("a", "12"));
+        assert!(writes.behind(&object("a", "11")), "the cache still has 11");
+        assert!(!writes.behind(&object("b", "1")), "another object is not");
+        assert!(!writes.behind(&object("a", "12")), "caught up");
         assert!(writes.is_empty(), "the caught-up write is forgotten");
         assert!(
-            !writes.behind(&vm("a", "11")),
+            !writes.behind(&object("a", "11")),
             "nothing remembered any more"
         );
     }
@@ -117,17 +117,17 @@ mod tests {
     #[test]
     fn a_newer_object_written_by_someone_else_is_not_behind() {
         let writes = Writes::default();
-        writes.wrote(&vm("a", "12"));
-        writes.wrote(&vm("a", "9"));
-        assert!(writes.behind(&vm("a", "10")), "the newest write counts");
-        assert!(!writes.behind(&vm("a", "30")));
+        writes.wrote(&object("a", "12"));
+        writes.wrote(&object("a", "9"));
+        assert!(writes.behind(&object("a", "10")), "the newest write counts");
+        assert!(!writes.behind(&object("a", "30")));
     }
 
     #[test]
     fn resource_versions_that_are_not_integers_are_never_compared() {
         let writes = Writes::default();
-        writes.wrote(&vm("a", "opaque-2"));
-        assert!(!writes.behind(&vm("a", "opaque-1")));
+        writes.wrote(&object("a", "opaque-2"));
+        assert!(!writes.behind(&object("a", "opaque-1")));
         assert!(writes.is_empty());
     }
 }

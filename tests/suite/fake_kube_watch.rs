@@ -274,6 +274,47 @@ async fn the_operator_controllers_converge_on_watches_and_then_stay_quiet() {
         .unwrap();
 }
 
+/// A blank VM `name` with VMID `vmid` to be created and started.
+fn fresh_vm(name: &str, vmid: u32) -> Value {
+    support::guest_objects::vm(
+        name,
+        json!({
+            "vmid": vmid,
+            "source": {"blank": {}},
+            "memory": "512Mi",
+            "disks": [{"slot": "scsi0", "storage": "local-lvm", "size": "4Gi"}],
+            "runStrategy": "Always",
+        }),
+    )
+}
+
+/// Runs the operator's controllers against `env` until every object of `names` is Ready (at
+/// most `within`); returns whether they all were, then stops the controllers.
+async fn run_until_ready(env: &Env, names: &[String], within: Duration) -> bool {
+    let ctx = env.ctx();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(kubepve::run::controllers(
+        ctx.shared.clone(),
+        ctx.backups.clone(),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let all_ready = || names.iter().all(|n| ready(env.kube.get(n).as_ref()));
+    let started = std::time::Instant::now();
+    while !all_ready() && started.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = all_ready();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), operator)
+        .await
+        .expect("the controllers stop on shutdown")
+        .unwrap();
+    ready
+}
+
 /// A real API server's watch events reach the operator after the answers to its writes, so
 /// the pass after one that added the finalizer or recorded a started task often starts from the
 /// object as it was before. Found by `kubepve run` against the fake served over HTTP (and on a
@@ -286,37 +327,12 @@ async fn with_watch_events_behind_the_writes_each_guest_is_created_once_and_no_p
     env.kube.lag_watches(Duration::from_millis(300));
     let names: Vec<String> = (0..GUESTS).map(|i| format!("fresh-{i}")).collect();
     for (i, name) in names.iter().enumerate() {
-        env.kube.put(support::guest_objects::vm(
-            name,
-            json!({
-                "vmid": 300 + i as u32,
-                "source": {"blank": {}},
-                "memory": "512Mi",
-                "disks": [{"slot": "scsi0", "storage": "local-lvm", "size": "4Gi"}],
-                "runStrategy": "Always",
-            }),
-        ));
+        env.kube.put(fresh_vm(name, 300 + i as u32));
     }
     env.pve.clear_requests().await;
-    let ctx = env.ctx();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(kubepve::run::controllers(
-        ctx.shared.clone(),
-        ctx.backups.clone(),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let all_ready = || names.iter().all(|n| ready(env.kube.get(n).as_ref()));
-    for _ in 0..1500 {
-        if all_ready() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ready = run_until_ready(&env, &names, Duration::from_secs(30)).await;
     assert!(
-        all_ready(),
+        ready,
         "every VM Ready: {:#}",
         env.kube.get("fresh-0").unwrap()
     );
@@ -328,7 +344,7 @@ async fn with_watch_events_behind_the_writes_each_guest_is_created_once_and_no_p
         .filter(|r| r.method == "POST" && r.path.ends_with("/qemu"))
         .count();
     assert_eq!(creates, GUESTS as usize, "one create per guest");
-    let metrics = ctx.metrics.encode();
+    let metrics = env.ctx().metrics.encode();
     assert!(
         !metrics.contains("kubepve_reconcile_failures_total{kind=\"ProxmoxVM\""),
         "no guest pass failed:\n{metrics}"
@@ -340,9 +356,36 @@ async fn with_watch_events_behind_the_writes_each_guest_is_created_once_and_no_p
         let guest = env.pve.guest(vmid as u32).await.unwrap();
         assert_eq!(guest["status"], "running", "{name}: {guest:#}");
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), operator)
-        .await
-        .expect("the controllers stop on shutdown")
-        .unwrap();
+}
+
+/// Guests waiting for a create slot are woken when one frees up: with one create at a time
+/// and a fallback requeue of a minute, five guests still converge in seconds, one after the
+/// other, without a pass per waiting guest and poll.
+#[tokio::test]
+async fn a_freed_create_slot_wakes_the_next_waiting_guest() {
+    const GUESTS: u32 = 5;
+    let settings = kubepve::context::Settings {
+        drift_interval: Duration::from_secs(60),
+        ..support::guest::fast_settings()
+    };
+    let env = Env::with_settings("proxmoxvms", settings, POLL_INTERVAL).await;
+    env.set_policy(kubepve::proxmox::registry::Policy {
+        creates_per_node: 1,
+        ..Default::default()
+    });
+    let names: Vec<String> = (0..GUESTS).map(|i| format!("queued-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        env.kube.put(fresh_vm(name, 400 + i as u32));
+    }
+    let ready = run_until_ready(&env, &names, Duration::from_secs(20)).await;
+    let reasons: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            support::guest_objects::condition(&env.kube.get(n).unwrap(), "Ready")["reason"].clone()
+        })
+        .collect();
+    assert!(
+        ready,
+        "every VM Ready well before the 60 s fallback: {reasons:?}"
+    );
 }
