@@ -14,22 +14,28 @@
 //! (the write's own event triggers that). Kubernetes calls resourceVersions opaque; the
 //! etcd-backed API server's are increasing integers, and comparing them is what its own
 //! controllers do to notice a stale cache. Where they are not integers nothing is compared and
-//! passes run as before. An entry goes once the cache has caught up with it, or when the
-//! object is released.
+//! passes run as before. An entry goes once the cache has caught up with it, when the object is
+//! released, or after a minute (see [`PATIENCE`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::{Resource, ResourceExt};
 
 /// How soon a pass skipped for a stale cache is tried again if no watch event comes first.
 pub const CATCH_UP: Duration = Duration::from_secs(2);
 
-/// The resourceVersion of the newest write of each object, by object UID.
+/// How long a write is waited for at most. The watch delivers a write within seconds; an entry
+/// older than this belongs to an object deleted before its next pass (kube-runtime does not
+/// reconcile objects that left its cache) or to a resourceVersion that went backwards (etcd
+/// restored from a backup), and waiting on it would skip that object's passes for ever.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The resourceVersion of the newest write of each object, and when it was made, by object UID.
 #[derive(Default, Clone)]
 pub struct Writes {
-    newest: Arc<Mutex<HashMap<String, u64>>>,
+    newest: Arc<Mutex<HashMap<String, (u64, Instant)>>>,
 }
 
 impl Writes {
@@ -39,8 +45,11 @@ impl Writes {
             return;
         };
         let mut map = self.newest.lock().unwrap_or_else(|p| p.into_inner());
-        let newest = map.entry(uid).or_default();
-        *newest = (*newest).max(version);
+        map.retain(|_, (_, at)| at.elapsed() < PATIENCE);
+        let newest = map.entry(uid).or_insert((version, Instant::now()));
+        if version >= newest.0 {
+            *newest = (version, Instant::now());
+        }
     }
 
     /// Whether `cached` is older than this operator's newest write of it. Once it is not, the
@@ -51,7 +60,7 @@ impl Writes {
         };
         let mut map = self.newest.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&uid) {
-            Some(newest) if version < *newest => true,
+            Some((newest, at)) if version < *newest && at.elapsed() < PATIENCE => true,
             Some(_) => {
                 map.remove(&uid);
                 false

@@ -184,10 +184,14 @@ async fn connect(
         conn.metadata.generation.unwrap_or_default(),
         secret.resource_version().unwrap_or_default()
     );
-    let connection = match ctx.connections.get(key) {
-        Some(Ok(existing)) if existing.fingerprint == fingerprint => existing,
+    let existing = ctx.connections.get(key).and_then(Result::ok);
+    let connection = match existing {
+        Some(existing) if existing.fingerprint == fingerprint => existing,
         _ => match build(conn, &secret, ctx, poll, fingerprint) {
-            Ok(connection) => Arc::new(connection),
+            Ok(connection) => match existing {
+                Some(old) => Arc::new(connection.taking_over(&old)),
+                None => Arc::new(connection),
+            },
             Err(problem) => return Ok(Err(problem)),
         },
     };

@@ -124,8 +124,8 @@ struct Waiter {
 }
 
 /// Create and clone tasks in flight by object UID, and the objects waiting for a slot in the
-/// order they first asked. A slot that frees up wakes the first waiter it can serve, so that
-/// waiting costs neither a pass per waiter and poll nor the time until the next poll.
+/// order they asked. A slot that frees up wakes the waiters that can start now, so that waiting
+/// costs neither a pass per waiter and poll nor the time until the next poll.
 #[derive(Default)]
 struct Creates {
     running: HashMap<String, CreateSlot>,
@@ -133,19 +133,22 @@ struct Creates {
 }
 
 impl Creates {
-    /// Wakes the first waiter on `freed`'s node, and the first of each of its storages.
-    fn wake_for(&mut self, freed: &CreateSlot) {
-        let mut wake = |serves: &dyn Fn(&CreateSlot) -> bool| {
-            if let Some(i) = self.waiting.iter().position(|w| serves(&w.slot))
-                && let Some(waiter) = self.waiting.remove(i)
-            {
+    /// Wakes, in queue order, every waiter that the limits let start once the ones woken before
+    /// it have started. Usually that is one, the first for the slot that just freed up; a slot
+    /// left idle by an earlier woken waiter that did not come (its object was deleted, failed,
+    /// or no longer needs a create) is handed on here too.
+    fn wake_startable(&mut self, policy: &Policy) {
+        let mut started = self.running.clone();
+        let mut still = VecDeque::with_capacity(self.waiting.len());
+        for waiter in self.waiting.drain(..) {
+            if Connection::refusal(policy, &started, &waiter.uid, &waiter.slot).is_none() {
+                started.insert(waiter.uid.clone(), waiter.slot.clone());
                 (waiter.wake)();
+            } else {
+                still.push_back(waiter);
             }
-        };
-        wake(&|s| s.node == freed.node);
-        for storage in &freed.storages {
-            wake(&|s| s.storages.contains(storage));
         }
+        self.waiting = still;
     }
 }
 
@@ -187,6 +190,18 @@ impl Connection {
             creating: std::sync::Mutex::default(),
             resync: super::resync::Pacer::default(),
         }
+    }
+
+    /// This connection, rebuilt (a new spec or Secret), taking over what `old` counts: the
+    /// creates in flight and the objects waiting for a slot, who are woken if the new limits
+    /// let them start. Without it a rebuild would forget both: waiters would sleep until their
+    /// fallback, and more creates than the limit could start.
+    pub fn taking_over(self, old: &Connection) -> Self {
+        if let (Ok(mut from), Ok(mut to)) = (old.creating.lock(), self.creating.lock()) {
+            *to = std::mem::take(&mut *from);
+            to.wake_startable(&self.policy);
+        }
+        self
     }
 
     /// The connection with the spec's policy.
@@ -305,12 +320,12 @@ impl Connection {
     }
 
     /// Gives the object's create slot back (its task ended, or it was never started), waking
-    /// the first object waiting for it; an object that waited stops waiting (it is gone).
+    /// the objects waiting that can start now; an object that waited stops waiting.
     pub fn end_create(&self, uid: &str) {
         if let Ok(mut creates) = self.creating.lock() {
             creates.waiting.retain(|w| w.uid != uid);
-            if let Some(freed) = creates.running.remove(uid) {
-                creates.wake_for(&freed);
+            if creates.running.remove(uid).is_some() {
+                creates.wake_startable(&self.policy);
             }
         }
     }
@@ -322,7 +337,7 @@ impl Connection {
         let stale_before = *self.stale_before.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(snapshot) = cached
             .as_ref()
-            .filter(|s| s.at.elapsed() < max_age && stale_before.is_none_or(|t| s.at >= t))
+            .filter(|s| s.at.elapsed() < max_age && stale_before.is_none_or(|t| s.at > t))
         {
             return Ok(snapshot.clone());
         }
@@ -454,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_freed_slot_wakes_the_first_waiter_it_can_serve_and_only_that_one() {
+    fn a_freed_slot_wakes_the_first_waiter_that_can_start_and_only_that_one() {
         let conn = connection(1, 1);
         let woken = Arc::new(std::sync::Mutex::new(Vec::new()));
         assert!(
@@ -491,6 +506,83 @@ mod tests {
         assert_eq!(*woken.lock().unwrap(), ["b"], "no waiter left for pve1");
         conn.end_create("x");
         assert_eq!(*woken.lock().unwrap(), ["b", "elsewhere"]);
+    }
+
+    #[test]
+    fn a_slot_whose_woken_waiter_never_came_is_handed_on_at_the_next_release() {
+        let conn = connection(2, 1);
+        let woken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for name in ["a", "b"] {
+            assert!(
+                conn.try_start_create(name, slot("pve1", &[]), nobody())
+                    .is_ok()
+            );
+        }
+        for name in ["gone", "c", "d"] {
+            let refused = conn.try_start_create(name, slot("pve1", &[]), counting(&woken, name));
+            assert!(refused.is_err(), "{name} waits");
+        }
+        conn.end_create("a");
+        assert_eq!(*woken.lock().unwrap(), ["gone"], "one slot, one waiter");
+        // "gone" never asks again; when b's slot frees up both idle slots go to waiters.
+        conn.end_create("b");
+        assert_eq!(*woken.lock().unwrap(), ["gone", "c", "d"]);
+    }
+
+    #[test]
+    fn a_waiter_is_woken_only_when_all_its_limits_allow_it() {
+        let conn = connection(1, 1);
+        let woken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        assert!(
+            conn.try_start_create("a", slot("pve1", &[]), nobody())
+                .is_ok()
+        );
+        assert!(
+            conn.try_start_create("b", slot("pve2", &["S"]), nobody())
+                .is_ok()
+        );
+        let clone = conn.try_start_create("w1", slot("pve1", &["S"]), counting(&woken, "w1"));
+        assert!(clone.is_err());
+        let create = conn.try_start_create("w2", slot("pve1", &[]), counting(&woken, "w2"));
+        assert!(create.is_err());
+        conn.end_create("a");
+        assert_eq!(
+            *woken.lock().unwrap(),
+            ["w2"],
+            "w1 still needs storage S, which b uses: the free pve1 slot goes to w2"
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_connection_keeps_the_creates_in_flight_and_the_waiters() {
+        let old = connection(1, 1);
+        let woken = Arc::new(std::sync::Mutex::new(Vec::new()));
+        assert!(
+            old.try_start_create("a", slot("pve1", &[]), nobody())
+                .is_ok()
+        );
+        assert!(
+            old.try_start_create("w", slot("pve1", &[]), counting(&woken, "w"))
+                .is_err()
+        );
+        let new = connection(1, 1).taking_over(&old);
+        assert!(
+            new.try_start_create("other", slot("pve1", &[]), nobody())
+                .is_err(),
+            "a's create still counts"
+        );
+        new.end_create("a");
+        assert_eq!(
+            *woken.lock().unwrap(),
+            ["w"],
+            "the waiter is woken by the new connection"
+        );
+        let raised = connection(3, 1).taking_over(&new);
+        assert!(
+            raised
+                .try_start_create("x", slot("pve1", &[]), nobody())
+                .is_ok()
+        );
     }
 
     #[test]

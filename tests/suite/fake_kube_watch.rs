@@ -359,12 +359,13 @@ async fn with_watch_events_behind_the_writes_each_guest_is_created_once_and_no_p
 }
 
 /// Guests waiting for a create slot are woken when one frees up: with one create at a time
-/// and a fallback requeue of a minute, five guests still converge in seconds, one after the
-/// other, without a pass per waiting guest and poll.
+/// and a fallback requeue of a minute (five task polls of 12 s), five guests still converge in
+/// seconds, one after the other, without a pass per waiting guest and poll.
 #[tokio::test]
 async fn a_freed_create_slot_wakes_the_next_waiting_guest() {
     const GUESTS: u32 = 5;
     let settings = kubepve::context::Settings {
+        task_poll: Duration::from_secs(12),
         drift_interval: Duration::from_secs(60),
         ..support::guest::fast_settings()
     };

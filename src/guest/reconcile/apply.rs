@@ -14,6 +14,9 @@ use super::{Flow, Guest, Pass, ends, release};
 use crate::conditions;
 use crate::guest::GuestObject;
 
+/// A guest waiting for a create slot looks again after this many task polls if nothing woke it.
+const WAIT_FALLBACK_POLLS: u32 = 5;
+
 /// How often the same step may run in a row before the reconcile stops repeating it.
 const MAX_REPEATS: u32 = 3;
 
@@ -87,13 +90,13 @@ pub(super) async fn apply<K: GuestObject>(
     if let Some(slot) = create_slot(&step, desired.node())
         && let Err(limit) = conn.try_start_create(uid, slot, wake())
     {
-        // Waiting costs no Proxmox call and no pass: the slot that frees up first wakes the
-        // first object waiting for it. The requeue is only a fallback, for a slot whose woken
-        // waiter no longer needed it.
+        // Waiting costs no Proxmox call and no pass: a slot that frees up wakes the first
+        // object waiting that can start. The requeue is only a fallback, for the last slots of
+        // a batch whose woken waiter never came (deleted, or failing elsewhere).
         return ends(Outcome::progressing(
             "WaitingForCreateSlot",
             limit,
-            settings.drift_interval,
+            settings.task_poll * WAIT_FALLBACK_POLLS,
         ));
     }
     if matches!(step, Step::Adopt { .. }) {
