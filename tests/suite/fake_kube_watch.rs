@@ -214,15 +214,7 @@ async fn the_operator_controllers_converge_on_watches_and_then_stay_quiet() {
         env.kube.put(clone_vm(name, 200 + i as u32, json!({})));
     }
     let ctx = env.ctx();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(kubepve::run::controllers(
-        ctx.shared.clone(),
-        ctx.backups.clone(),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, operator) = start_operator(&env);
 
     let all_ready = || names.iter().all(|n| ready(env.kube.get(n).as_ref()));
     for _ in 0..1500 {
@@ -288,9 +280,14 @@ fn fresh_vm(name: &str, vmid: u32) -> Value {
     )
 }
 
-/// Runs the operator's controllers against `env` until every object of `names` is Ready (at
-/// most `within`); returns whether they all were, then stops the controllers.
-async fn run_until_ready(env: &Env, names: &[String], within: Duration) -> bool {
+/// The operator's controllers (as `kubepve run` starts them) running against `env` until the
+/// returned sender fires.
+fn start_operator(
+    env: &Env,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let ctx = env.ctx();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(kubepve::run::controllers(
@@ -301,6 +298,13 @@ async fn run_until_ready(env: &Env, names: &[String], within: Duration) -> bool 
             let _ = stopped.await;
         },
     ));
+    (stop, operator)
+}
+
+/// Runs the operator's controllers against `env` until every object of `names` is Ready (at
+/// most `within`); returns whether they all were, then stops the controllers.
+async fn run_until_ready(env: &Env, names: &[String], within: Duration) -> bool {
+    let (stop, operator) = start_operator(env);
     let all_ready = || names.iter().all(|n| ready(env.kube.get(n).as_ref()));
     let started = std::time::Instant::now();
     while !all_ready() && started.elapsed() < within {
