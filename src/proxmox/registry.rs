@@ -116,6 +116,31 @@ pub struct CreateSlot {
 /// owns the object).
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
+/// The limit a create or clone would go over: on its node (with how many run there), or on one
+/// of its storages (with how many clones use it).
+enum Full<'s> {
+    Node(usize),
+    Storage(&'s str, usize),
+}
+
+impl Full<'_> {
+    /// What the waiting object's condition says.
+    fn message(&self, policy: &Policy, slot: &CreateSlot) -> String {
+        match self {
+            Full::Node(on_node) => format!(
+                "{on_node} creates or clones already run on node {} (limit {}, \
+                 spec.limits.maxConcurrentCreatesPerNode of the connection)",
+                slot.node, policy.creates_per_node
+            ),
+            Full::Storage(storage, busy) => format!(
+                "{busy} clones already use {storage} (limit {}, \
+                 spec.limits.maxConcurrentClonesPerStorage of the connection)",
+                policy.clones_per_storage
+            ),
+        }
+    }
+}
+
 /// An object waiting for a create slot.
 struct Waiter {
     uid: String,
@@ -249,7 +274,8 @@ impl Connection {
         let Ok(mut creates) = self.creating.lock() else {
             return Ok(());
         };
-        let refused = Self::refusal(&self.policy, &creates.running, uid, &slot);
+        let refused = Self::refusal(&self.policy, &creates.running, uid, &slot)
+            .map(|full| full.message(&self.policy, &slot));
         let queued = creates.waiting.iter().position(|w| w.uid == uid);
         match (refused, queued) {
             (None, queued) => {
@@ -272,36 +298,27 @@ impl Connection {
         }
     }
 
-    /// Which limit keeps `uid` from taking `slot`, if one does.
-    fn refusal(
+    /// Which limit keeps `uid` from taking `slot`, if one does (no text is made here: the
+    /// queue asks this of every waiter each time a slot frees up).
+    fn refusal<'s>(
         policy: &Policy,
         running: &HashMap<String, CreateSlot>,
         uid: &str,
-        slot: &CreateSlot,
-    ) -> Option<String> {
+        slot: &'s CreateSlot,
+    ) -> Option<Full<'s>> {
         if running.contains_key(uid) {
             return None;
         }
         let others = || running.iter().filter(|(u, _)| u.as_str() != uid);
         let on_node = others().filter(|(_, s)| s.node == slot.node).count();
         if on_node >= policy.creates_per_node {
-            return Some(format!(
-                "{on_node} creates or clones already run on node {} (limit {}, \
-                 spec.limits.maxConcurrentCreatesPerNode of the connection)",
-                slot.node, policy.creates_per_node
-            ));
+            return Some(Full::Node(on_node));
         }
         slot.storages.iter().find_map(|storage| {
             let busy = others()
                 .filter(|(_, s)| s.storages.contains(storage))
                 .count();
-            (busy >= policy.clones_per_storage).then(|| {
-                format!(
-                    "{busy} clones already use {storage} (limit {}, \
-                     spec.limits.maxConcurrentClonesPerStorage of the connection)",
-                    policy.clones_per_storage
-                )
-            })
+            (busy >= policy.clones_per_storage).then_some(Full::Storage(storage, busy))
         })
     }
 
