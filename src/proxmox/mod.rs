@@ -4,5 +4,6 @@
 //! (`crate::connection`); the guest, snapshot and restore controllers read it. It imports no
 //! controller, so every controller can import it.
 
+mod creates;
 pub mod registry;
 pub mod resync;

@@ -5,13 +5,16 @@
 //! poll interval, the cluster is read once per connection per interval. A refresh is
 //! single-flight: guests that ask while one is running wait for its answer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use pve_client::types::ClusterResource;
 use pve_client::{Client, Error as PveError};
 use tokio::sync::Mutex;
+
+pub use super::creates::{CreateSlot, Wake};
+use super::creates::{Creates, Waiter, refusal};
 
 /// Identifies a connection: namespace and name.
 pub type ConnectionKey = (String, String);
@@ -102,80 +105,6 @@ struct Placed {
 
 /// How long a placement counts against its node at most (a guest that never started).
 const PLACEMENT_TTL: Duration = Duration::from_secs(600);
-
-/// A create or clone task in flight: the node it creates on and the storages it clones with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreateSlot {
-    /// Target node.
-    pub node: String,
-    /// Storages a clone uses (empty for a create).
-    pub storages: Vec<String>,
-}
-
-/// Starts a reconcile of an object that waits for a create slot (made by the controller that
-/// owns the object).
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
-
-/// The limit a create or clone would go over: on its node (with how many run there), or on one
-/// of its storages (with how many clones use it).
-enum Full<'s> {
-    Node(usize),
-    Storage(&'s str, usize),
-}
-
-impl Full<'_> {
-    /// What the waiting object's condition says.
-    fn message(&self, policy: &Policy, slot: &CreateSlot) -> String {
-        match self {
-            Full::Node(on_node) => format!(
-                "{on_node} creates or clones already run on node {} (limit {}, \
-                 spec.limits.maxConcurrentCreatesPerNode of the connection)",
-                slot.node, policy.creates_per_node
-            ),
-            Full::Storage(storage, busy) => format!(
-                "{busy} clones already use {storage} (limit {}, \
-                 spec.limits.maxConcurrentClonesPerStorage of the connection)",
-                policy.clones_per_storage
-            ),
-        }
-    }
-}
-
-/// An object waiting for a create slot.
-struct Waiter {
-    uid: String,
-    slot: CreateSlot,
-    wake: Wake,
-}
-
-/// Create and clone tasks in flight by object UID, and the objects waiting for a slot in the
-/// order they asked. A slot that frees up wakes the waiters that can start now, so that waiting
-/// costs neither a pass per waiter and poll nor the time until the next poll.
-#[derive(Default)]
-struct Creates {
-    running: HashMap<String, CreateSlot>,
-    waiting: VecDeque<Waiter>,
-}
-
-impl Creates {
-    /// Wakes, in queue order, every waiter that the limits let start once the ones woken before
-    /// it have started. Usually that is one, the first for the slot that just freed up; a slot
-    /// left idle by an earlier woken waiter that did not come (its object was deleted, failed,
-    /// or no longer needs a create) is handed on here too.
-    fn wake_startable(&mut self, policy: &Policy) {
-        let mut started = self.running.clone();
-        let mut still = VecDeque::with_capacity(self.waiting.len());
-        for waiter in self.waiting.drain(..) {
-            if Connection::refusal(policy, &started, &waiter.uid, &waiter.slot).is_none() {
-                started.insert(waiter.uid.clone(), waiter.slot.clone());
-                (waiter.wake)();
-            } else {
-                still.push_back(waiter);
-            }
-        }
-        self.waiting = still;
-    }
-}
 
 /// One `/cluster/resources` read.
 #[derive(Clone)]
@@ -274,7 +203,7 @@ impl Connection {
         let Ok(mut creates) = self.creating.lock() else {
             return Ok(());
         };
-        let refused = Self::refusal(&self.policy, &creates.running, uid, &slot)
+        let refused = refusal(&self.policy, &creates.running, uid, &slot)
             .map(|full| full.message(&self.policy, &slot));
         let queued = creates.waiting.iter().position(|w| w.uid == uid);
         match (refused, queued) {
@@ -296,30 +225,6 @@ impl Connection {
                 Err(limit)
             }
         }
-    }
-
-    /// Which limit keeps `uid` from taking `slot`, if one does (no text is made here: the
-    /// queue asks this of every waiter each time a slot frees up).
-    fn refusal<'s>(
-        policy: &Policy,
-        running: &HashMap<String, CreateSlot>,
-        uid: &str,
-        slot: &'s CreateSlot,
-    ) -> Option<Full<'s>> {
-        if running.contains_key(uid) {
-            return None;
-        }
-        let others = || running.iter().filter(|(u, _)| u.as_str() != uid);
-        let on_node = others().filter(|(_, s)| s.node == slot.node).count();
-        if on_node >= policy.creates_per_node {
-            return Some(Full::Node(on_node));
-        }
-        slot.storages.iter().find_map(|storage| {
-            let busy = others()
-                .filter(|(_, s)| s.storages.contains(storage))
-                .count();
-            (busy >= policy.clones_per_storage).then_some(Full::Storage(storage, busy))
-        })
     }
 
     /// Counts a create or clone found running (after a restart) against its node, whatever the
